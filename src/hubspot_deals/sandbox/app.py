@@ -1,0 +1,218 @@
+"""The sandbox ASGI app: HubSpot's deal endpoints behind a HubSpot-like gateway, plus ``/_sandbox``.
+
+``/_sandbox/*`` is the test harness's side door (ground truth, counters, fault switch); it is never
+under ``/crm``, needs no token and is never rate limited or faulted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from hubspot_deals.sandbox import responses
+from hubspot_deals.sandbox.catalog import ALL_SCOPES, DEALS_READ, Account
+from hubspot_deals.sandbox.endpoints import BadRequest, Endpoints, list_param
+from hubspot_deals.sandbox.gateway import (
+    FAULT_KINDS,
+    Gateway,
+    GatewaySettings,
+    Policy,
+    ScopeRule,
+    Stats,
+)
+from hubspot_deals.sandbox.portal import Portal, inline_association_key
+
+#: The demo token has every scope the service uses. It is printed when the sandbox starts.
+DEMO_TOKEN = "pat-na1-5a4db0c5-0000-4000-8000-00000000d3m0"
+_ASSOCIATION_SCOPES = {"contacts": "crm.objects.contacts.read",
+                       "companies": "crm.objects.companies.read",
+                       "line_items": "crm.objects.line_items.read"}
+
+
+@dataclass
+class SandboxConfig:
+    """Every knob of the sandbox; the CLI flags map one to one onto these fields."""
+
+    deals: int = 10_000
+    seed: int = 42
+    portal_id: int = 48_151_623
+    ui_domain: str = "app.hubspot.com"
+    latency_ms: float = 0.0
+    rate_limit: int = 150  # per rolling 10 seconds, per token
+    search_rate: int = 5  # per second, per account
+    daily_limit: int = 500_000
+    fault_rate: float = 0.0
+    fault_kinds: tuple[str, ...] = FAULT_KINDS
+    retry_after_s: int = 1
+    churn: float = 0.0  # changes per second
+    tokens: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def all_tokens(self) -> dict[str, frozenset[str]]:
+        return {DEMO_TOKEN: frozenset(ALL_SCOPES)} | {t: frozenset(s) for t, s in self.tokens.items()}
+
+
+def _deals_read(request: Request) -> list[tuple[str, ...]]:
+    return [(DEALS_READ,)]
+
+
+def _deals_with_inline(request: Request) -> list[tuple[str, ...]]:
+    needed = [(DEALS_READ,)]
+    for name in list_param(request, "associations"):
+        key = inline_association_key(name)
+        if key:
+            needed.append((_ASSOCIATION_SCOPES[key[0]],))
+    return needed
+
+
+def _deals_and_target(request: Request) -> list[tuple[str, ...]]:
+    key = inline_association_key(request.path_params.get("to_type", ""))
+    return [(DEALS_READ,)] + ([(_ASSOCIATION_SCOPES[key[0]],)] if key else [])
+
+
+def _schema_read(request: Request) -> list[tuple[str, ...]]:
+    return [(DEALS_READ, "crm.schemas.deals.read")]
+
+
+def _owners_read(request: Request) -> list[tuple[str, ...]]:
+    return [("crm.objects.owners.read", "automation")]
+
+
+def _any_token(request: Request) -> list[tuple[str, ...]]:
+    return []
+
+
+class Sandbox:
+    """A running portal: its data, its gateway and its churn; ``app`` is the ASGI app."""
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = config or SandboxConfig()
+        cfg = self.config
+        self.portal = Portal(deals=cfg.deals, seed=cfg.seed)
+        self.gateway = Gateway(GatewaySettings(
+            portal_id=cfg.portal_id, tokens=cfg.all_tokens(), rate_limit=cfg.rate_limit,
+            search_rate=cfg.search_rate, daily_limit=cfg.daily_limit, latency_ms=cfg.latency_ms,
+            fault_rate=cfg.fault_rate, fault_kinds=cfg.fault_kinds, retry_after_s=cfg.retry_after_s,
+            seed=cfg.seed,
+        ))
+        self.endpoints = Endpoints(self.portal, Account(cfg.portal_id, cfg.ui_domain))
+        self.app = Starlette(
+            routes=self._routes(),
+            exception_handlers={BadRequest: self._bad_request, LookupError: self._not_found,
+                                404: self._not_found},
+            lifespan=self._lifespan,
+        )
+
+    def _api(self, path: str, method: str, policy: Policy, scopes: ScopeRule, handler: Any) -> Route:
+        name = f"{method} {path}"
+        return Route(path, self.gateway.guard(name, policy, scopes, handler), methods=[method])
+
+    def _routes(self) -> list[Route]:
+        e = self.endpoints
+        objects = "/crm/v3/objects/{object_type}"
+        return [
+            self._api(objects, "GET", "burst", _deals_with_inline, e.list_deals),
+            self._api(objects + "/batch/read", "POST", "burst", _deals_read, e.batch_read),
+            self._api(objects + "/search", "POST", "search", _deals_read, e.search),
+            self._api(objects + "/{deal_id}", "GET", "burst", _deals_with_inline, e.get_deal),
+            self._api(objects + "/{deal_id}/associations/{to_type}", "GET", "burst",
+                      _deals_and_target, e.record_associations),
+            self._api("/crm/v4/objects/{object_type}/{deal_id}/associations/{to_type}", "GET", "burst",
+                      _deals_and_target, e.record_associations),
+            self._api("/crm/v4/associations/{from_type}/{to_type}/batch/read", "POST", "exempt",
+                      _deals_and_target, e.association_batch_read),
+            self._api("/crm/v3/properties/{object_type}", "GET", "burst", _schema_read, e.properties),
+            self._api("/crm/v3/pipelines/{object_type}", "GET", "burst", _schema_read, e.pipelines),
+            self._api("/crm/v3/owners", "GET", "burst", _owners_read, e.owners),
+            self._api("/crm/v3/owners/", "GET", "burst", _owners_read, e.owners),
+            self._api("/crm/v3/owners/{owner_id}", "GET", "burst", _owners_read, e.owner),
+            self._api("/account-info/v3/details", "GET", "burst", _any_token, e.account_details),
+            Route("/_sandbox/deals", self._truth, methods=["GET"]),
+            Route("/_sandbox/stats", self._stats, methods=["GET"]),
+            Route("/_sandbox/stats/reset", self._reset_stats, methods=["POST"]),
+            Route("/_sandbox/faults", self._faults, methods=["POST"]),
+        ]
+
+    # -- the harness's side door ---------------------------------------------------------------
+
+    def ground_truth(self) -> Iterator[dict[str, Any]]:
+        """Every deal, archived ones included, with all properties and complete associations."""
+        return self.portal.ground_truth()
+
+    async def _truth(self, request: Request) -> Response:
+        def lines() -> Iterator[bytes]:
+            batch: list[str] = []
+            for deal in self.ground_truth():
+                batch.append(json.dumps(deal, ensure_ascii=False))
+                if len(batch) == 500:
+                    yield ("\n".join(batch) + "\n").encode()
+                    batch = []
+            if batch:
+                yield ("\n".join(batch) + "\n").encode()
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+    async def _stats(self, request: Request) -> Response:
+        return JSONResponse(self.gateway.stats.json() | {"deals": self.portal.count,
+                                                        "version": self.portal.version})
+
+    async def _reset_stats(self, request: Request) -> Response:
+        self.gateway.stats = Stats()
+        return JSONResponse(self.gateway.stats.json())
+
+    async def _faults(self, request: Request) -> Response:
+        try:
+            body = json.loads(await request.body())
+            rate = float(body["rate"])
+            kinds = tuple(body["kinds"]) if "kinds" in body else None
+        except (ValueError, KeyError, TypeError):
+            return responses.validation_error('Send {"rate": 0.1} and optionally {"kinds": [...]}.')
+        if not 0 <= rate <= 1 or (kinds is not None and not set(kinds) <= set(FAULT_KINDS)):
+            return responses.validation_error(f"rate is 0..1; kinds are among {list(FAULT_KINDS)}.")
+        self.gateway.set_faults(rate, kinds)
+        return JSONResponse({"rate": rate, "kinds": list(self.gateway.settings.fault_kinds)})
+
+    # -- errors and lifecycle --------------------------------------------------------------------
+
+    async def _bad_request(self, request: Request, exc: Exception) -> Response:
+        return responses.validation_error(str(exc))
+
+    async def _not_found(self, request: Request, exc: Exception) -> Response:
+        return JSONResponse(
+            responses.error_body("OBJECT_NOT_FOUND", str(exc) if isinstance(exc, LookupError)
+                                 else f"No route for {request.method} {request.url.path}."),
+            status_code=404,
+        )
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(self._churn()) if self.config.churn > 0 else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _churn(self) -> None:
+        """Changes at ``churn`` per second, in ticks of 50 ms."""
+        owed = 0.0
+        while True:
+            await asyncio.sleep(0.05)
+            owed += self.config.churn * 0.05
+            while owed >= 1:
+                self.portal.churn()
+                owed -= 1
+
+
+def create_app(config: SandboxConfig | None = None) -> Starlette:
+    return Sandbox(config).app

@@ -1,0 +1,297 @@
+"""Deterministic deals, each computed from its index and the seed, so a million cost no memory.
+
+Every value is a pure function of ``(seed, index)``: a 64-bit mix (splitmix64) salted per property,
+so one property can be computed without the others (search filters a million deals that way).
+Creation times grow with the index, which makes the index order the ``createdate`` order and the
+``hs_object_id`` order at once, as in a real portal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from decimal import Decimal
+
+from hubspot_deals.sandbox.catalog import (
+    CURRENCIES,
+    OWNERS,
+    PIPELINE_WEIGHTS,
+    PIPELINES,
+    PROPERTY_BY_NAME,
+    Pipeline,
+    Stage,
+)
+from hubspot_deals.sandbox.clock import iso_date, iso_ms
+
+_MASK = (1 << 64) - 1
+_DAY_MS = 86_400_000
+
+ID_BASE = 10_000_000_000
+ID_STRIDE = 7  # ids have gaps, as real ones do
+CONTACT_ID_BASE = 51_000_000_000
+COMPANY_ID_BASE = 22_000_000_000
+LINE_ITEM_ID_BASE = 31_000_000_000
+
+CREATED_FROM_MS = 1_546_300_800_000  # 2019-01-01: the first deal
+CREATED_TO_MS = 1_751_328_000_000  # 2025-07-01: the last seeded deal
+MODIFIED_TO_MS = 1_759_276_800_000  # 2025-10-01: the latest seeded modification
+
+#: Every HEAVY_EVERY-th deal (offset 3) has hundreds of contacts and line items.
+HEAVY_EVERY = 499
+
+_FX_TO_USD = {"USD": Decimal(1), "EUR": Decimal("1.08"), "GBP": Decimal("1.27"),
+              "JPY": Decimal("0.0067"), "CAD": Decimal("0.73")}
+
+_COMPANIES = ("ACME Corp", "Globex", "Initech", "Umbrella Health", "Müller & Söhne GmbH",
+              "Café Olé S.L.", "株式会社サクラ", "Ωmega Analytics", "Nordlys AS", "São Paulo Têxtil",
+              "Łódź Logistics", "Đà Nẵng Foods", "Hooli", "Vandelay Industries", "Stark Labs",
+              "شركة النخيل", "Zürich Re-Insurance", "Björk & Partners", "Crème Brûlée Co.",
+              "Tyrell 🚀 Systems")
+_PRODUCTS = ("Enterprise licence", "Renewal", "Upsell – seats", "Pilot", "Support plan",
+             "Onboarding", "Platform migration", "Multi-year deal", "Expansion", "POC")
+_NOTES = ("Zürich office — renewal ✓", "東京オフィスの担当者と打ち合わせ", "São Paulo\nsecond line",
+          "Needs legal review (§4.2)", "🚀 expansion in Q3", "Contact prefers email; no calls",
+          "مراجعة العقد", "Budget ≈ €40k, decision in «spring»")
+_SOURCES = (("CRM_UI", "CRM UI"), ("INTEGRATION", "Salesforce sync"), ("IMPORT", "deals-2023.csv"),
+            ("API", "Private app"))
+
+
+def _salt(name: str) -> int:
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big")
+
+
+def _mix(x: int) -> int:
+    """splitmix64's finaliser: a cheap, well-spread 64-bit hash."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
+def deal_id(index: int) -> int:
+    return ID_BASE + index * ID_STRIDE
+
+
+def index_at_or_after(object_id: int) -> int:
+    """The index of the first deal whose id is at least ``object_id``."""
+    if object_id <= ID_BASE:
+        return 0
+    return -((ID_BASE - object_id) // ID_STRIDE)
+
+
+def index_of(object_id: int) -> int | None:
+    """The index of the deal with exactly this id, if the id is one the sandbox can issue."""
+    offset = object_id - ID_BASE
+    if offset < 0 or offset % ID_STRIDE:
+        return None
+    return offset // ID_STRIDE
+
+
+def home_amount(amount: str | None, currency: str | None) -> str | None:
+    """``amount_in_home_currency`` for a USD-based portal."""
+    if not amount:
+        return amount
+    converted = Decimal(amount) * _FX_TO_USD.get(currency or "USD", Decimal(1))
+    return f"{converted.quantize(Decimal('0.01')):f}"
+
+
+class DealGenerator:
+    """Computes the seeded, never-modified state of deal ``index`` (``0 <= index``)."""
+
+    def __init__(self, seed: int, seeded_deals: int) -> None:
+        self.seed_key = _mix(seed & _MASK)
+        self.seeded_deals = max(seeded_deals, 1)
+        self._step = (CREATED_TO_MS - CREATED_FROM_MS) // self.seeded_deals
+        self._values: dict[str, Callable[[int], str | None]] = {
+            "dealname": self._dealname,
+            "amount": self._amount,
+            "amount_in_home_currency": self._amount_home,
+            "deal_currency_code": self._currency,
+            "dealstage": lambda i: self.stage(i).id,
+            "pipeline": lambda i: self.pipeline(i).id,
+            "closedate": self._closedate,
+            "createdate": lambda i: iso_ms(self.created_ms(i)),
+            "hs_createdate": lambda i: iso_ms(self.created_ms(i)),
+            "hs_lastmodifieddate": lambda i: iso_ms(self.modified_ms(i)),
+            "hs_object_id": lambda i: str(deal_id(i)),
+            "hubspot_owner_id": self._owner,
+            "dealtype": lambda i: self._pick(i, "dealtype", (None, "newbusiness", "newbusiness",
+                                                              "existingbusiness")),
+            "description": self._description,
+            "hs_priority": lambda i: self._pick(i, "hs_priority", (None, "low", "medium", "high")),
+            "hs_analytics_source": lambda i: self._pick(
+                i, "source", ("ORGANIC_SEARCH", "PAID_SEARCH", "EMAIL_MARKETING", "SOCIAL_MEDIA",
+                              "REFERRALS", "DIRECT_TRAFFIC", "OFFLINE")),
+            "hs_deal_stage_probability": lambda i: self.stage(i).probability,
+            "hs_is_closed": lambda i: str(self.stage(i).closed).lower(),
+            "hs_is_closed_won": lambda i: str(self._closed_won(self.stage(i))).lower(),
+            "hs_v2_date_entered_current_stage": self._entered_stage,
+            "hs_open_deal_create_date": lambda i: str(self.created_ms(i)),
+            "num_associated_contacts": lambda i: str(len(self.contacts(i))),
+            "hs_num_of_associated_line_items": lambda i: str(len(self.line_items(i))),
+            "num_contacted_notes": lambda i: self._count_or_none(i, "notes", 12),
+            "hs_object_source": lambda i: _SOURCES[self._h(i, "src") % 4][0],
+            "hs_object_source_label": lambda i: _SOURCES[self._h(i, "src") % 4][1],
+            "contract_tier": lambda i: self._pick(i, "tier", (None, None, "bronze", "silver", "gold",
+                                                               "platinum")),
+            "renewal_date": self._renewal_date,
+            "seats": lambda i: self._count_or_none(i, "seats", 500),
+            "is_strategic": lambda i: self._pick(i, "strategic", (None, "true", "false", "false")),
+            "region_notes": self._region_notes,
+        }
+        self._salts = {name: _salt(name) for name in ("pipeline", "stage", "amount", "currency",
+                                                      "name", "close", "created", "modified",
+                                                      "owner", "archived", "contacts", "companies",
+                                                      "line_items", "entered", "renewal", "notes",
+                                                      "desc", "region", "src", "dealtype",
+                                                      "hs_priority", "source", "tier", "seats",
+                                                      "strategic")}
+        missing = set(PROPERTY_BY_NAME) - set(self._values)
+        assert not missing, f"properties without a generator: {missing}"
+
+    # -- the hash ------------------------------------------------------------------------------
+
+    def _h(self, index: int, salt: str) -> int:
+        return _mix(self.seed_key ^ ((index * 0xD1B54A32D192ED03) & _MASK) ^ self._salts[salt])
+
+    def _pick(self, index: int, salt: str, choices: tuple[str | None, ...]) -> str | None:
+        return choices[self._h(index, salt) % len(choices)]
+
+    def _count_or_none(self, index: int, salt: str, top: int) -> str | None:
+        h = self._h(index, salt)
+        return None if h % 10 == 0 else str((h >> 8) % top + 1)
+
+    # -- structure -----------------------------------------------------------------------------
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._values)
+
+    def value(self, index: int, name: str) -> str | None:
+        return self._values[name](index)
+
+    def pipeline(self, index: int) -> Pipeline:
+        r = self._h(index, "pipeline") % 1000
+        for pipeline, weight in zip(PIPELINES, PIPELINE_WEIGHTS, strict=True):
+            if r < weight:
+                return pipeline
+            r -= weight
+        return PIPELINES[0]
+
+    def stage(self, index: int) -> Stage:
+        stages = self.pipeline(index).stages
+        return stages[self._h(index, "stage") % len(stages)]
+
+    @staticmethod
+    def _closed_won(stage: Stage) -> bool:
+        return stage.closed and stage.probability == "1.0"
+
+    def created_ms(self, index: int) -> int:
+        """Strictly increasing in the index, spread over the seeded span."""
+        base = CREATED_FROM_MS + index * (CREATED_TO_MS - CREATED_FROM_MS) // self.seeded_deals
+        return base + self._h(index, "created") % max(self._step, 1)
+
+    def modified_ms(self, index: int) -> int:
+        created = self.created_ms(index)
+        span = max(MODIFIED_TO_MS - created, 1)
+        return created + self._h(index, "modified") % span
+
+    def archived(self, index: int) -> bool:
+        """About one deal in fifty sits in the recycle bin from the start."""
+        return index < self.seeded_deals and self._h(index, "archived") % 50 == 0
+
+    def archived_ms(self, index: int) -> int:
+        return self.modified_ms(index) + self._h(index, "archived") % (30 * _DAY_MS)
+
+    # -- associations ----------------------------------------------------------------------------
+
+    def heavy(self, index: int) -> bool:
+        return index % HEAVY_EVERY == 3
+
+    def contacts(self, index: int) -> list[int]:
+        h = self._h(index, "contacts")
+        if self.heavy(index):
+            count = 300 + h % 600  # past the 500 a v4 batch page holds
+        else:
+            r = h % 100
+            count = (0 if r < 20 else 1 if r < 50 else 2 if r < 75 else 3 if r < 90
+                     else 4 + (h >> 8) % 3 if r < 97 else 7 + (h >> 8) % 9)
+        start = (h >> 16) % 9_000_000
+        return sorted(CONTACT_ID_BASE + (start + j * 7_919) % 9_000_000 for j in range(count))
+
+    def companies(self, index: int) -> list[int]:
+        """The first company is the deal's primary company."""
+        h = self._h(index, "companies")
+        r = h % 100
+        count = 0 if r < 15 else 1 if r < 90 else 2
+        start = (h >> 16) % 400_000
+        return [COMPANY_ID_BASE + (start + j * 104_729) % 400_000 for j in range(count)]
+
+    def line_items(self, index: int) -> list[int]:
+        h = self._h(index, "line_items")
+        if self.heavy(index):
+            count = 120 + h % 500
+        else:
+            r = h % 100
+            count = 0 if r < 40 else 1 + (h >> 8) % 5
+        return [LINE_ITEM_ID_BASE + index * 1_000 + j for j in range(count)]
+
+    # -- property values ---------------------------------------------------------------------------
+
+    def _currency(self, index: int) -> str:
+        r = self._h(index, "currency") % 100
+        return CURRENCIES[0 if r < 70 else 1 if r < 82 else 2 if r < 90 else 3 if r < 95 else 4]
+
+    def _amount(self, index: int) -> str | None:
+        h = self._h(index, "amount")
+        r = h % 100
+        if r < 6:
+            return None
+        if r < 8:
+            return ""  # HubSpot keeps a cleared number as the empty string
+        whole = (h >> 8) % 250_000 + 100
+        if self._currency(index) == "JPY":
+            return str(whole * 100)
+        form = (h >> 40) % 3
+        return str(whole) if form == 0 else f"{whole}.{(h >> 24) % 100:02d}" if form == 1 else f"{whole}.5"
+
+    def _amount_home(self, index: int) -> str | None:
+        return home_amount(self._amount(index), self._currency(index))
+
+    def _dealname(self, index: int) -> str:
+        h = self._h(index, "name")
+        company = _COMPANIES[h % len(_COMPANIES)]
+        product = _PRODUCTS[(h >> 8) % len(_PRODUCTS)]
+        return f"{company} — {product} #{index + 1}"
+
+    def _closedate(self, index: int) -> str | None:
+        h = self._h(index, "close")
+        if h % 10 == 0:
+            return None
+        return iso_ms(self.created_ms(index) + (h >> 8) % (240 * _DAY_MS))
+
+    def _renewal_date(self, index: int) -> str | None:
+        h = self._h(index, "renewal")
+        if h % 2:
+            return None
+        return iso_date(self.created_ms(index) + (365 + (h >> 8) % 365) * _DAY_MS)
+
+    def _entered_stage(self, index: int) -> str:
+        created = self.created_ms(index)
+        span = max(self.modified_ms(index) - created, 1)
+        return iso_ms(created + self._h(index, "entered") % span)
+
+    def _owner(self, index: int) -> str | None:
+        h = self._h(index, "owner")
+        if h % 100 < 8:
+            return None
+        return OWNERS[(h >> 8) % len(OWNERS)].id
+
+    def _description(self, index: int) -> str | None:
+        h = self._h(index, "desc")
+        if h % 2:
+            return None
+        return f"{_PRODUCTS[(h >> 4) % len(_PRODUCTS)]} for {_COMPANIES[(h >> 12) % len(_COMPANIES)]}.\n{_NOTES[(h >> 20) % len(_NOTES)]}"
+
+    def _region_notes(self, index: int) -> str | None:
+        h = self._h(index, "region")
+        return None if h % 5 < 3 else _NOTES[(h >> 8) % len(_NOTES)]

@@ -1,0 +1,286 @@
+"""The CRM search endpoint's semantics: filter groups, one sort, offset paging, the 10,000 cap.
+
+Filters inside a group are ANDed and groups are ORed. Values are compared by the property's type:
+numbers as numbers, dates and datetimes as epoch milliseconds, enumerations case-sensitively and
+other strings case-insensitively. Archived deals never match. Filters on ``hs_object_id`` and
+``createdate`` narrow the scanned index range first (both grow with the index), which is what keeps
+partitioned searches over a million deals fast.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hubspot_deals.sandbox.catalog import DEFAULT_PROPERTIES, PROPERTY_BY_NAME
+from hubspot_deals.sandbox.clock import parse_ms
+from hubspot_deals.sandbox.data import index_at_or_after
+from hubspot_deals.sandbox.portal import Portal
+
+MAX_GROUPS = 5
+MAX_FILTERS_PER_GROUP = 6
+MAX_FILTERS = 18
+MAX_LIMIT = 200
+MAX_RESULTS = 10_000
+MAX_QUERY_CHARS = 3_000
+_SEARCHABLE = ("dealname", "pipeline", "dealstage", "description", "dealtype")
+_INDEX_ORDERED = frozenset({"hs_object_id", "createdate", "hs_createdate"})
+_OPERATORS = frozenset({"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN",
+                        "HAS_PROPERTY", "NOT_HAS_PROPERTY", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"})
+
+
+class SearchError(ValueError):
+    """The request breaks a rule of the search API; HubSpot answers 400 VALIDATION_ERROR."""
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    groups: tuple[tuple[dict[str, Any], ...], ...]
+    sort_property: str | None
+    descending: bool
+    query: str | None
+    properties: tuple[str, ...]
+    limit: int
+    after: int
+
+    def cache_key(self) -> str:
+        return json.dumps([self.groups, self.sort_property, self.descending, self.query],
+                          sort_keys=True)
+
+
+def parse_request(body: Any) -> SearchRequest:
+    if not isinstance(body, dict):
+        raise SearchError("Invalid input JSON: expected an object.")
+    groups_in = body.get("filterGroups") or []
+    if not isinstance(groups_in, list):
+        raise SearchError("filterGroups must be a list.")
+    if len(groups_in) > MAX_GROUPS:
+        raise SearchError(f"Too many filter groups: {len(groups_in)} > {MAX_GROUPS}.")
+    groups: list[tuple[dict[str, Any], ...]] = []
+    total = 0
+    for group in groups_in:
+        filters = group.get("filters") if isinstance(group, dict) else None
+        if not isinstance(filters, list):
+            raise SearchError("Each filter group needs a list of filters.")
+        if len(filters) > MAX_FILTERS_PER_GROUP:
+            raise SearchError(f"Too many filters in a group: {len(filters)} > {MAX_FILTERS_PER_GROUP}.")
+        total += len(filters)
+        groups.append(tuple(_check_filter(f) for f in filters))
+    if total > MAX_FILTERS:
+        raise SearchError(f"Too many filters: {total} > {MAX_FILTERS}.")
+
+    sort_property, descending = _parse_sorts(body.get("sorts") or [])
+    query = body.get("query")
+    if query is not None and (not isinstance(query, str) or len(query) > MAX_QUERY_CHARS):
+        raise SearchError(f"query must be a string of at most {MAX_QUERY_CHARS} characters.")
+    properties = body.get("properties") or []
+    if not isinstance(properties, list) or not all(isinstance(p, str) for p in properties):
+        raise SearchError("properties must be a list of strings.")
+    limit = body.get("limit", 10)
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 0 < limit <= MAX_LIMIT:
+        raise SearchError(f"limit must be an integer between 1 and {MAX_LIMIT}.")
+    after = _parse_after(body.get("after"))
+    return SearchRequest(tuple(groups), sort_property, descending, query or None,
+                         tuple(properties) or DEFAULT_PROPERTIES, limit, after)
+
+
+def _check_filter(f: Any) -> dict[str, Any]:
+    if not isinstance(f, dict) or not isinstance(f.get("propertyName"), str):
+        raise SearchError("Each filter needs a propertyName.")
+    op = f.get("operator")
+    if op not in _OPERATORS:
+        raise SearchError(f"Unknown filter operator: {op!r}.")
+    if op in ("IN", "NOT_IN"):
+        values = f.get("values")
+        if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+            raise SearchError(f"Operator {op} needs a non-empty list of string values.")
+    elif op not in ("HAS_PROPERTY", "NOT_HAS_PROPERTY") and not isinstance(f.get("value"), str):
+        raise SearchError(f"Operator {op} needs a string value.")
+    if op == "BETWEEN" and not isinstance(f.get("highValue"), str):
+        raise SearchError("Operator BETWEEN needs a highValue.")
+    return {k: f[k] for k in ("propertyName", "operator", "value", "highValue", "values") if k in f}
+
+
+def _parse_sorts(sorts: Any) -> tuple[str | None, bool]:
+    if not isinstance(sorts, list):
+        raise SearchError("sorts must be a list.")
+    if len(sorts) > 1:
+        raise SearchError("Only one sort is supported.")
+    if not sorts:
+        return None, False
+    sort = sorts[0]
+    if isinstance(sort, str):  # the spec's string form: "createdate" or "-createdate"
+        return sort.lstrip("-"), sort.startswith("-")
+    if isinstance(sort, dict) and isinstance(sort.get("propertyName"), str):
+        direction = sort.get("direction", "ASCENDING")
+        if direction not in ("ASCENDING", "DESCENDING"):
+            raise SearchError(f"Unknown sort direction: {direction!r}.")
+        return sort["propertyName"], direction == "DESCENDING"
+    raise SearchError("Each sort needs a propertyName.")
+
+
+def _parse_after(after: Any) -> int:
+    if after is None or after == "":
+        return 0
+    text = str(after)
+    if not text.isdigit():
+        raise SearchError("after must be formatted as an integer.")
+    offset = int(text)
+    if offset >= MAX_RESULTS:
+        raise SearchError(f"Paging beyond {MAX_RESULTS} results is not supported; narrow the search.")
+    return offset
+
+
+# -- evaluation ----------------------------------------------------------------------------------
+
+
+def _typed(name: str, raw: str | None) -> Any:
+    """A property value in its comparable form, or None when it has none."""
+    if raw is None or raw == "":
+        return None
+    spec = PROPERTY_BY_NAME.get(name)
+    kind = spec.type if spec else "string"
+    if kind == "number":
+        try:
+            return float(raw)
+        except ValueError:
+            return None
+    if kind in ("datetime", "date"):
+        return parse_ms(raw)
+    if kind == "enumeration":
+        return raw
+    return raw.lower()
+
+
+def _predicate(portal: Portal, f: dict[str, Any]) -> Callable[[int], bool]:
+    name, op = f["propertyName"], f["operator"]
+    if op == "HAS_PROPERTY":
+        return lambda i: portal.value(i, name) not in (None, "") if name in PROPERTY_BY_NAME else False
+    if op == "NOT_HAS_PROPERTY":
+        return lambda i: portal.value(i, name) in (None, "") if name in PROPERTY_BY_NAME else True
+    if name not in PROPERTY_BY_NAME:  # unknown properties have no value on any deal
+        return (lambda i: True) if op in ("NEQ", "NOT_IN", "NOT_CONTAINS_TOKEN") else (lambda i: False)
+    if op in ("IN", "NOT_IN"):
+        wanted = {_typed(name, v) for v in f["values"]}
+        if op == "IN":
+            return lambda i: _typed(name, portal.value(i, name)) in wanted
+        return lambda i: _typed(name, portal.value(i, name)) not in wanted
+    if op in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
+        token = f["value"].lower().replace("*", "")
+        hit = lambda i: token in (portal.value(i, name) or "").lower()  # noqa: E731
+        return hit if op == "CONTAINS_TOKEN" else (lambda i: not hit(i))
+    low = _typed(name, f["value"])
+    high = _typed(name, f.get("highValue"))
+    compare: dict[str, Callable[[Any], bool]] = {
+        "EQ": lambda v: v == low,
+        "NEQ": lambda v: v != low,
+        "LT": lambda v: v is not None and v < low,
+        "LTE": lambda v: v is not None and v <= low,
+        "GT": lambda v: v is not None and v > low,
+        "GTE": lambda v: v is not None and v >= low,
+        "BETWEEN": lambda v: v is not None and low <= v <= high,
+    }
+    test = compare[op]
+    if low is None and op not in ("EQ", "NEQ"):
+        return lambda i: False
+    return lambda i: test(_typed(name, portal.value(i, name)))
+
+
+def _index_range(portal: Portal, group: tuple[dict[str, Any], ...]) -> tuple[int, int]:
+    """The indices a group can match at all, from its filters on index-ordered properties."""
+    lo, hi = 0, portal.count
+    for f in group:
+        name, op = f["propertyName"], f["operator"]
+        if name not in _INDEX_ORDERED or op not in ("EQ", "GT", "GTE", "LT", "LTE", "BETWEEN"):
+            continue
+        low = _typed(name, f.get("value"))
+        high = _typed(name, f.get("highValue")) if op == "BETWEEN" else low
+        if low is None or high is None:
+            continue
+        first = _first_index(portal, name, low, strict=op == "GT")
+        last = _first_index(portal, name, high, strict=op in ("EQ", "LTE", "BETWEEN"))
+        if op in ("EQ", "GT", "GTE", "BETWEEN"):
+            lo = max(lo, first)
+        if op in ("EQ", "LT", "LTE", "BETWEEN"):
+            hi = min(hi, last)
+    return lo, hi
+
+
+def _first_index(portal: Portal, name: str, bound: float, *, strict: bool) -> int:
+    """The first index whose value is >= bound (> bound when strict)."""
+    if name == "hs_object_id":
+        index = index_at_or_after(math.floor(bound) + 1 if strict else math.ceil(bound))
+        return min(max(index, 0), portal.count)
+    lo, hi = 0, portal.count
+    while lo < hi:
+        mid = (lo + hi) // 2
+        value = portal.created_ms(mid)
+        if value > bound or (not strict and value == bound):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+class SearchIndex:
+    """Answers searches; keeps the last queries' totals and first 10,000 matches per portal version."""
+
+    def __init__(self, portal: Portal, cache_size: int = 64) -> None:
+        self.portal = portal
+        self._cache: OrderedDict[tuple[str, int], tuple[int, list[int]]] = OrderedDict()
+        self._cache_size = cache_size
+
+    def run(self, request: SearchRequest) -> tuple[int, list[int]]:
+        """(total, the indices of the requested page)."""
+        total, matches = self._matches(request)
+        return total, matches[request.after:request.after + request.limit]
+
+    def _matches(self, request: SearchRequest) -> tuple[int, list[int]]:
+        key = (request.cache_key(), self.portal.version)
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        result = self._evaluate(request)
+        self._cache[key] = result
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return result
+
+    def _evaluate(self, request: SearchRequest) -> tuple[int, list[int]]:
+        portal = self.portal
+        groups = request.groups or ((),)
+        compiled = [(_index_range(portal, g), [_predicate(portal, f) for f in g]) for g in groups]
+        lo = min(r[0] for r, _ in compiled)
+        hi = max(r[1] for r, _ in compiled)
+        words = request.query.lower().split() if request.query else []
+
+        def matches(i: int) -> bool:
+            if portal.archived(i):
+                return False
+            if words:
+                text = " ".join((portal.value(i, p) or "") for p in _SEARCHABLE).lower()
+                if not all(w in text for w in words):
+                    return False
+            return any(r[0] <= i < r[1] and all(p(i) for p in preds) for r, preds in compiled)
+
+        keep = MAX_RESULTS + MAX_LIMIT
+        sort = request.sort_property
+        if sort is None or sort in _INDEX_ORDERED:
+            order = range(hi - 1, lo - 1, -1) if request.descending else range(lo, hi)
+            total, first = 0, []
+            for i in order:
+                if matches(i):
+                    total += 1
+                    if total <= keep:
+                        first.append(i)
+            return total, first
+        hits = [i for i in range(lo, hi) if matches(i)]
+        present = [i for i in hits if _typed(sort, portal.value(i, sort)) is not None]
+        absent = [i for i in hits if _typed(sort, portal.value(i, sort)) is None]
+        present.sort(key=lambda i: (_typed(sort, portal.value(i, sort)), i), reverse=request.descending)
+        return len(hits), (present + absent)[:keep]
