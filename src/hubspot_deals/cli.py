@@ -11,8 +11,9 @@ from rich.console import Console
 from hubspot_deals.sandbox import DEMO_TOKEN, FAULT_KINDS, SandboxConfig
 from hubspot_deals.sandbox.catalog import ALL_SCOPES
 
-app = typer.Typer(help="Extract every deal from HubSpot portals.", no_args_is_help=True,
-                  add_completion=False)
+app = typer.Typer(
+    help="Extract every deal from HubSpot portals.", no_args_is_help=True, add_completion=False
+)
 console = Console(stderr=True)
 
 
@@ -31,7 +32,9 @@ def _parse_tokens(specs: list[str]) -> dict[str, tuple[str, ...]]:
     for spec in specs:
         token, sep, scopes = spec.partition("=")
         if not sep or not token:
-            raise typer.BadParameter(f"expected TOKEN=SCOPE,SCOPE, got {spec!r}", param_hint="--token")
+            raise typer.BadParameter(
+                f"expected TOKEN=SCOPE,SCOPE, got {spec!r}", param_hint="--token"
+            )
         tokens[token] = tuple(s.strip() for s in scopes.split(",") if s.strip())
     return tokens
 
@@ -40,7 +43,9 @@ def _parse_kinds(raw: str) -> tuple[str, ...]:
     kinds = tuple(k.strip() for k in raw.split(",") if k.strip())
     unknown = set(kinds) - set(FAULT_KINDS)
     if unknown or not kinds:
-        raise typer.BadParameter(f"kinds are among {', '.join(FAULT_KINDS)}", param_hint="--fault-kinds")
+        raise typer.BadParameter(
+            f"kinds are among {', '.join(FAULT_KINDS)}", param_hint="--fault-kinds"
+        )
     return kinds
 
 
@@ -48,28 +53,38 @@ def _parse_kinds(raw: str) -> tuple[str, ...]:
 def sandbox(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8090,
-    deals: Annotated[int, typer.Option(min=0, help="Deals the portal starts with.")] = SandboxConfig.deals,
+    deals: Annotated[
+        int, typer.Option(min=0, help="Deals the portal starts with.")
+    ] = SandboxConfig.deals,
     seed: Annotated[int, typer.Option(help="Seed of the generated data.")] = SandboxConfig.seed,
     portal_id: Annotated[int, typer.Option(help="The portal (hub) id.")] = SandboxConfig.portal_id,
     ui_domain: Annotated[UiDomain, typer.Option(help="The portal's UI host.")] = UiDomain.NA,
     latency_ms: Annotated[float, typer.Option(min=0, help="Added to every API reply.")] = 0.0,
-    rate_limit: Annotated[int, typer.Option(min=1, help="Requests per rolling 10 s, per token.")] = (
-        SandboxConfig.rate_limit
-    ),
+    rate_limit: Annotated[
+        int, typer.Option(min=1, help="Requests per rolling 10 s, per token.")
+    ] = (SandboxConfig.rate_limit),
     search_rate: Annotated[int, typer.Option(min=1, help="Search requests per second.")] = (
         SandboxConfig.search_rate
     ),
     daily_limit: Annotated[int, typer.Option(min=1, help="Requests per day, per account.")] = (
         SandboxConfig.daily_limit
     ),
-    fault_rate: Annotated[float, typer.Option(min=0, max=1, help="Share of API calls that fail.")] = 0.0,
+    fault_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of API calls that fail.")
+    ] = 0.0,
     fault_kinds: Annotated[str, typer.Option(help="Comma-separated fault kinds to draw from.")] = (
         ",".join(FAULT_KINDS)
     ),
-    retry_after: Annotated[int, typer.Option(min=0, help="Retry-After of injected 429s, seconds.")] = 1,
-    churn: Annotated[float, typer.Option(min=0, help="Deals created/updated/archived per second.")] = 0.0,
-    token: Annotated[list[str] | None, typer.Option(
-        help="Extra token with its scopes: TOKEN=SCOPE,SCOPE (repeatable).")] = None,
+    retry_after: Annotated[
+        int, typer.Option(min=0, help="Retry-After of injected 429s, seconds.")
+    ] = 1,
+    churn: Annotated[
+        float, typer.Option(min=0, help="Deals created/updated/archived per second.")
+    ] = 0.0,
+    token: Annotated[
+        list[str] | None,
+        typer.Option(help="Extra token with its scopes: TOKEN=SCOPE,SCOPE (repeatable)."),
+    ] = None,
 ) -> None:
     """Run the HubSpot sandbox: a faithful stand-in for HubSpot's CRM deal APIs."""
     import uvicorn
@@ -77,18 +92,35 @@ def sandbox(
     from hubspot_deals.sandbox import Sandbox
 
     config = SandboxConfig(
-        deals=deals, seed=seed, portal_id=portal_id, ui_domain=ui_domain.value, latency_ms=latency_ms,
-        rate_limit=rate_limit, search_rate=search_rate, daily_limit=daily_limit, fault_rate=fault_rate,
-        fault_kinds=_parse_kinds(fault_kinds), retry_after_s=retry_after, churn=churn,
+        deals=deals,
+        seed=seed,
+        portal_id=portal_id,
+        ui_domain=ui_domain.value,
+        latency_ms=latency_ms,
+        rate_limit=rate_limit,
+        search_rate=search_rate,
+        daily_limit=daily_limit,
+        fault_rate=fault_rate,
+        fault_kinds=_parse_kinds(fault_kinds),
+        retry_after_s=retry_after,
+        churn=churn,
         tokens=_parse_tokens(token or []),
     )
     sandbox = Sandbox(config)
-    console.print(f"HubSpot sandbox: http://{host}:{port}  ({deals:,} deals, seed {seed}, "
-                  f"{rate_limit}/10 s, search {search_rate}/s)")
+    console.print(
+        f"HubSpot sandbox: http://{host}:{port}  ({deals:,} deals, seed {seed}, "
+        f"{rate_limit}/10 s, search {search_rate}/s)"
+    )
     console.print(f"demo token (scopes: {', '.join(ALL_SCOPES)}):")
     print(DEMO_TOKEN, flush=True)  # on stdout alone, so scripts can read it
-    uvicorn.run(sandbox.app, host=host, port=port, log_level="warning", access_log=False,
-                h11_max_incomplete_event_size=1024 * 1024)
+    uvicorn.run(
+        sandbox.app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        h11_max_incomplete_event_size=1024 * 1024,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,10 +32,12 @@ from hubspot_deals.sandbox.gateway import (
 from hubspot_deals.sandbox.portal import Portal, inline_association_key
 
 #: The demo token has every scope the service uses. It is printed when the sandbox starts.
-DEMO_TOKEN = "pat-na1-5a4db0c5-0000-4000-8000-00000000d3m0"
-_ASSOCIATION_SCOPES = {"contacts": "crm.objects.contacts.read",
-                       "companies": "crm.objects.companies.read",
-                       "line_items": "crm.objects.line_items.read"}
+DEMO_TOKEN = "pat-na1-5a4db0c5-0000-4000-8000-00000000d3m0"  # noqa: S105 - public, sandbox only
+_ASSOCIATION_SCOPES = {
+    "contacts": "crm.objects.contacts.read",
+    "companies": "crm.objects.companies.read",
+    "line_items": "crm.objects.line_items.read",
+}
 
 
 @dataclass
@@ -57,7 +59,9 @@ class SandboxConfig:
     tokens: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def all_tokens(self) -> dict[str, frozenset[str]]:
-        return {DEMO_TOKEN: frozenset(ALL_SCOPES)} | {t: frozenset(s) for t, s in self.tokens.items()}
+        return {DEMO_TOKEN: frozenset(ALL_SCOPES)} | {
+            t: frozenset(s) for t, s in self.tokens.items()
+        }
 
 
 def _deals_read(request: Request) -> list[tuple[str, ...]]:
@@ -65,7 +69,7 @@ def _deals_read(request: Request) -> list[tuple[str, ...]]:
 
 
 def _deals_with_inline(request: Request) -> list[tuple[str, ...]]:
-    needed = [(DEALS_READ,)]
+    needed: list[tuple[str, ...]] = [(DEALS_READ,)]
     for name in list_param(request, "associations"):
         key = inline_association_key(name)
         if key:
@@ -75,7 +79,8 @@ def _deals_with_inline(request: Request) -> list[tuple[str, ...]]:
 
 def _deals_and_target(request: Request) -> list[tuple[str, ...]]:
     key = inline_association_key(request.path_params.get("to_type", ""))
-    return [(DEALS_READ,)] + ([(_ASSOCIATION_SCOPES[key[0]],)] if key else [])
+    needed: list[tuple[str, ...]] = [(DEALS_READ,)]
+    return needed + ([(_ASSOCIATION_SCOPES[key[0]],)] if key else [])
 
 
 def _schema_read(request: Request) -> list[tuple[str, ...]]:
@@ -97,21 +102,34 @@ class Sandbox:
         self.config = config or SandboxConfig()
         cfg = self.config
         self.portal = Portal(deals=cfg.deals, seed=cfg.seed)
-        self.gateway = Gateway(GatewaySettings(
-            portal_id=cfg.portal_id, tokens=cfg.all_tokens(), rate_limit=cfg.rate_limit,
-            search_rate=cfg.search_rate, daily_limit=cfg.daily_limit, latency_ms=cfg.latency_ms,
-            fault_rate=cfg.fault_rate, fault_kinds=cfg.fault_kinds, retry_after_s=cfg.retry_after_s,
-            seed=cfg.seed,
-        ))
+        self.gateway = Gateway(
+            GatewaySettings(
+                portal_id=cfg.portal_id,
+                tokens=cfg.all_tokens(),
+                rate_limit=cfg.rate_limit,
+                search_rate=cfg.search_rate,
+                daily_limit=cfg.daily_limit,
+                latency_ms=cfg.latency_ms,
+                fault_rate=cfg.fault_rate,
+                fault_kinds=cfg.fault_kinds,
+                retry_after_s=cfg.retry_after_s,
+                seed=cfg.seed,
+            )
+        )
         self.endpoints = Endpoints(self.portal, Account(cfg.portal_id, cfg.ui_domain))
         self.app = Starlette(
             routes=self._routes(),
-            exception_handlers={BadRequest: self._bad_request, LookupError: self._not_found,
-                                404: self._not_found},
+            exception_handlers={
+                BadRequest: self._bad_request,
+                LookupError: self._not_found,
+                404: self._not_found,
+            },
             lifespan=self._lifespan,
         )
 
-    def _api(self, path: str, method: str, policy: Policy, scopes: ScopeRule, handler: Any) -> Route:
+    def _api(
+        self, path: str, method: str, policy: Policy, scopes: ScopeRule, handler: Any
+    ) -> Route:
         name = f"{method} {path}"
         return Route(path, self.gateway.guard(name, policy, scopes, handler), methods=[method])
 
@@ -123,13 +141,30 @@ class Sandbox:
             self._api(objects + "/batch/read", "POST", "burst", _deals_read, e.batch_read),
             self._api(objects + "/search", "POST", "search", _deals_read, e.search),
             self._api(objects + "/{deal_id}", "GET", "burst", _deals_with_inline, e.get_deal),
-            self._api(objects + "/{deal_id}/associations/{to_type}", "GET", "burst",
-                      _deals_and_target, e.record_associations),
-            self._api("/crm/v4/objects/{object_type}/{deal_id}/associations/{to_type}", "GET", "burst",
-                      _deals_and_target, e.record_associations),
-            self._api("/crm/v4/associations/{from_type}/{to_type}/batch/read", "POST", "exempt",
-                      _deals_and_target, e.association_batch_read),
-            self._api("/crm/v3/properties/{object_type}", "GET", "burst", _schema_read, e.properties),
+            self._api(
+                objects + "/{deal_id}/associations/{to_type}",
+                "GET",
+                "burst",
+                _deals_and_target,
+                e.record_associations,
+            ),
+            self._api(
+                "/crm/v4/objects/{object_type}/{deal_id}/associations/{to_type}",
+                "GET",
+                "burst",
+                _deals_and_target,
+                e.record_associations,
+            ),
+            self._api(
+                "/crm/v4/associations/{from_type}/{to_type}/batch/read",
+                "POST",
+                "exempt",
+                _deals_and_target,
+                e.association_batch_read,
+            ),
+            self._api(
+                "/crm/v3/properties/{object_type}", "GET", "burst", _schema_read, e.properties
+            ),
             self._api("/crm/v3/pipelines/{object_type}", "GET", "burst", _schema_read, e.pipelines),
             self._api("/crm/v3/owners", "GET", "burst", _owners_read, e.owners),
             self._api("/crm/v3/owners/", "GET", "burst", _owners_read, e.owners),
@@ -161,8 +196,9 @@ class Sandbox:
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
     async def _stats(self, request: Request) -> Response:
-        return JSONResponse(self.gateway.stats.json() | {"deals": self.portal.count,
-                                                        "version": self.portal.version})
+        return JSONResponse(
+            self.gateway.stats.json() | {"deals": self.portal.count, "version": self.portal.version}
+        )
 
     async def _reset_stats(self, request: Request) -> Response:
         self.gateway.stats = Stats()
@@ -187,8 +223,12 @@ class Sandbox:
 
     async def _not_found(self, request: Request, exc: Exception) -> Response:
         return JSONResponse(
-            responses.error_body("OBJECT_NOT_FOUND", str(exc) if isinstance(exc, LookupError)
-                                 else f"No route for {request.method} {request.url.path}."),
+            responses.error_body(
+                "OBJECT_NOT_FOUND",
+                str(exc)
+                if isinstance(exc, LookupError)
+                else f"No route for {request.method} {request.url.path}.",
+            ),
             status_code=404,
         )
 

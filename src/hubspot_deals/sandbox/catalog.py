@@ -102,14 +102,82 @@ def pipeline_json(p: Pipeline) -> dict[str, Any]:
 
 # -- owners -------------------------------------------------------------------------------------
 
-_FIRST = ("Ana", "Bjørn", "Chloé", "Dmitri", "Eun-ji", "Farid", "Grace", "Hiroshi", "Ines", "Jonas",
-          "Keziah", "Luca", "Małgorzata", "Nnamdi", "Olivia", "Pedro", "Qi", "Rania", "Søren", "Tariq",
-          "Uma", "Valentina", "Wei", "Ximena", "Yusuf", "Zoë", "Aarav", "Brigitte", "Callum", "Dalia",
-          "Émile", "Fatima", "Gustavo", "Hana", "Ivan", "Jia")
-_LAST = ("Silva", "Andersen", "Dubois", "Ivanov", "Kim", "Haddad", "Okafor", "Tanaka", "García",
-         "Weber", "Mensah", "Rossi", "Kowalski", "Eze", "Brown", "Santos", "Li", "Nasser", "Jensen",
-         "Khan", "Patel", "Moretti", "Zhang", "López", "Demir", "Müller", "Sharma", "Fischer", "Reid",
-         "Cohen", "Leroy", "Ali", "Costa", "Sato", "Petrov", "Chen")
+_FIRST = (
+    "Ana",
+    "Bjørn",
+    "Chloé",
+    "Dmitri",
+    "Eun-ji",
+    "Farid",
+    "Grace",
+    "Hiroshi",
+    "Ines",
+    "Jonas",
+    "Keziah",
+    "Luca",
+    "Małgorzata",
+    "Nnamdi",
+    "Olivia",
+    "Pedro",
+    "Qi",
+    "Rania",
+    "Søren",
+    "Tariq",
+    "Uma",
+    "Valentina",
+    "Wei",
+    "Ximena",
+    "Yusuf",
+    "Zoë",
+    "Aarav",
+    "Brigitte",
+    "Callum",
+    "Dalia",
+    "Émile",
+    "Fatima",
+    "Gustavo",
+    "Hana",
+    "Ivan",
+    "Jia",
+)
+_LAST = (
+    "Silva",
+    "Andersen",
+    "Dubois",
+    "Ivanov",
+    "Kim",
+    "Haddad",
+    "Okafor",
+    "Tanaka",
+    "García",
+    "Weber",
+    "Mensah",
+    "Rossi",
+    "Kowalski",
+    "Eze",
+    "Brown",
+    "Santos",
+    "Li",
+    "Nasser",
+    "Jensen",
+    "Khan",
+    "Patel",
+    "Moretti",
+    "Zhang",
+    "López",
+    "Demir",
+    "Müller",
+    "Sharma",
+    "Fischer",
+    "Reid",
+    "Cohen",
+    "Leroy",
+    "Ali",
+    "Costa",
+    "Sato",
+    "Petrov",
+    "Chen",
+)
 
 #: Owners 0..ACTIVE_OWNERS-1 are active; the rest are archived (left the company) but still
 #: referenced by old deals, as in real portals.
@@ -143,14 +211,20 @@ class Owner:
             "createdAt": created,
             "updatedAt": created,
             "archived": self.archived,
-            "teams": [{"id": str(7_001 + TEAMS.index(self.team)), "name": self.team, "primary": True}],
+            "teams": [
+                {"id": str(7_001 + TEAMS.index(self.team)), "name": self.team, "primary": True}
+            ],
         }
 
 
 def _owner(n: int) -> Owner:
     first, last = _FIRST[n], _LAST[n]
     ascii_email = (
-        f"{first}.{last}".lower().encode("ascii", "ignore").decode().replace(" ", "").replace("'", "")
+        f"{first}.{last}".lower()
+        .encode("ascii", "ignore")
+        .decode()
+        .replace(" ", "")
+        .replace("'", "")
     )
     return Owner(
         id=str(OWNER_ID_BASE + n * 37),
@@ -229,12 +303,29 @@ _CURRENCY_OPTIONS = tuple((c, c) for c in CURRENCIES)
 
 PROPERTIES: tuple[PropertySpec, ...] = (
     PropertySpec("dealname", "Deal Name", "string", "text"),
-    PropertySpec("amount", "Amount", "number", "number",
-                 extra={"showCurrencySymbol": True, "numberDisplayHint": "currency",
-                        "currencyPropertyName": "deal_currency_code"}),
-    PropertySpec("amount_in_home_currency", "Amount in company currency", "number", "calculation_equation",
-                 calculated=True, read_only=True, extra={"showCurrencySymbol": True}),
-    PropertySpec("deal_currency_code", "Currency", "enumeration", "select", options=_CURRENCY_OPTIONS),
+    PropertySpec(
+        "amount",
+        "Amount",
+        "number",
+        "number",
+        extra={
+            "showCurrencySymbol": True,
+            "numberDisplayHint": "currency",
+            "currencyPropertyName": "deal_currency_code",
+        },
+    ),
+    PropertySpec(
+        "amount_in_home_currency",
+        "Amount in company currency",
+        "number",
+        "calculation_equation",
+        calculated=True,
+        read_only=True,
+        extra={"showCurrencySymbol": True},
+    ),
+    PropertySpec(
+        "deal_currency_code", "Currency", "enumeration", "select", options=_CURRENCY_OPTIONS
+    ),
     PropertySpec("dealstage", "Deal Stage", "enumeration", "radio", options=_STAGE_OPTIONS),
     PropertySpec("pipeline", "Pipeline", "enumeration", "select", options=_PIPELINE_OPTIONS),
     PropertySpec("closedate", "Close Date", "datetime", "date"),
@@ -242,59 +333,175 @@ PROPERTIES: tuple[PropertySpec, ...] = (
     PropertySpec("hs_createdate", "Object create date/time", "datetime", "date", read_only=True),
     PropertySpec("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", read_only=True),
     PropertySpec("hs_object_id", "Record ID", "number", "number", read_only=True),
-    PropertySpec("hubspot_owner_id", "Deal owner", "enumeration", "select",
-                 extra={"externalOptions": True, "referencedObjectType": "OWNER"}),
-    PropertySpec("dealtype", "Deal Type", "enumeration", "radio",
-                 options=(("newbusiness", "New Business"), ("existingbusiness", "Existing Business"))),
+    PropertySpec(
+        "hubspot_owner_id",
+        "Deal owner",
+        "enumeration",
+        "select",
+        extra={"externalOptions": True, "referencedObjectType": "OWNER"},
+    ),
+    PropertySpec(
+        "dealtype",
+        "Deal Type",
+        "enumeration",
+        "radio",
+        options=(("newbusiness", "New Business"), ("existingbusiness", "Existing Business")),
+    ),
     PropertySpec("description", "Deal Description", "string", "textarea"),
-    PropertySpec("hs_priority", "Priority", "enumeration", "select",
-                 options=(("low", "Low"), ("medium", "Medium"), ("high", "High"))),
-    PropertySpec("hs_analytics_source", "Original Source Type", "enumeration", "select",
-                 group="analyticsinformation", read_only=True,
-                 options=(("ORGANIC_SEARCH", "Organic Search"), ("PAID_SEARCH", "Paid Search"),
-                          ("EMAIL_MARKETING", "Email Marketing"), ("SOCIAL_MEDIA", "Organic Social"),
-                          ("REFERRALS", "Referrals"), ("DIRECT_TRAFFIC", "Direct Traffic"),
-                          ("OFFLINE", "Offline Sources"))),
-    PropertySpec("hs_deal_stage_probability", "Deal probability", "number", "number",
-                 calculated=True, read_only=True, extra={"numberDisplayHint": "probability"}),
-    PropertySpec("hs_is_closed", "Is Deal Closed?", "bool", "booleancheckbox", calculated=True,
-                 read_only=True, options=(("true", "True"), ("false", "False"))),
-    PropertySpec("hs_is_closed_won", "Is Closed Won", "bool", "booleancheckbox", calculated=True,
-                 read_only=True, options=(("true", "True"), ("false", "False"))),
-    PropertySpec("hs_v2_date_entered_current_stage", "Date entered current stage", "datetime", "date",
-                 calculated=True, read_only=True),
-    PropertySpec("hs_open_deal_create_date", "Open deal create date", "number", "number",
-                 calculated=True, read_only=True),
-    PropertySpec("num_associated_contacts", "Number of Associated Contacts", "number", "number",
-                 calculated=True, read_only=True),
-    PropertySpec("hs_num_of_associated_line_items", "Number of associated line items", "number",
-                 "number", calculated=True, read_only=True),
-    PropertySpec("num_contacted_notes", "Number of times contacted", "number", "number",
-                 group="dealactivity", read_only=True),
+    PropertySpec(
+        "hs_priority",
+        "Priority",
+        "enumeration",
+        "select",
+        options=(("low", "Low"), ("medium", "Medium"), ("high", "High")),
+    ),
+    PropertySpec(
+        "hs_analytics_source",
+        "Original Source Type",
+        "enumeration",
+        "select",
+        group="analyticsinformation",
+        read_only=True,
+        options=(
+            ("ORGANIC_SEARCH", "Organic Search"),
+            ("PAID_SEARCH", "Paid Search"),
+            ("EMAIL_MARKETING", "Email Marketing"),
+            ("SOCIAL_MEDIA", "Organic Social"),
+            ("REFERRALS", "Referrals"),
+            ("DIRECT_TRAFFIC", "Direct Traffic"),
+            ("OFFLINE", "Offline Sources"),
+        ),
+    ),
+    PropertySpec(
+        "hs_deal_stage_probability",
+        "Deal probability",
+        "number",
+        "number",
+        calculated=True,
+        read_only=True,
+        extra={"numberDisplayHint": "probability"},
+    ),
+    PropertySpec(
+        "hs_is_closed",
+        "Is Deal Closed?",
+        "bool",
+        "booleancheckbox",
+        calculated=True,
+        read_only=True,
+        options=(("true", "True"), ("false", "False")),
+    ),
+    PropertySpec(
+        "hs_is_closed_won",
+        "Is Closed Won",
+        "bool",
+        "booleancheckbox",
+        calculated=True,
+        read_only=True,
+        options=(("true", "True"), ("false", "False")),
+    ),
+    PropertySpec(
+        "hs_v2_date_entered_current_stage",
+        "Date entered current stage",
+        "datetime",
+        "date",
+        calculated=True,
+        read_only=True,
+    ),
+    PropertySpec(
+        "hs_open_deal_create_date",
+        "Open deal create date",
+        "number",
+        "number",
+        calculated=True,
+        read_only=True,
+    ),
+    PropertySpec(
+        "num_associated_contacts",
+        "Number of Associated Contacts",
+        "number",
+        "number",
+        calculated=True,
+        read_only=True,
+    ),
+    PropertySpec(
+        "hs_num_of_associated_line_items",
+        "Number of associated line items",
+        "number",
+        "number",
+        calculated=True,
+        read_only=True,
+    ),
+    PropertySpec(
+        "num_contacted_notes",
+        "Number of times contacted",
+        "number",
+        "number",
+        group="dealactivity",
+        read_only=True,
+    ),
     PropertySpec("hs_object_source", "Record source", "string", "text", read_only=True),
-    PropertySpec("hs_object_source_label", "Record source detail", "string", "text", read_only=True),
+    PropertySpec(
+        "hs_object_source_label", "Record source detail", "string", "text", read_only=True
+    ),
     # custom properties, as a portal's admins add them
-    PropertySpec("contract_tier", "Contract tier", "enumeration", "select", group="deal_custom",
-                 hubspot_defined=False,
-                 options=(("bronze", "Bronze"), ("silver", "Silver"), ("gold", "Gold"),
-                          ("platinum", "Platinum"))),
-    PropertySpec("renewal_date", "Renewal date", "date", "date", group="deal_custom",
-                 hubspot_defined=False),
+    PropertySpec(
+        "contract_tier",
+        "Contract tier",
+        "enumeration",
+        "select",
+        group="deal_custom",
+        hubspot_defined=False,
+        options=(
+            ("bronze", "Bronze"),
+            ("silver", "Silver"),
+            ("gold", "Gold"),
+            ("platinum", "Platinum"),
+        ),
+    ),
+    PropertySpec(
+        "renewal_date", "Renewal date", "date", "date", group="deal_custom", hubspot_defined=False
+    ),
     PropertySpec("seats", "Seats", "number", "number", group="deal_custom", hubspot_defined=False),
-    PropertySpec("is_strategic", "Strategic account", "bool", "booleancheckbox", group="deal_custom",
-                 hubspot_defined=False, options=(("true", "Yes"), ("false", "No"))),
-    PropertySpec("region_notes", "Région / notes", "string", "textarea", group="deal_custom",
-                 hubspot_defined=False),
-    PropertySpec("legacy_territory", "Legacy territory", "string", "text", group="deal_custom",
-                 hubspot_defined=False, archived=True),
+    PropertySpec(
+        "is_strategic",
+        "Strategic account",
+        "bool",
+        "booleancheckbox",
+        group="deal_custom",
+        hubspot_defined=False,
+        options=(("true", "Yes"), ("false", "No")),
+    ),
+    PropertySpec(
+        "region_notes",
+        "Région / notes",
+        "string",
+        "textarea",
+        group="deal_custom",
+        hubspot_defined=False,
+    ),
+    PropertySpec(
+        "legacy_territory",
+        "Legacy territory",
+        "string",
+        "text",
+        group="deal_custom",
+        hubspot_defined=False,
+        archived=True,
+    ),
 )
 
 PROPERTY_BY_NAME: dict[str, PropertySpec] = {p.name: p for p in PROPERTIES if not p.archived}
 
 #: What the list, read and search endpoints return when no `properties` are asked for.
 DEFAULT_PROPERTIES: tuple[str, ...] = (
-    "dealname", "amount", "closedate", "pipeline", "dealstage", "createdate",
-    "hs_lastmodifieddate", "hs_object_id",
+    "dealname",
+    "amount",
+    "closedate",
+    "pipeline",
+    "dealstage",
+    "createdate",
+    "hs_lastmodifieddate",
+    "hs_object_id",
 )
 
 # -- object types and scopes ------------------------------------------------------------------------
@@ -312,8 +519,24 @@ for _names, _canonical, _inline_key, _scope in (
 
 #: Other CRM object types HubSpot knows; deals have no associations with them here.
 OTHER_OBJECT_TYPES = frozenset(
-    {"tickets", "ticket", "0-5", "quotes", "quote", "0-14", "calls", "emails", "meetings", "notes",
-     "tasks", "products", "0-7", "deals", "deal", "0-3"}
+    {
+        "tickets",
+        "ticket",
+        "0-5",
+        "quotes",
+        "quote",
+        "0-14",
+        "calls",
+        "emails",
+        "meetings",
+        "notes",
+        "tasks",
+        "products",
+        "0-7",
+        "deals",
+        "deal",
+        "0-3",
+    }
 )
 
 DEALS_READ = "crm.objects.deals.read"

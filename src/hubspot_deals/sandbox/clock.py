@@ -5,13 +5,16 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
 def iso_ms(ms: int) -> str:
     """Epoch milliseconds as HubSpot writes datetimes: ``2025-08-22T07:33:08.716Z``."""
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    )
 
 
 def iso_date(ms: int) -> str:

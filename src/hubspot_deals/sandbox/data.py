@@ -39,21 +39,64 @@ MODIFIED_TO_MS = 1_759_276_800_000  # 2025-10-01: the latest seeded modification
 #: Every HEAVY_EVERY-th deal (offset 3) has hundreds of contacts and line items.
 HEAVY_EVERY = 499
 
-_FX_TO_USD = {"USD": Decimal(1), "EUR": Decimal("1.08"), "GBP": Decimal("1.27"),
-              "JPY": Decimal("0.0067"), "CAD": Decimal("0.73")}
+_FX_TO_USD = {
+    "USD": Decimal(1),
+    "EUR": Decimal("1.08"),
+    "GBP": Decimal("1.27"),
+    "JPY": Decimal("0.0067"),
+    "CAD": Decimal("0.73"),
+}
 
-_COMPANIES = ("ACME Corp", "Globex", "Initech", "Umbrella Health", "Müller & Söhne GmbH",
-              "Café Olé S.L.", "株式会社サクラ", "Ωmega Analytics", "Nordlys AS", "São Paulo Têxtil",
-              "Łódź Logistics", "Đà Nẵng Foods", "Hooli", "Vandelay Industries", "Stark Labs",
-              "شركة النخيل", "Zürich Re-Insurance", "Björk & Partners", "Crème Brûlée Co.",
-              "Tyrell 🚀 Systems")
-_PRODUCTS = ("Enterprise licence", "Renewal", "Upsell – seats", "Pilot", "Support plan",
-             "Onboarding", "Platform migration", "Multi-year deal", "Expansion", "POC")
-_NOTES = ("Zürich office — renewal ✓", "東京オフィスの担当者と打ち合わせ", "São Paulo\nsecond line",
-          "Needs legal review (§4.2)", "🚀 expansion in Q3", "Contact prefers email; no calls",
-          "مراجعة العقد", "Budget ≈ €40k, decision in «spring»")
-_SOURCES = (("CRM_UI", "CRM UI"), ("INTEGRATION", "Salesforce sync"), ("IMPORT", "deals-2023.csv"),
-            ("API", "Private app"))
+_COMPANIES = (
+    "ACME Corp",
+    "Globex",
+    "Initech",
+    "Umbrella Health",
+    "Müller & Söhne GmbH",
+    "Café Olé S.L.",
+    "株式会社サクラ",
+    "Ωmega Analytics",
+    "Nordlys AS",
+    "São Paulo Têxtil",
+    "Łódź Logistics",
+    "Đà Nẵng Foods",
+    "Hooli",
+    "Vandelay Industries",
+    "Stark Labs",
+    "شركة النخيل",
+    "Zürich Re-Insurance",
+    "Björk & Partners",
+    "Crème Brûlée Co.",
+    "Tyrell 🚀 Systems",
+)
+_PRODUCTS = (
+    "Enterprise licence",
+    "Renewal",
+    "Upsell – seats",
+    "Pilot",
+    "Support plan",
+    "Onboarding",
+    "Platform migration",
+    "Multi-year deal",
+    "Expansion",
+    "POC",
+)
+_NOTES = (
+    "Zürich office — renewal ✓",
+    "東京オフィスの担当者と打ち合わせ",
+    "São Paulo\nsecond line",
+    "Needs legal review (§4.2)",
+    "🚀 expansion in Q3",
+    "Contact prefers email; no calls",
+    "مراجعة العقد",
+    "Budget ≈ €40k, decision in «spring»",
+)
+_SOURCES = (
+    ("CRM_UI", "CRM UI"),
+    ("INTEGRATION", "Salesforce sync"),
+    ("IMPORT", "deals-2023.csv"),
+    ("API", "Private app"),
+)
 
 
 def _salt(name: str) -> int:
@@ -115,13 +158,24 @@ class DealGenerator:
             "hs_lastmodifieddate": lambda i: iso_ms(self.modified_ms(i)),
             "hs_object_id": lambda i: str(deal_id(i)),
             "hubspot_owner_id": self._owner,
-            "dealtype": lambda i: self._pick(i, "dealtype", (None, "newbusiness", "newbusiness",
-                                                              "existingbusiness")),
+            "dealtype": lambda i: self._pick(
+                i, "dealtype", (None, "newbusiness", "newbusiness", "existingbusiness")
+            ),
             "description": self._description,
             "hs_priority": lambda i: self._pick(i, "hs_priority", (None, "low", "medium", "high")),
             "hs_analytics_source": lambda i: self._pick(
-                i, "source", ("ORGANIC_SEARCH", "PAID_SEARCH", "EMAIL_MARKETING", "SOCIAL_MEDIA",
-                              "REFERRALS", "DIRECT_TRAFFIC", "OFFLINE")),
+                i,
+                "source",
+                (
+                    "ORGANIC_SEARCH",
+                    "PAID_SEARCH",
+                    "EMAIL_MARKETING",
+                    "SOCIAL_MEDIA",
+                    "REFERRALS",
+                    "DIRECT_TRAFFIC",
+                    "OFFLINE",
+                ),
+            ),
             "hs_deal_stage_probability": lambda i: self.stage(i).probability,
             "hs_is_closed": lambda i: str(self.stage(i).closed).lower(),
             "hs_is_closed_won": lambda i: str(self._closed_won(self.stage(i))).lower(),
@@ -132,20 +186,44 @@ class DealGenerator:
             "num_contacted_notes": lambda i: self._count_or_none(i, "notes", 12),
             "hs_object_source": lambda i: _SOURCES[self._h(i, "src") % 4][0],
             "hs_object_source_label": lambda i: _SOURCES[self._h(i, "src") % 4][1],
-            "contract_tier": lambda i: self._pick(i, "tier", (None, None, "bronze", "silver", "gold",
-                                                               "platinum")),
+            "contract_tier": lambda i: self._pick(
+                i, "tier", (None, None, "bronze", "silver", "gold", "platinum")
+            ),
             "renewal_date": self._renewal_date,
             "seats": lambda i: self._count_or_none(i, "seats", 500),
             "is_strategic": lambda i: self._pick(i, "strategic", (None, "true", "false", "false")),
             "region_notes": self._region_notes,
         }
-        self._salts = {name: _salt(name) for name in ("pipeline", "stage", "amount", "currency",
-                                                      "name", "close", "created", "modified",
-                                                      "owner", "archived", "contacts", "companies",
-                                                      "line_items", "entered", "renewal", "notes",
-                                                      "desc", "region", "src", "dealtype",
-                                                      "hs_priority", "source", "tier", "seats",
-                                                      "strategic")}
+        self._salts = {
+            name: _salt(name)
+            for name in (
+                "pipeline",
+                "stage",
+                "amount",
+                "currency",
+                "name",
+                "close",
+                "created",
+                "modified",
+                "owner",
+                "archived",
+                "contacts",
+                "companies",
+                "line_items",
+                "entered",
+                "renewal",
+                "notes",
+                "desc",
+                "region",
+                "src",
+                "dealtype",
+                "hs_priority",
+                "source",
+                "tier",
+                "seats",
+                "strategic",
+            )
+        }
         missing = set(PROPERTY_BY_NAME) - set(self._values)
         assert not missing, f"properties without a generator: {missing}"
 
@@ -213,8 +291,19 @@ class DealGenerator:
             count = 300 + h % 600  # past the 500 a v4 batch page holds
         else:
             r = h % 100
-            count = (0 if r < 20 else 1 if r < 50 else 2 if r < 75 else 3 if r < 90
-                     else 4 + (h >> 8) % 3 if r < 97 else 7 + (h >> 8) % 9)
+            count = (
+                0
+                if r < 20
+                else 1
+                if r < 50
+                else 2
+                if r < 75
+                else 3
+                if r < 90
+                else 4 + (h >> 8) % 3
+                if r < 97
+                else 7 + (h >> 8) % 9
+            )
         start = (h >> 16) % 9_000_000
         return sorted(CONTACT_ID_BASE + (start + j * 7_919) % 9_000_000 for j in range(count))
 
@@ -252,7 +341,13 @@ class DealGenerator:
         if self._currency(index) == "JPY":
             return str(whole * 100)
         form = (h >> 40) % 3
-        return str(whole) if form == 0 else f"{whole}.{(h >> 24) % 100:02d}" if form == 1 else f"{whole}.5"
+        return (
+            str(whole)
+            if form == 0
+            else f"{whole}.{(h >> 24) % 100:02d}"
+            if form == 1
+            else f"{whole}.5"
+        )
 
     def _amount_home(self, index: int) -> str | None:
         return home_amount(self._amount(index), self._currency(index))

@@ -40,13 +40,15 @@ _V4_TYPES = {  # canonical type -> (typeId, label) of each v4 association type, 
 }
 
 
-class BadRequest(Exception):  # noqa: N818 - mirrors HubSpot's 400
+class BadRequest(Exception):
     """A malformed parameter: HubSpot answers 400 VALIDATION_ERROR."""
 
 
 def list_param(request: Request, name: str) -> list[str]:
     """Comma-separated and repeated forms, as HubSpot accepts both."""
-    return [v.strip() for raw in request.query_params.getlist(name) for v in raw.split(",") if v.strip()]
+    return [
+        v.strip() for raw in request.query_params.getlist(name) for v in raw.split(",") if v.strip()
+    ]
 
 
 def bool_param(request: Request, name: str) -> bool:
@@ -96,7 +98,9 @@ class Endpoints:
 
     def _deal_json(self, request: Request, index: int, names: tuple[str, ...]) -> dict[str, Any]:
         out = self.portal.record(index, names)
-        wanted = [k for k in (inline_association_key(n) for n in list_param(request, "associations")) if k]
+        wanted = [
+            k for k in (inline_association_key(n) for n in list_param(request, "associations")) if k
+        ]
         if wanted:
             out["associations"] = {}
             for canonical, key in dict.fromkeys(wanted):
@@ -109,15 +113,17 @@ class Endpoints:
 
     def _inline_block(self, index: int, canonical: str, offset: int, limit: int) -> dict[str, Any]:
         entries = self.portal.association_entries(index, canonical)
-        page = entries[offset:offset + limit]
+        page = entries[offset : offset + limit]
         block: dict[str, Any] = {"results": [{"id": str(i), "type": t} for i, t in page]}
         if offset + limit < len(entries):
             after = encode_cursor(deal_id(index), canonical, offset + limit)
-            block["paging"] = {"next": {
-                "after": after,
-                "link": f"https://api.hubapi.com/crm/v3/objects/deals/{deal_id(index)}"
-                        f"/associations/{canonical}?after={after}",
-            }}
+            block["paging"] = {
+                "next": {
+                    "after": after,
+                    "link": f"https://api.hubapi.com/crm/v3/objects/deals/{deal_id(index)}"
+                    f"/associations/{canonical}?after={after}",
+                }
+            }
         return block
 
     @staticmethod
@@ -162,10 +168,14 @@ class Endpoints:
         archived = bool_param(request, "archived")
         body = await json_body(request)
         inputs = body.get("inputs") if isinstance(body, dict) else None
-        if not isinstance(inputs, list) or not all(isinstance(i, dict) and "id" in i for i in inputs):
-            raise BadRequest("inputs must be a list of {\"id\": ...} objects.")
+        if not isinstance(inputs, list) or not all(
+            isinstance(i, dict) and "id" in i for i in inputs
+        ):
+            raise BadRequest('inputs must be a list of {"id": ...} objects.')
         if len(inputs) > MAX_BATCH_READ:
-            raise BadRequest(f"Batch read accepts at most {MAX_BATCH_READ} inputs, got {len(inputs)}.")
+            raise BadRequest(
+                f"Batch read accepts at most {MAX_BATCH_READ} inputs, got {len(inputs)}."
+            )
         names = tuple(body.get("properties") or ()) or DEFAULT_PROPERTIES
         results, missing = [], []
         for item in inputs:
@@ -175,17 +185,26 @@ class Endpoints:
                 missing.append(raw_id)
             else:
                 results.append(self.portal.record(index, names))
-        out: dict[str, Any] = {"status": "COMPLETE", "results": results,
-                               "startedAt": iso_ms(started), "completedAt": iso_ms(now_ms())}
+        out: dict[str, Any] = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": iso_ms(started),
+            "completedAt": iso_ms(now_ms()),
+        }
         if not missing:
             return JSONResponse(out)
         out["numErrors"] = 1
-        out["errors"] = [{
-            "status": "error", "category": "OBJECT_NOT_FOUND",
-            "message": "Could not get some DEAL objects, they may be deleted or not exist. "
-                       "Check that ids are valid.",
-            "context": {"ids": missing}, "errors": [], "links": {},
-        }]
+        out["errors"] = [
+            {
+                "status": "error",
+                "category": "OBJECT_NOT_FOUND",
+                "message": "Could not get some DEAL objects, they may be deleted or not exist. "
+                "Check that ids are valid.",
+                "context": {"ids": missing},
+                "errors": [],
+                "links": {},
+            }
+        ]
         return JSONResponse(out, status_code=207)
 
     async def search(self, request: Request) -> Response:
@@ -223,29 +242,45 @@ class Endpoints:
         started = now_ms()
         body = await json_body(request)
         inputs = body.get("inputs") if isinstance(body, dict) else None
-        if not isinstance(inputs, list) or not all(isinstance(i, dict) and "id" in i for i in inputs):
-            raise BadRequest("inputs must be a list of {\"id\": ...} objects.")
+        if not isinstance(inputs, list) or not all(
+            isinstance(i, dict) and "id" in i for i in inputs
+        ):
+            raise BadRequest('inputs must be a list of {"id": ...} objects.')
         if len(inputs) > MAX_ASSOCIATION_BATCH:
-            raise BadRequest(f"Batch size {len(inputs)} exceeds the limit of {MAX_ASSOCIATION_BATCH}.")
+            raise BadRequest(
+                f"Batch size {len(inputs)} exceeds the limit of {MAX_ASSOCIATION_BATCH}."
+            )
         results, errors = [], []
         for item in inputs:
             raw_id = str(item["id"])
             index = self.portal.index_for(raw_id)
             ids = self.portal.associations(index, to_type) if index is not None and to_type else []
             offset = decode_offset(item.get("after"))
-            page = ids[offset:offset + ASSOCIATION_PAGE]
+            page = ids[offset : offset + ASSOCIATION_PAGE]
             if not page:
                 errors.append(self._no_associations(raw_id, request.path_params["to_type"]))
                 continue
-            result: dict[str, Any] = {"from": {"id": raw_id}, "to": [
-                {"toObjectId": to_id, "associationTypes": self._v4_types(to_type, n + offset == 0)}
-                for n, to_id in enumerate(page)
-            ]}
+            result: dict[str, Any] = {
+                "from": {"id": raw_id},
+                "to": [
+                    {
+                        "toObjectId": to_id,
+                        "associationTypes": self._v4_types(to_type, n + offset == 0),
+                    }
+                    for n, to_id in enumerate(page)
+                ],
+            }
             if offset + ASSOCIATION_PAGE < len(ids):
-                result["paging"] = {"next": {"after": encode_cursor(raw_id, offset + ASSOCIATION_PAGE)}}
+                result["paging"] = {
+                    "next": {"after": encode_cursor(raw_id, offset + ASSOCIATION_PAGE)}
+                }
             results.append(result)
-        out: dict[str, Any] = {"status": "COMPLETE", "results": results,
-                               "startedAt": iso_ms(started), "completedAt": iso_ms(now_ms())}
+        out: dict[str, Any] = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": iso_ms(started),
+            "completedAt": iso_ms(now_ms()),
+        }
         if errors:
             out["numErrors"] = len(errors)
             out["errors"] = errors
@@ -262,14 +297,20 @@ class Endpoints:
     @staticmethod
     def _no_associations(raw_id: str, to_type: str) -> dict[str, Any]:
         singular = {"contacts": "contact", "companies": "company", "line_items": "line_item"}.get(
-            to_type, to_type.rstrip("s"))
+            to_type, to_type.rstrip("s")
+        )
         return {
-            "status": "error", "category": "OBJECT_NOT_FOUND",
+            "status": "error",
+            "category": "OBJECT_NOT_FOUND",
             "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
             "message": f"No {singular} is associated with deal {raw_id}.",
-            "context": {"fromObjectId": [raw_id], "fromObjectType": ["deal"],
-                        "toObjectType": [singular]},
-            "errors": [], "links": {},
+            "context": {
+                "fromObjectId": [raw_id],
+                "fromObjectType": ["deal"],
+                "toObjectType": [singular],
+            },
+            "errors": [],
+            "links": {},
         }
 
     async def record_associations(self, request: Request) -> Response:
@@ -286,13 +327,19 @@ class Endpoints:
         body: dict[str, Any]
         if v4:
             ids = self.portal.associations(index, to_type) if to_type else []
-            page = ids[offset:offset + limit]
-            body = {"results": [{"toObjectId": i, "associationTypes": self._v4_types(to_type, n + offset == 0)}
-                                for n, i in enumerate(page)]}
+            page = ids[offset : offset + limit]
+            body = {
+                "results": [
+                    {"toObjectId": i, "associationTypes": self._v4_types(to_type, n + offset == 0)}
+                    for n, i in enumerate(page)
+                ]
+            }
             total = len(ids)
         else:
             entries = self.portal.association_entries(index, to_type) if to_type else []
-            body = {"results": [{"id": str(i), "type": t} for i, t in entries[offset:offset + limit]]}
+            body = {
+                "results": [{"id": str(i), "type": t} for i, t in entries[offset : offset + limit]]
+            }
             total = len(entries)
         if offset + limit < total:
             body["paging"] = {"next": {"after": encode_cursor(raw_id, offset + limit)}}
@@ -303,8 +350,9 @@ class Endpoints:
     async def properties(self, request: Request) -> Response:
         self._check_deals(request)
         archived = bool_param(request, "archived")
-        return JSONResponse({"results": [p.json(n) for n, p in enumerate(PROPERTIES)
-                                         if p.archived == archived]})
+        return JSONResponse(
+            {"results": [p.json(n) for n, p in enumerate(PROPERTIES) if p.archived == archived]}
+        )
 
     async def pipelines(self, request: Request) -> Response:
         self._check_deals(request)
@@ -317,12 +365,18 @@ class Endpoints:
             raise BadRequest("after must be formatted as an integer.")
         archived = bool_param(request, "archived")
         email = request.query_params.get("email")
-        matching = [o for o in OWNERS if o.archived == archived and (email is None or o.email == email)]
+        matching = [
+            o for o in OWNERS if o.archived == archived and (email is None or o.email == email)
+        ]
         start = int(after)
-        body: dict[str, Any] = {"results": [o.json() for o in matching[start:start + limit]]}
+        body: dict[str, Any] = {"results": [o.json() for o in matching[start : start + limit]]}
         if start + limit < len(matching):
-            body["paging"] = {"next": {"after": str(start + limit),
-                                       "link": f"?limit={limit}&after={start + limit}"}}
+            body["paging"] = {
+                "next": {
+                    "after": str(start + limit),
+                    "link": f"?limit={limit}&after={start + limit}",
+                }
+            }
         return JSONResponse(body)
 
     async def owner(self, request: Request) -> Response:

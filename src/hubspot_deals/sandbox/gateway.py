@@ -36,7 +36,7 @@ ScopeRule = Callable[[Request], list[tuple[str, ...]]]
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-class DroppedConnection(Exception):  # noqa: N818 - it names the event, as HubSpot clients see it
+class DroppedConnection(Exception):
     """Raised mid-response so the server closes the connection, as a dropped one looks."""
 
 
@@ -44,8 +44,13 @@ class _DroppedResponse(Response):
     """Sends headers and a piece of the body, then drops the connection."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")],
+            }
+        )
         await send({"type": "http.response.body", "body": b'{"results":[{"id":', "more_body": True})
         raise DroppedConnection
 
@@ -125,8 +130,9 @@ class Gateway:
 
         return guarded
 
-    async def _answer(self, request: Request, policy: Policy, scopes: ScopeRule,
-                      handler: Handler) -> Response:
+    async def _answer(
+        self, request: Request, policy: Policy, scopes: ScopeRule, handler: Handler
+    ) -> Response:
         early = self._admit(request, policy, scopes)
         if self.settings.latency_ms:
             await asyncio.sleep(self.settings.latency_ms / 1000)
@@ -136,8 +142,11 @@ class Gateway:
         if fault in ("500", "502", "503", "504"):
             return responses.server_error(int(fault))
         if fault == "429":
-            return responses.rate_limited("TEN_SECONDLY_ROLLING", self.settings.portal_id,
-                                          {"Retry-After": str(self.settings.retry_after_s)})
+            return responses.rate_limited(
+                "TEN_SECONDLY_ROLLING",
+                self.settings.portal_id,
+                {"Retry-After": str(self.settings.retry_after_s)},
+            )
         if fault == "drop":
             return _DroppedResponse()
         response = await handler(request)
@@ -168,8 +177,9 @@ class Gateway:
             return responses.rate_limited("DAILY", self.settings.portal_id, self._daily_headers())
         if policy == "burst" and not self.burst.take(token):
             self.stats.rate_limited["TEN_SECONDLY_ROLLING"] += 1
-            return responses.rate_limited("TEN_SECONDLY_ROLLING", self.settings.portal_id,
-                                          self._burst_headers(token))
+            return responses.rate_limited(
+                "TEN_SECONDLY_ROLLING", self.settings.portal_id, self._burst_headers(token)
+            )
         if policy == "search" and not self.search.take("account"):
             self.stats.rate_limited["SECONDLY"] += 1
             return responses.rate_limited("SECONDLY", self.settings.portal_id)
@@ -184,8 +194,10 @@ class Gateway:
         return kind
 
     def _daily_headers(self) -> dict[str, str]:
-        return {"X-HubSpot-RateLimit-Daily": str(self.settings.daily_limit),
-                "X-HubSpot-RateLimit-Daily-Remaining": str(self.daily.remaining())}
+        return {
+            "X-HubSpot-RateLimit-Daily": str(self.settings.daily_limit),
+            "X-HubSpot-RateLimit-Daily-Remaining": str(self.daily.remaining()),
+        }
 
     def _burst_headers(self, token: str) -> dict[str, str]:
         limit = self.settings.rate_limit

@@ -132,7 +132,9 @@ class Portal:
 
     # -- the list endpoint --------------------------------------------------------------------------
 
-    def list_page(self, *, after_id: int | None, limit: int, archived: bool) -> tuple[list[int], int | None]:
+    def list_page(
+        self, *, after_id: int | None, limit: int, archived: bool
+    ) -> tuple[list[int], int | None]:
         """Up to ``limit`` indices from ``after_id`` on, and the id the next page starts at.
 
         The cursor is the id of the next record, so it stays valid while deals are created.
@@ -179,23 +181,30 @@ class Portal:
         self.count += 1
         created = now_ms()
         stamp = iso_ms(created)
-        self._touch(index, {"createdate": stamp, "hs_createdate": stamp,
-                            "hs_open_deal_create_date": str(created)})
+        self._touch(
+            index,
+            {"createdate": stamp, "hs_createdate": stamp, "hs_open_deal_create_date": str(created)},
+        )
         return ChurnEvent("create", index)
 
     def _update(self, index: int) -> ChurnEvent:
         pipeline = next(p for p in PIPELINES if p.id == self.value(index, "pipeline"))
         stage = self._rng.choice(pipeline.stages)
         amount = f"{self._rng.randrange(100, 250_000)}.{self._rng.randrange(100):02d}"
-        self._touch(index, {
-            "dealstage": stage.id,
-            "hs_deal_stage_probability": stage.probability,
-            "hs_is_closed": str(stage.closed).lower(),
-            "hs_is_closed_won": str(stage.closed and stage.probability == "1.0").lower(),
-            "hs_v2_date_entered_current_stage": iso_ms(now_ms()),
-            "amount": amount,
-            "amount_in_home_currency": home_amount(amount, self.value(index, "deal_currency_code")),
-        })
+        self._touch(
+            index,
+            {
+                "dealstage": stage.id,
+                "hs_deal_stage_probability": stage.probability,
+                "hs_is_closed": str(stage.closed).lower(),
+                "hs_is_closed_won": str(stage.closed and stage.probability == "1.0").lower(),
+                "hs_v2_date_entered_current_stage": iso_ms(now_ms()),
+                "amount": amount,
+                "amount_in_home_currency": home_amount(
+                    amount, self.value(index, "deal_currency_code")
+                ),
+            },
+        )
         return ChurnEvent("update", index)
 
     def _archive(self, index: int) -> ChurnEvent:

@@ -29,8 +29,23 @@ MAX_RESULTS = 10_000
 MAX_QUERY_CHARS = 3_000
 _SEARCHABLE = ("dealname", "pipeline", "dealstage", "description", "dealtype")
 _INDEX_ORDERED = frozenset({"hs_object_id", "createdate", "hs_createdate"})
-_OPERATORS = frozenset({"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN",
-                        "HAS_PROPERTY", "NOT_HAS_PROPERTY", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"})
+_OPERATORS = frozenset(
+    {
+        "EQ",
+        "NEQ",
+        "LT",
+        "LTE",
+        "GT",
+        "GTE",
+        "BETWEEN",
+        "IN",
+        "NOT_IN",
+        "HAS_PROPERTY",
+        "NOT_HAS_PROPERTY",
+        "CONTAINS_TOKEN",
+        "NOT_CONTAINS_TOKEN",
+    }
+)
 
 
 class SearchError(ValueError):
@@ -48,8 +63,9 @@ class SearchRequest:
     after: int
 
     def cache_key(self) -> str:
-        return json.dumps([self.groups, self.sort_property, self.descending, self.query],
-                          sort_keys=True)
+        return json.dumps(
+            [self.groups, self.sort_property, self.descending, self.query], sort_keys=True
+        )
 
 
 def parse_request(body: Any) -> SearchRequest:
@@ -67,7 +83,9 @@ def parse_request(body: Any) -> SearchRequest:
         if not isinstance(filters, list):
             raise SearchError("Each filter group needs a list of filters.")
         if len(filters) > MAX_FILTERS_PER_GROUP:
-            raise SearchError(f"Too many filters in a group: {len(filters)} > {MAX_FILTERS_PER_GROUP}.")
+            raise SearchError(
+                f"Too many filters in a group: {len(filters)} > {MAX_FILTERS_PER_GROUP}."
+            )
         total += len(filters)
         groups.append(tuple(_check_filter(f) for f in filters))
     if total > MAX_FILTERS:
@@ -84,8 +102,15 @@ def parse_request(body: Any) -> SearchRequest:
     if not isinstance(limit, int) or isinstance(limit, bool) or not 0 < limit <= MAX_LIMIT:
         raise SearchError(f"limit must be an integer between 1 and {MAX_LIMIT}.")
     after = _parse_after(body.get("after"))
-    return SearchRequest(tuple(groups), sort_property, descending, query or None,
-                         tuple(properties) or DEFAULT_PROPERTIES, limit, after)
+    return SearchRequest(
+        tuple(groups),
+        sort_property,
+        descending,
+        query or None,
+        tuple(properties) or DEFAULT_PROPERTIES,
+        limit,
+        after,
+    )
 
 
 def _check_filter(f: Any) -> dict[str, Any]:
@@ -96,7 +121,11 @@ def _check_filter(f: Any) -> dict[str, Any]:
         raise SearchError(f"Unknown filter operator: {op!r}.")
     if op in ("IN", "NOT_IN"):
         values = f.get("values")
-        if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+        if (
+            not isinstance(values, list)
+            or not values
+            or not all(isinstance(v, str) for v in values)
+        ):
             raise SearchError(f"Operator {op} needs a non-empty list of string values.")
     elif op not in ("HAS_PROPERTY", "NOT_HAS_PROPERTY") and not isinstance(f.get("value"), str):
         raise SearchError(f"Operator {op} needs a string value.")
@@ -131,7 +160,9 @@ def _parse_after(after: Any) -> int:
         raise SearchError("after must be formatted as an integer.")
     offset = int(text)
     if offset >= MAX_RESULTS:
-        raise SearchError(f"Paging beyond {MAX_RESULTS} results is not supported; narrow the search.")
+        raise SearchError(
+            f"Paging beyond {MAX_RESULTS} results is not supported; narrow the search."
+        )
     return offset
 
 
@@ -159,11 +190,15 @@ def _typed(name: str, raw: str | None) -> Any:
 def _predicate(portal: Portal, f: dict[str, Any]) -> Callable[[int], bool]:
     name, op = f["propertyName"], f["operator"]
     if op == "HAS_PROPERTY":
-        return lambda i: portal.value(i, name) not in (None, "") if name in PROPERTY_BY_NAME else False
+        return lambda i: (
+            portal.value(i, name) not in (None, "") if name in PROPERTY_BY_NAME else False
+        )
     if op == "NOT_HAS_PROPERTY":
         return lambda i: portal.value(i, name) in (None, "") if name in PROPERTY_BY_NAME else True
     if name not in PROPERTY_BY_NAME:  # unknown properties have no value on any deal
-        return (lambda i: True) if op in ("NEQ", "NOT_IN", "NOT_CONTAINS_TOKEN") else (lambda i: False)
+        return (
+            (lambda i: True) if op in ("NEQ", "NOT_IN", "NOT_CONTAINS_TOKEN") else (lambda i: False)
+        )
     if op in ("IN", "NOT_IN"):
         wanted = {_typed(name, v) for v in f["values"]}
         if op == "IN":
@@ -171,8 +206,8 @@ def _predicate(portal: Portal, f: dict[str, Any]) -> Callable[[int], bool]:
         return lambda i: _typed(name, portal.value(i, name)) not in wanted
     if op in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
         token = f["value"].lower().replace("*", "")
-        hit = lambda i: token in (portal.value(i, name) or "").lower()  # noqa: E731
-        return hit if op == "CONTAINS_TOKEN" else (lambda i: not hit(i))
+        wanted_hit = op == "CONTAINS_TOKEN"
+        return lambda i: (token in (portal.value(i, name) or "").lower()) == wanted_hit
     low = _typed(name, f["value"])
     high = _typed(name, f.get("highValue"))
     compare: dict[str, Callable[[Any], bool]] = {
@@ -237,7 +272,7 @@ class SearchIndex:
     def run(self, request: SearchRequest) -> tuple[int, list[int]]:
         """(total, the indices of the requested page)."""
         total, matches = self._matches(request)
-        return total, matches[request.after:request.after + request.limit]
+        return total, matches[request.after : request.after + request.limit]
 
     def _matches(self, request: SearchRequest) -> tuple[int, list[int]]:
         key = (request.cache_key(), self.portal.version)
@@ -282,5 +317,7 @@ class SearchIndex:
         hits = [i for i in range(lo, hi) if matches(i)]
         present = [i for i in hits if _typed(sort, portal.value(i, sort)) is not None]
         absent = [i for i in hits if _typed(sort, portal.value(i, sort)) is None]
-        present.sort(key=lambda i: (_typed(sort, portal.value(i, sort)), i), reverse=request.descending)
+        present.sort(
+            key=lambda i: (_typed(sort, portal.value(i, sort)), i), reverse=request.descending
+        )
         return len(hits), (present + absent)[:keep]

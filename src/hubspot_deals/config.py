@@ -1,0 +1,46 @@
+"""Every knob of the service, its environment variable and its default (README, "Configuration")."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    hubspot_base_url: str = Field(
+        "https://api.hubapi.com",
+        description="Where HubSpot's API lives (the sandbox's URL in demos).",
+    )
+    hubspot_timeout_seconds: float = Field(30.0, gt=0, description="Timeout of one HubSpot call.")
+    hubspot_max_connections: int = Field(50, ge=1, description="Connection pool size per client.")
+    hubspot_burst_limit: int = Field(
+        100,
+        ge=1,
+        description="Requests per 10 s assumed until HubSpot's rate-limit headers tell the real one "
+        "(100 is the lowest published tier).",
+    )
+    hubspot_search_rate: int = Field(
+        5,
+        ge=1,
+        description="Search requests per second (search replies carry no rate-limit headers).",
+    )
+    hubspot_retry_attempts: int = Field(
+        8, ge=1, description="Attempts per HubSpot call, first included."
+    )
+    hubspot_retry_wait_initial: float = Field(0.5, ge=0, description="First backoff, seconds.")
+    hubspot_retry_wait_max: float = Field(
+        30.0, ge=0, description="Longest single backoff, seconds."
+    )
+    hubspot_retry_wait_jitter: float = Field(1.0, ge=0, description="Random jitter added, seconds.")
+    hubspot_retry_timeout: float = Field(
+        600.0, gt=0, description="Give up retrying one call after this many seconds."
+    )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,58 @@
+"""The async HubSpot client: deals, search, associations and metadata, paced and retried.
+
+It knows nothing of the service's database or HTTP API; the scan engine drives it.
+"""
+
+from hubspot_deals.hubspot._client import CallRecord, HubSpotClient, RetryPolicy
+from hubspot_deals.hubspot._errors import (
+    HubSpotAuthError,
+    HubSpotBadResponse,
+    HubSpotConnectionError,
+    HubSpotError,
+    HubSpotMissingScopesError,
+    HubSpotRateLimitError,
+    HubSpotRequestError,
+    HubSpotSearchCapError,
+    HubSpotServerError,
+)
+from hubspot_deals.hubspot._models import (
+    AccountDetails,
+    AssociatedObject,
+    Deal,
+    DealPage,
+    Owner,
+    Pipeline,
+    PipelineStage,
+    PropertyDefinition,
+    SearchPage,
+)
+from hubspot_deals.hubspot._pacing import BURST, SEARCH, LocalRateLimiter, Permit, RateLimiter
+
+__all__ = [
+    "BURST",
+    "SEARCH",
+    "AccountDetails",
+    "AssociatedObject",
+    "CallRecord",
+    "Deal",
+    "DealPage",
+    "HubSpotAuthError",
+    "HubSpotBadResponse",
+    "HubSpotClient",
+    "HubSpotConnectionError",
+    "HubSpotError",
+    "HubSpotMissingScopesError",
+    "HubSpotRateLimitError",
+    "HubSpotRequestError",
+    "HubSpotSearchCapError",
+    "HubSpotServerError",
+    "LocalRateLimiter",
+    "Owner",
+    "Permit",
+    "Pipeline",
+    "PipelineStage",
+    "PropertyDefinition",
+    "RateLimiter",
+    "RetryPolicy",
+    "SearchPage",
+]

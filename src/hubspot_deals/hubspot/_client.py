@@ -1,0 +1,418 @@
+"""The async HubSpot client: one call = pacing, an HTTP round trip, typed errors, bounded retries."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, Self, TypeVar
+
+import httpx
+import stamina
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from hubspot_deals.config import Settings, get_settings
+from hubspot_deals.hubspot._errors import (
+    HubSpotBadResponse,
+    HubSpotConnectionError,
+    HubSpotError,
+    HubSpotRateLimitError,
+    HubSpotRequestError,
+    HubSpotSearchCapError,
+    error_from_response,
+)
+from hubspot_deals.hubspot._models import (
+    ASSOCIATION_TYPES,
+    AccountDetails,
+    AssociatedObject,
+    AssociationBatch,
+    BatchDeals,
+    Deal,
+    DealPage,
+    Owner,
+    OwnerPage,
+    Pipeline,
+    PipelineList,
+    PropertyDefinition,
+    PropertyList,
+    SearchPage,
+)
+from hubspot_deals.hubspot._pacing import BURST, SEARCH, LocalRateLimiter, RateLimiter
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+LIST_PAGE_MAX = 100
+SEARCH_PAGE_MAX = 200
+SEARCH_RESULT_CAP = 10_000
+BATCH_READ_MAX = 100
+ASSOCIATION_BATCH_MAX = 1_000
+#: HubSpot answers 414 past about 16,000 characters; stay clear of it.
+MAX_URI_CHARS = 15_000
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries with exponential backoff and jitter (stamina), honouring Retry-After."""
+
+    attempts: int = 8
+    wait_initial: float = 0.5
+    wait_max: float = 30.0
+    wait_jitter: float = 1.0
+    timeout: float = 600.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(
+            settings.hubspot_retry_attempts,
+            settings.hubspot_retry_wait_initial,
+            settings.hubspot_retry_wait_max,
+            settings.hubspot_retry_wait_jitter,
+            settings.hubspot_retry_timeout,
+        )
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """The latest answered call, for health reporting."""
+
+    endpoint: str
+    status_code: int
+    elapsed_ms: float
+    rate_limit_remaining: int | None
+    at: float
+
+
+class _BearerAuth(httpx.Auth):
+    def __init__(self, token: SecretStr) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self._token.get_secret_value()}"
+        yield request
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(token=SecretStr('**********'))"
+
+
+def _int_header(headers: httpx.Headers, name: str) -> int | None:
+    raw = headers.get(name)
+    return int(raw) if raw is not None and raw.strip().isdigit() else None
+
+
+class HubSpotClient:
+    """Async client for the HubSpot endpoints a deal extraction needs.
+
+    Share one instance between tasks: they share its connection pool and its pacing.
+    """
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        base_url: str | None = None,
+        settings: Settings | None = None,
+        limiter: RateLimiter | None = None,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        if not isinstance(token, str) or not token.strip() or any(c.isspace() for c in token):
+            raise ValueError("a HubSpot token is a non-empty string without whitespace")
+        settings = settings or get_settings()
+        self._token = SecretStr(token)
+        self.base_url = (base_url or settings.hubspot_base_url).rstrip("/")
+        self.limiter: RateLimiter = limiter or LocalRateLimiter(
+            burst_limit=settings.hubspot_burst_limit, search_rate=settings.hubspot_search_rate
+        )
+        self.retry = retry or RetryPolicy.from_settings(settings)
+        self.stats: Counter[str] = Counter()
+        self.last_call: CallRecord | None = None
+        pool = settings.hubspot_max_connections
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            auth=_BearerAuth(self._token),
+            transport=transport,
+            timeout=timeout or settings.hubspot_timeout_seconds,
+            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
+            headers={"Accept": "application/json", "User-Agent": "hubspot-deals"},
+        )
+
+    def __repr__(self) -> str:
+        return f"HubSpotClient(base_url={self.base_url!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- one call -------------------------------------------------------------------------------
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        model: type[M],
+        *,
+        bucket: str | None = BURST,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+    ) -> M:
+        endpoint = f"{method} {path}"
+        async for attempt in stamina.retry_context(
+            on=self._backoff,
+            attempts=self.retry.attempts,
+            timeout=self.retry.timeout,
+            wait_initial=self.retry.wait_initial,
+            wait_max=self.retry.wait_max,
+            wait_jitter=self.retry.wait_jitter,
+        ):
+            with attempt:
+                if attempt.num > 1:
+                    self.stats["retries"] += 1
+                return await self._once(method, path, endpoint, model, bucket, params, body)
+        raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
+
+    def _backoff(self, exc: Exception) -> bool | float:
+        """stamina's hook: retry transient failures, waiting as long as HubSpot asked."""
+        if not isinstance(exc, HubSpotError) or not exc.retryable:
+            return False
+        if exc.retry_after is not None:
+            return exc.retry_after
+        if isinstance(exc, HubSpotRateLimitError) and exc.policy == "SECONDLY":
+            return 1.0  # search's own window is a second long
+        return True
+
+    async def _once(
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        model: type[M],
+        bucket: str | None,
+        params: dict[str, Any] | None,
+        body: Any,
+    ) -> M:
+        request = self._http.build_request(method, path, params=params, json=body)
+        if len(request.url.raw_path) > MAX_URI_CHARS:
+            raise HubSpotRequestError(
+                f"request URI of {len(request.url.raw_path)} characters is longer than HubSpot "
+                "accepts; ask for fewer properties per GET",
+                endpoint=endpoint,
+            )
+        permit = await self.limiter.acquire(bucket) if bucket else None
+        started = time.monotonic()
+        self.stats[endpoint] += 1
+        try:
+            response = await self._http.send(request)
+        except httpx.TimeoutException as exc:
+            raise HubSpotConnectionError(
+                f"timed out ({type(exc).__name__})", endpoint=endpoint
+            ) from exc
+        except httpx.TransportError as exc:
+            raise HubSpotConnectionError(
+                f"connection failed ({type(exc).__name__})", endpoint=endpoint
+            ) from exc
+        finally:
+            if permit is not None:
+                await self.limiter.release(permit)
+        return await self._read(response, endpoint, model, bucket, started)
+
+    async def _read(
+        self,
+        response: httpx.Response,
+        endpoint: str,
+        model: type[M],
+        bucket: str | None,
+        started: float,
+    ) -> M:
+        headers = response.headers
+        limit = _int_header(headers, "x-hubspot-ratelimit-max")
+        interval = _int_header(headers, "x-hubspot-ratelimit-interval-milliseconds")
+        remaining = _int_header(headers, "x-hubspot-ratelimit-remaining")
+        if bucket == BURST and limit and interval:
+            await self.limiter.learn(BURST, limit, interval / 1000, remaining)
+        self.last_call = CallRecord(
+            endpoint,
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+            remaining,
+            time.time(),
+        )
+        if response.status_code >= 400 or response.status_code < 200:
+            error = error_from_response(response, endpoint, self._token.get_secret_value())
+            self.stats[f"http_{response.status_code}"] += 1
+            if isinstance(error, HubSpotRateLimitError) and bucket and error.policy != "DAILY":
+                await self.limiter.pause(
+                    SEARCH if error.policy == "SECONDLY" else bucket,
+                    error.retry_after if error.retry_after is not None else 1.0,
+                )
+            raise error
+        try:
+            return model.model_validate_json(response.content)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "body"
+            raise HubSpotBadResponse(
+                f"reply is not the documented JSON ({exc.error_count()} problem(s), first at "
+                f"{where}: {first['type']})",
+                endpoint=endpoint,
+                status_code=response.status_code,
+            ) from None
+
+    # -- deals ------------------------------------------------------------------------------------
+
+    async def iter_deal_pages(
+        self,
+        *,
+        properties: Sequence[str] = (),
+        associations: Sequence[str] = (),
+        archived: bool = False,
+        limit: int = LIST_PAGE_MAX,
+        after: str | None = None,
+    ) -> AsyncIterator[DealPage]:
+        """The list endpoint's cursor chain, page by page, from ``after`` (the next record's id)."""
+        params: dict[str, Any] = {
+            "limit": min(limit, LIST_PAGE_MAX),
+            "archived": str(archived).lower(),
+        }
+        if properties:
+            params["properties"] = ",".join(properties)
+        if associations:
+            params["associations"] = ",".join(associations)
+        while True:
+            page = await self._call(
+                "GET",
+                "/crm/v3/objects/deals",
+                DealPage,
+                params=params | ({"after": after} if after else {}),
+            )
+            yield page
+            after = page.next_after
+            if after is None:
+                return
+
+    async def iter_deals(self, **kwargs: Any) -> AsyncIterator[Deal]:
+        async for page in self.iter_deal_pages(**kwargs):
+            for deal in page.results:
+                yield deal
+
+    async def get_deal(
+        self,
+        deal_id: str,
+        *,
+        properties: Sequence[str] = (),
+        associations: Sequence[str] = (),
+        archived: bool = False,
+    ) -> Deal:
+        params: dict[str, Any] = {"archived": str(archived).lower()}
+        if properties:
+            params["properties"] = ",".join(properties)
+        if associations:
+            params["associations"] = ",".join(associations)
+        return await self._call("GET", f"/crm/v3/objects/deals/{deal_id}", Deal, params=params)
+
+    async def batch_read_deals(
+        self, ids: Sequence[str], *, properties: Sequence[str] = (), archived: bool = False
+    ) -> tuple[list[Deal], list[str]]:
+        """(deals found, ids HubSpot reported missing), in batches of 100."""
+        found: list[Deal] = []
+        missing: list[str] = []
+        for start in range(0, len(ids), BATCH_READ_MAX):
+            chunk = ids[start : start + BATCH_READ_MAX]
+            reply = await self._call(
+                "POST",
+                "/crm/v3/objects/deals/batch/read",
+                BatchDeals,
+                params={"archived": str(archived).lower()},
+                body={"inputs": [{"id": i} for i in chunk], "properties": list(properties)},
+            )
+            found.extend(reply.results)
+            for error in reply.errors:
+                missing.extend(error.context.get("ids", []))
+        return found, missing
+
+    async def search_deals(self, request: dict[str, Any]) -> SearchPage:
+        """One search call; ``request`` is HubSpot's PublicObjectSearchRequest."""
+        return await self._call(
+            "POST", "/crm/v3/objects/deals/search", SearchPage, bucket=SEARCH, body=request
+        )
+
+    async def iter_search_pages(self, request: dict[str, Any]) -> AsyncIterator[SearchPage]:
+        """Pages of one search; raises HubSpotSearchCapError instead of paging past 10,000."""
+        body = {"limit": SEARCH_PAGE_MAX} | request
+        while True:
+            page = await self.search_deals(body)
+            yield page
+            after = page.next_after
+            if after is None:
+                return
+            if int(after) >= SEARCH_RESULT_CAP:
+                raise HubSpotSearchCapError(
+                    f"search matched {page.total} deals; one query pages through at most "
+                    f"{SEARCH_RESULT_CAP}: split it (e.g. by hs_object_id ranges)",
+                    total=page.total,
+                    endpoint="POST /crm/v3/objects/deals/search",
+                )
+            body = body | {"after": after}
+
+    # -- associations ------------------------------------------------------------------------------
+
+    async def read_associations(
+        self, to_type: str, deal_ids: Sequence[str]
+    ) -> dict[str, list[AssociatedObject]]:
+        """Every association of each deal with ``to_type``, following each deal's own paging.
+
+        Deals with none come back with an empty list (HubSpot's 207 NO_ASSOCIATIONS_FOUND).
+        """
+        if to_type not in ASSOCIATION_TYPES:
+            raise ValueError(f"association type must be one of {ASSOCIATION_TYPES}")
+        found: dict[str, list[AssociatedObject]] = {deal_id: [] for deal_id in deal_ids}
+        pending: list[dict[str, str]] = [{"id": deal_id} for deal_id in deal_ids]
+        path = f"/crm/v4/associations/deals/{to_type}/batch/read"
+        while pending:
+            chunk, pending = pending[:ASSOCIATION_BATCH_MAX], pending[ASSOCIATION_BATCH_MAX:]
+            reply = await self._call(
+                "POST", path, AssociationBatch, bucket=None, body={"inputs": chunk}
+            )
+            for result in reply.results:
+                found.setdefault(result.from_.id, []).extend(result.to)
+                if result.paging and result.paging.next:
+                    pending.append({"id": result.from_.id, "after": result.paging.next.after})
+        return found
+
+    # -- metadata -----------------------------------------------------------------------------------
+
+    async def get_account_details(self) -> AccountDetails:
+        return await self._call("GET", "/account-info/v3/details", AccountDetails)
+
+    async def get_properties(self, *, archived: bool = False) -> list[PropertyDefinition]:
+        reply = await self._call(
+            "GET",
+            "/crm/v3/properties/deals",
+            PropertyList,
+            params={"archived": str(archived).lower()},
+        )
+        return reply.results
+
+    async def get_pipelines(self) -> list[Pipeline]:
+        return (await self._call("GET", "/crm/v3/pipelines/deals", PipelineList)).results
+
+    async def iter_owners(
+        self, *, archived: bool = False, limit: int = 100
+    ) -> AsyncIterator[Owner]:
+        params: dict[str, Any] = {"limit": limit, "archived": str(archived).lower()}
+        while True:
+            page = await self._call("GET", "/crm/v3/owners", OwnerPage, params=params)
+            for owner in page.results:
+                yield owner
+            if page.paging is None or page.paging.next is None:
+                return
+            params = params | {"after": page.paging.next.after}
