@@ -5,9 +5,8 @@ from __future__ import annotations
 import warnings
 
 from hubspot import HubSpot
-
 from hubspot_deals.sandbox import ground_truth
-from tests.conftest import SandboxProcess
+from hubspot_deals.sandbox.process import SandboxProcess
 
 
 def test_get_all_returns_every_live_deal(sandbox: SandboxProcess) -> None:
@@ -15,8 +14,10 @@ def test_get_all_returns_every_live_deal(sandbox: SandboxProcess) -> None:
     client = HubSpot(access_token=sandbox.token, host=sandbox.url)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the SDK's own datetime.utcnow use
-        deals = client.crm.deals.get_all(properties=["dealname", "amount", "dealstage"],
-                                         associations=["contacts", "companies", "line_items"])
+        deals = client.crm.deals.get_all(
+            properties=["dealname", "amount", "dealstage"],
+            associations=["contacts", "companies", "line_items"],
+        )
     expected = [d for d in ground_truth(deals=1500) if not d["archived"]]
     assert [d.id for d in deals] == [d["id"] for d in expected]
     by_id = {d["id"]: d for d in expected}
@@ -31,10 +32,18 @@ def test_search_api_parses(sandbox: SandboxProcess) -> None:
 
     client = HubSpot(access_token=sandbox.token, host=sandbox.url)
     request = PublicObjectSearchRequest(
-        filter_groups=[FilterGroup(filters=[Filter(property_name="pipeline", operator="EQ", value="default")])],
-        limit=50, properties=["dealname"], sorts=[], after="0",
+        filter_groups=[
+            FilterGroup(filters=[Filter(property_name="pipeline", operator="EQ", value="default")])
+        ],
+        limit=50,
+        properties=["dealname"],
+        sorts=[],
+        after="0",
     )
     page = client.crm.deals.search_api.do_search(public_object_search_request=request)
-    assert page.total == sum(1 for d in ground_truth(deals=1500)
-                             if not d["archived"] and d["properties"]["pipeline"] == "default")
+    assert page.total == sum(
+        1
+        for d in ground_truth(deals=1500)
+        if not d["archived"] and d["properties"]["pipeline"] == "default"
+    )
     assert len(page.results) == 50

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from openapi_schema_validator import OAS30Validator
 
-from tests.conftest import SHARED, SandboxProcess
+from hubspot_deals.sandbox.process import SandboxProcess
+from tests.conftest import SHARED
 
 SPECS = SHARED / "hubspot-openapi"
 pytestmark = pytest.mark.skipif(
@@ -27,16 +28,33 @@ _NULLABLE_STRING = {"type": "string", "nullable": True}
 WIDENINGS: dict[str, list[tuple[tuple[str, ...], dict[str, Any]]]] = {
     # property values are "string or null"; HubSpot returns null for a requested, empty property
     "crm-deals-v3/deals.json": [
-        (("SimplePublicObjectWithAssociations", "properties", "properties", "additionalProperties"), _NULLABLE_STRING),
-        (("SimplePublicObject", "properties", "properties", "additionalProperties"), _NULLABLE_STRING),
+        (
+            (
+                "SimplePublicObjectWithAssociations",
+                "properties",
+                "properties",
+                "additionalProperties",
+            ),
+            _NULLABLE_STRING,
+        ),
+        (
+            ("SimplePublicObject", "properties", "properties", "additionalProperties"),
+            _NULLABLE_STRING,
+        ),
     ],
     "crm-associations-v4/associations.json": [
         # toObjectId is a JSON number in the docs' example and in observed replies
-        (("MultiAssociatedObjectWithLabel", "properties", "toObjectId"), {"anyOf": [{"type": "string"}, {"type": "integer"}]}),
+        (
+            ("MultiAssociatedObjectWithLabel", "properties", "toObjectId"),
+            {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+        ),
         # unlabeled association types carry "label": null
         (("AssociationSpecWithLabel", "properties", "label"), _NULLABLE_STRING),
         # NO_ASSOCIATIONS_FOUND errors carry subCategory as a string
-        (("StandardError", "properties", "subCategory"), {"anyOf": [{"type": "string"}, {"type": "object"}]}),
+        (
+            ("StandardError", "properties", "subCategory"),
+            {"anyOf": [{"type": "string"}, {"type": "object"}]},
+        ),
     ],
 }
 
@@ -74,7 +92,9 @@ ALL_PROPS = "dealname,amount,closedate,hubspot_owner_id,description,region_notes
 class TestDealsEndpoints:
     def test_list_with_associations(self, sandbox: SandboxProcess) -> None:
         """A list page with every property kind and inline associations matches the schema."""
-        reply = sandbox.get(f"/crm/v3/objects/0-3?limit=100&properties={ALL_PROPS}&associations=contacts,companies,line_items")
+        reply = sandbox.get(
+            f"/crm/v3/objects/0-3?limit=100&properties={ALL_PROPS}&associations=contacts,companies,line_items"
+        )
         assert reply.status_code == 200
         assert_conforms(DEALS, "/crm/v3/objects/0-3", "get", 200, reply.json())
 
@@ -92,19 +112,30 @@ class TestDealsEndpoints:
 
     def test_batch_read_partial(self, sandbox: SandboxProcess) -> None:
         """A 207 batch read with a missing id matches BatchResponse...WithErrors."""
-        reply = sandbox.post("/crm/v3/objects/deals/batch/read", {"inputs": [{"id": "10000000007"}, {"id": "1"}], "properties": ["amount"]})
+        reply = sandbox.post(
+            "/crm/v3/objects/deals/batch/read",
+            {"inputs": [{"id": "10000000007"}, {"id": "1"}], "properties": ["amount"]},
+        )
         assert reply.status_code == 207
         assert_conforms(DEALS, "/crm/v3/objects/0-3/batch/read", "post", 207, reply.json())
 
     def test_batch_read_complete(self, sandbox: SandboxProcess) -> None:
         """A 200 batch read matches BatchResponseSimplePublicObject."""
-        reply = sandbox.post("/crm/v3/objects/deals/batch/read", {"inputs": [{"id": "10000000007"}], "properties": []})
+        reply = sandbox.post(
+            "/crm/v3/objects/deals/batch/read",
+            {"inputs": [{"id": "10000000007"}], "properties": []},
+        )
         assert reply.status_code == 200
         assert_conforms(DEALS, "/crm/v3/objects/0-3/batch/read", "post", 200, reply.json())
 
     def test_search(self, sandbox: SandboxProcess) -> None:
         """A search page with total and paging matches."""
-        body = {"filterGroups": [{"filters": [{"propertyName": "amount", "operator": "GT", "value": "1000"}]}], "limit": 200}
+        body = {
+            "filterGroups": [
+                {"filters": [{"propertyName": "amount", "operator": "GT", "value": "1000"}]}
+            ],
+            "limit": 200,
+        }
         reply = sandbox.post("/crm/v3/objects/deals/search", body)
         assert reply.status_code == 200
         assert_conforms(DEALS, "/crm/v3/objects/0-3/search", "post", 200, reply.json())
@@ -117,7 +148,9 @@ class TestDealsEndpoints:
             ("post", "/crm/v3/objects/deals/search", {"filterGroups": [{"filters": []}] * 6}, 400),
         ],
     )
-    def test_errors(self, sandbox: SandboxProcess, method: str, path: str, body: Any, status: int) -> None:
+    def test_errors(
+        self, sandbox: SandboxProcess, method: str, path: str, body: Any, status: int
+    ) -> None:
         """Error replies match the Error schema."""
         reply = sandbox.get(path) if method == "get" else sandbox.post(path, body)
         assert reply.status_code == status
@@ -134,23 +167,47 @@ class TestAssociations:
     def test_batch_read_with_gaps_and_paging(self, sandbox: SandboxProcess) -> None:
         """A v4 batch read with a heavy deal (paged) and a deal without contacts is a valid 207."""
         ids = [str(10_000_000_000 + 7 * i) for i in [*range(40), 502, 1001]]
-        reply = sandbox.post("/crm/v4/associations/deals/contacts/batch/read", {"inputs": [{"id": i} for i in ids]})
+        reply = sandbox.post(
+            "/crm/v4/associations/deals/contacts/batch/read", {"inputs": [{"id": i} for i in ids]}
+        )
         assert reply.status_code == 207
         body = reply.json()
         assert any("paging" in r for r in body["results"])
-        assert_conforms(ASSOC, "/crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read", "post", 207, body)
+        assert_conforms(
+            ASSOC,
+            "/crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read",
+            "post",
+            207,
+            body,
+        )
 
     def test_batch_read_companies(self, sandbox: SandboxProcess) -> None:
         """Companies with their Primary label match the schema."""
         ids = [str(10_000_000_000 + 7 * i) for i in range(40)]
-        body = sandbox.post("/crm/v4/associations/deals/companies/batch/read", {"inputs": [{"id": i} for i in ids]}).json()
-        assert_conforms(ASSOC, "/crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read", "post", 207, body)
+        body = sandbox.post(
+            "/crm/v4/associations/deals/companies/batch/read", {"inputs": [{"id": i} for i in ids]}
+        ).json()
+        assert_conforms(
+            ASSOC,
+            "/crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read",
+            "post",
+            207,
+            body,
+        )
 
     def test_record_associations(self, sandbox: SandboxProcess) -> None:
         """The single-record v4 read matches."""
-        body = sandbox.get("/crm/v4/objects/deals/10000000021/associations/contacts?limit=100").json()
+        body = sandbox.get(
+            "/crm/v4/objects/deals/10000000021/associations/contacts?limit=100"
+        ).json()
         assert body["paging"]["next"]["after"]
-        assert_conforms(ASSOC, "/crm/v4/objects/{objectType}/{objectId}/associations/{toObjectType}", "get", 200, body)
+        assert_conforms(
+            ASSOC,
+            "/crm/v4/objects/{objectType}/{objectId}/associations/{toObjectType}",
+            "get",
+            200,
+            body,
+        )
 
 
 class TestMetadata:
@@ -159,12 +216,20 @@ class TestMetadata:
         for archived in ("false", "true"):
             body = sandbox.get(f"/crm/v3/properties/deals?archived={archived}").json()
             assert body["results"]
-            assert_conforms("crm-properties-v3/properties.json", "/crm/v3/properties/{objectType}", "get", 200, body)
+            assert_conforms(
+                "crm-properties-v3/properties.json",
+                "/crm/v3/properties/{objectType}",
+                "get",
+                200,
+                body,
+            )
 
     def test_pipelines(self, sandbox: SandboxProcess) -> None:
         """Pipelines and their stages match."""
         body = sandbox.get("/crm/v3/pipelines/deals").json()
-        assert_conforms("crm-pipelines-v3/pipelines.json", "/crm/v3/pipelines/{objectType}", "get", 200, body)
+        assert_conforms(
+            "crm-pipelines-v3/pipelines.json", "/crm/v3/pipelines/{objectType}", "get", 200, body
+        )
 
     def test_owners(self, sandbox: SandboxProcess) -> None:
         """Owner pages, active and archived, match."""
@@ -175,4 +240,6 @@ class TestMetadata:
     def test_account_details(self, sandbox: SandboxProcess) -> None:
         """Account details match PortalInformationResponse."""
         body = sandbox.get("/account-info/v3/details").json()
-        assert_conforms("account-info-v3/accountInfo.json", "/account-info/v3/details", "get", 200, body)
+        assert_conforms(
+            "account-info-v3/accountInfo.json", "/account-info/v3/details", "get", 200, body
+        )

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from hubspot_deals.sandbox import DEMO_TOKEN, ground_truth
-from tests.conftest import SandboxProcess
+from hubspot_deals.sandbox.process import SandboxProcess
 
 SandboxFactory = Callable[..., SandboxProcess]
 SEARCH = "/crm/v3/objects/deals/search"
@@ -25,7 +25,9 @@ def walk_list(sandbox: SandboxProcess, query: str) -> list[dict[str, Any]]:
     deals: list[dict[str, Any]] = []
     after = None
     while True:
-        reply = sandbox.get(f"/crm/v3/objects/deals?limit=100&{query}" + (f"&after={after}" if after else ""))
+        reply = sandbox.get(
+            f"/crm/v3/objects/deals?limit=100&{query}" + (f"&after={after}" if after else "")
+        )
         assert reply.status_code == 200
         body = reply.json()
         deals.extend(body["results"])
@@ -64,15 +66,30 @@ class TestList:
     def test_default_and_unknown_properties(self, sandbox: SandboxProcess) -> None:
         """No properties asked: HubSpot's defaults; unknown names are silently ignored."""
         default = sandbox.get("/crm/v3/objects/deals?limit=1").json()["results"][0]["properties"]
-        assert set(default) == {"dealname", "amount", "closedate", "pipeline", "dealstage", "createdate",
-                                "hs_lastmodifieddate", "hs_object_id"}
+        assert set(default) == {
+            "dealname",
+            "amount",
+            "closedate",
+            "pipeline",
+            "dealstage",
+            "createdate",
+            "hs_lastmodifieddate",
+            "hs_object_id",
+        }
         asked = sandbox.get("/crm/v3/objects/deals?limit=1&properties=dealtype,no_such_prop").json()
-        assert set(asked["results"][0]["properties"]) == {"dealtype", "createdate", "hs_lastmodifieddate", "hs_object_id"}
+        assert set(asked["results"][0]["properties"]) == {
+            "dealtype",
+            "createdate",
+            "hs_lastmodifieddate",
+            "hs_object_id",
+        }
 
     def test_values_are_strings_or_null(self, sandbox: SandboxProcess) -> None:
         """Every property value is a string or null, never a number or a boolean."""
         props = ",".join(next(ground_truth(deals=1))["properties"])
-        for deal in sandbox.get(f"/crm/v3/objects/deals?limit=100&properties={props}").json()["results"]:
+        for deal in sandbox.get(f"/crm/v3/objects/deals?limit=100&properties={props}").json()[
+            "results"
+        ]:
             assert all(v is None or isinstance(v, str) for v in deal["properties"].values())
 
     def test_limit_over_100_is_rejected(self, sandbox: SandboxProcess) -> None:
@@ -85,11 +102,20 @@ class TestList:
 class TestInlineAssociations:
     def test_line_items_key_and_doubled_companies(self, sandbox: SandboxProcess) -> None:
         """Line items come under "line items"; a primary company appears twice, labelled and not."""
-        deals = sandbox.get("/crm/v3/objects/deals?limit=100&associations=companies,line_items").json()["results"]
+        deals = sandbox.get(
+            "/crm/v3/objects/deals?limit=100&associations=companies,line_items"
+        ).json()["results"]
         keys = {k for d in deals for k in d.get("associations", {})}
         assert keys == {"companies", "line items"}
-        companies = next(d["associations"]["companies"]["results"] for d in deals if "companies" in d.get("associations", {}))
-        assert [c["type"] for c in companies][:2] == ["deal_to_company", "deal_to_company_unlabeled"]
+        companies = next(
+            d["associations"]["companies"]["results"]
+            for d in deals
+            if "companies" in d.get("associations", {})
+        )
+        assert [c["type"] for c in companies][:2] == [
+            "deal_to_company",
+            "deal_to_company_unlabeled",
+        ]
         assert companies[0]["id"] == companies[1]["id"]
 
     def test_at_most_100_per_type_with_paging(self, sandbox: SandboxProcess) -> None:
@@ -102,12 +128,16 @@ class TestInlineAssociations:
 
     def test_inline_paging_link_reads_the_rest(self, sandbox: SandboxProcess) -> None:
         """Following the inline cursor reaches every contact the ground truth lists."""
-        truth = next(d for d in ground_truth(deals=1500) if d["id"] == "10000000021")["associations"]["contacts"]
+        truth = next(d for d in ground_truth(deals=1500) if d["id"] == "10000000021")[
+            "associations"
+        ]["contacts"]
         deal = sandbox.get("/crm/v3/objects/deals/10000000021?associations=contacts").json()
         seen = [a["id"] for a in deal["associations"]["contacts"]["results"]]
         after = deal["associations"]["contacts"]["paging"]["next"]["after"]
         while after:
-            page = sandbox.get(f"/crm/v3/objects/deals/10000000021/associations/contacts?after={after}").json()
+            page = sandbox.get(
+                f"/crm/v3/objects/deals/10000000021/associations/contacts?after={after}"
+            ).json()
             seen += [a["id"] for a in page["results"]]
             after = page.get("paging", {}).get("next", {}).get("after")
         assert seen == truth
@@ -124,8 +154,12 @@ class TestReads:
     def test_batch_read_limits(self, sandbox: SandboxProcess) -> None:
         """Batch read takes at most 100 inputs."""
         inputs = [{"id": str(10_000_000_000 + 7 * i)} for i in range(101)]
-        assert sandbox.post("/crm/v3/objects/deals/batch/read", {"inputs": inputs}).status_code == 400
-        assert sandbox.post("/crm/v3/objects/deals/batch/read", {"inputs": inputs[:100]}).status_code in (200, 207)
+        assert (
+            sandbox.post("/crm/v3/objects/deals/batch/read", {"inputs": inputs}).status_code == 400
+        )
+        assert sandbox.post(
+            "/crm/v3/objects/deals/batch/read", {"inputs": inputs[:100]}
+        ).status_code in (200, 207)
 
     def test_batch_read_archived_parameter(self, sandbox: SandboxProcess) -> None:
         """archived=true reads recycle-bin deals; without it they are reported missing."""
@@ -133,7 +167,9 @@ class TestReads:
         live = sandbox.post("/crm/v3/objects/deals/batch/read", {"inputs": [{"id": archived_id}]})
         assert live.status_code == 207
         assert live.json()["errors"][0]["context"]["ids"] == [archived_id]
-        binned = sandbox.post("/crm/v3/objects/deals/batch/read?archived=true", {"inputs": [{"id": archived_id}]})
+        binned = sandbox.post(
+            "/crm/v3/objects/deals/batch/read?archived=true", {"inputs": [{"id": archived_id}]}
+        )
         assert binned.status_code == 200
         assert binned.json()["results"][0]["archived"] is True
 
@@ -142,14 +178,27 @@ class TestSearch:
     def test_and_inside_or_across(self, sandbox: SandboxProcess) -> None:
         """Filters AND within a group and groups OR, matching the ground truth."""
         truth = [d for d in ground_truth(deals=1500) if not d["archived"]]
-        expected = {d["id"] for d in truth
-                    if (d["properties"]["pipeline"] == "default" and d["properties"]["dealstage"] == "closedwon")
-                    or d["properties"]["pipeline"] == "75432201"}
-        body = {"filterGroups": [
-            {"filters": [{"propertyName": "pipeline", "operator": "EQ", "value": "default"},
-                         {"propertyName": "dealstage", "operator": "EQ", "value": "closedwon"}]},
-            {"filters": [{"propertyName": "pipeline", "operator": "EQ", "value": "75432201"}]},
-        ], "limit": 200}
+        expected = {
+            d["id"]
+            for d in truth
+            if (
+                d["properties"]["pipeline"] == "default"
+                and d["properties"]["dealstage"] == "closedwon"
+            )
+            or d["properties"]["pipeline"] == "75432201"
+        }
+        body = {
+            "filterGroups": [
+                {
+                    "filters": [
+                        {"propertyName": "pipeline", "operator": "EQ", "value": "default"},
+                        {"propertyName": "dealstage", "operator": "EQ", "value": "closedwon"},
+                    ]
+                },
+                {"filters": [{"propertyName": "pipeline", "operator": "EQ", "value": "75432201"}]},
+            ],
+            "limit": 200,
+        }
         found: set[str] = set()
         while True:
             page = sandbox.post(SEARCH, body).json()
@@ -163,22 +212,67 @@ class TestSearch:
     @pytest.mark.parametrize(
         ("flt", "check"),
         [
-            ({"operator": "NEQ", "propertyName": "dealtype", "value": "newbusiness"}, lambda p: p["dealtype"] != "newbusiness"),
-            ({"operator": "IN", "propertyName": "contract_tier", "values": ["gold", "platinum"]}, lambda p: p["contract_tier"] in ("gold", "platinum")),
-            ({"operator": "NOT_IN", "propertyName": "contract_tier", "values": ["gold"]}, lambda p: p["contract_tier"] != "gold"),
-            ({"operator": "HAS_PROPERTY", "propertyName": "closedate"}, lambda p: p["closedate"] is not None),
+            (
+                {"operator": "NEQ", "propertyName": "dealtype", "value": "newbusiness"},
+                lambda p: p["dealtype"] != "newbusiness",
+            ),
+            (
+                {"operator": "IN", "propertyName": "contract_tier", "values": ["gold", "platinum"]},
+                lambda p: p["contract_tier"] in ("gold", "platinum"),
+            ),
+            (
+                {"operator": "NOT_IN", "propertyName": "contract_tier", "values": ["gold"]},
+                lambda p: p["contract_tier"] != "gold",
+            ),
+            (
+                {"operator": "HAS_PROPERTY", "propertyName": "closedate"},
+                lambda p: p["closedate"] is not None,
+            ),
             ({"operator": "NOT_HAS_PROPERTY", "propertyName": "amount"}, lambda p: not p["amount"]),
-            ({"operator": "BETWEEN", "propertyName": "amount", "value": "1000", "highValue": "5000"}, lambda p: bool(p["amount"]) and 1000 <= float(p["amount"]) <= 5000),
-            ({"operator": "LT", "propertyName": "seats", "value": "10"}, lambda p: p["seats"] is not None and float(p["seats"]) < 10),
-            ({"operator": "GTE", "propertyName": "createdate", "value": "1700000000000"}, lambda p: p["createdate"] >= "2023-11-14T22:13:20.000Z"),
-            ({"operator": "LTE", "propertyName": "hs_lastmodifieddate", "value": "1600000000000"}, lambda p: p["hs_lastmodifieddate"] <= "2020-09-13T12:26:40.000Z"),
-            ({"operator": "GT", "propertyName": "hs_object_id", "value": "10000009000"}, lambda p: int(p["hs_object_id"]) > 10_000_009_000),
-            ({"operator": "EQ", "propertyName": "hs_is_closed", "value": "true"}, lambda p: p["hs_is_closed"] == "true"),
+            (
+                {
+                    "operator": "BETWEEN",
+                    "propertyName": "amount",
+                    "value": "1000",
+                    "highValue": "5000",
+                },
+                lambda p: bool(p["amount"]) and 1000 <= float(p["amount"]) <= 5000,
+            ),
+            (
+                {"operator": "LT", "propertyName": "seats", "value": "10"},
+                lambda p: p["seats"] is not None and float(p["seats"]) < 10,
+            ),
+            (
+                {"operator": "GTE", "propertyName": "createdate", "value": "1700000000000"},
+                lambda p: p["createdate"] >= "2023-11-14T22:13:20.000Z",
+            ),
+            (
+                {
+                    "operator": "LTE",
+                    "propertyName": "hs_lastmodifieddate",
+                    "value": "1600000000000",
+                },
+                lambda p: p["hs_lastmodifieddate"] <= "2020-09-13T12:26:40.000Z",
+            ),
+            (
+                {"operator": "GT", "propertyName": "hs_object_id", "value": "10000009000"},
+                lambda p: int(p["hs_object_id"]) > 10_000_009_000,
+            ),
+            (
+                {"operator": "EQ", "propertyName": "hs_is_closed", "value": "true"},
+                lambda p: p["hs_is_closed"] == "true",
+            ),
         ],
     )
-    def test_operator(self, sandbox: SandboxProcess, flt: dict[str, Any], check: Callable[[dict[str, Any]], bool]) -> None:
+    def test_operator(
+        self, sandbox: SandboxProcess, flt: dict[str, Any], check: Callable[[dict[str, Any]], bool]
+    ) -> None:
         """Each operator selects exactly the deals the ground truth says it should."""
-        expected = {d["id"] for d in ground_truth(deals=1500) if not d["archived"] and check(d["properties"])}
+        expected = {
+            d["id"]
+            for d in ground_truth(deals=1500)
+            if not d["archived"] and check(d["properties"])
+        }
         body = {"filterGroups": [{"filters": [flt]}], "limit": 200, "properties": ["hs_object_id"]}
         found: set[str] = set()
         while True:
@@ -192,7 +286,11 @@ class TestSearch:
 
     def test_sort_and_offset_cursor(self, sandbox: SandboxProcess) -> None:
         """One sort applies; after is an integer offset; archived deals never appear."""
-        body = {"sorts": [{"propertyName": "amount", "direction": "DESCENDING"}], "limit": 5, "properties": ["amount"]}
+        body = {
+            "sorts": [{"propertyName": "amount", "direction": "DESCENDING"}],
+            "limit": 5,
+            "properties": ["amount"],
+        }
         page = sandbox.post(SEARCH, body).json()
         amounts = [float(d["properties"]["amount"]) for d in page["results"]]
         assert amounts == sorted(amounts, reverse=True)
@@ -204,14 +302,27 @@ class TestSearch:
         "body",
         [
             {"filterGroups": [{"filters": []}] * 6},
-            {"filterGroups": [{"filters": [{"propertyName": "amount", "operator": "HAS_PROPERTY"}] * 7}]},
-            {"filterGroups": [{"filters": [{"propertyName": "amount", "operator": "HAS_PROPERTY"}] * 5}] * 4},
+            {
+                "filterGroups": [
+                    {"filters": [{"propertyName": "amount", "operator": "HAS_PROPERTY"}] * 7}
+                ]
+            },
+            {
+                "filterGroups": [
+                    {"filters": [{"propertyName": "amount", "operator": "HAS_PROPERTY"}] * 5}
+                ]
+                * 4
+            },
             {"limit": 201},
             {"after": "10000"},
             {"after": "abc"},
             {"sorts": ["amount", "dealname"]},
             {"query": "x" * 3001},
-            {"filterGroups": [{"filters": [{"propertyName": "amount", "operator": "LIKE", "value": "1"}]}]},
+            {
+                "filterGroups": [
+                    {"filters": [{"propertyName": "amount", "operator": "LIKE", "value": "1"}]}
+                ]
+            },
         ],
     )
     def test_caps_are_400(self, sandbox: SandboxProcess, body: dict[str, Any]) -> None:
@@ -238,14 +349,18 @@ class TestAssociationBatches:
             found: dict[str, list[str]] = {i: [] for i in ids}
             inputs: list[dict[str, str]] = [{"id": i} for i in ids]
             while inputs:
-                reply = sandbox.post(f"/crm/v4/associations/deals/{kind}/batch/read", {"inputs": inputs})
+                reply = sandbox.post(
+                    f"/crm/v4/associations/deals/{kind}/batch/read", {"inputs": inputs}
+                )
                 body = reply.json()
                 inputs = []
                 for result in body["results"]:
                     assert all(isinstance(t["toObjectId"], int) for t in result["to"])
                     found[result["from"]["id"]] += [str(t["toObjectId"]) for t in result["to"]]
                     if "paging" in result:
-                        inputs.append({"id": result["from"]["id"], "after": result["paging"]["next"]["after"]})
+                        inputs.append(
+                            {"id": result["from"]["id"], "after": result["paging"]["next"]["after"]}
+                        )
                 for error in body.get("errors", []):
                     assert reply.status_code == 207
                     assert error["subCategory"] == "crm.associations.NO_ASSOCIATIONS_FOUND"
@@ -254,7 +369,12 @@ class TestAssociationBatches:
     def test_batch_of_1001_is_rejected(self, sandbox: SandboxProcess) -> None:
         """v4 batch reads take at most 1,000 inputs."""
         inputs = [{"id": str(10_000_000_000 + 7 * i)} for i in range(1001)]
-        assert sandbox.post("/crm/v4/associations/deals/contacts/batch/read", {"inputs": inputs}).status_code == 400
+        assert (
+            sandbox.post(
+                "/crm/v4/associations/deals/contacts/batch/read", {"inputs": inputs}
+            ).status_code
+            == 400
+        )
 
 
 class TestMetadata:
@@ -262,7 +382,9 @@ class TestMetadata:
         """Owners page with after; archived=true returns only archived owners."""
         seen, after = [], None
         while True:
-            body = sandbox.get("/crm/v3/owners?limit=7" + (f"&after={after}" if after else "")).json()
+            body = sandbox.get(
+                "/crm/v3/owners?limit=7" + (f"&after={after}" if after else "")
+            ).json()
             seen += body["results"]
             if "paging" not in body:
                 break
@@ -274,10 +396,18 @@ class TestMetadata:
 
     def test_every_owner_referenced_by_deals_exists(self, sandbox: SandboxProcess) -> None:
         """Deals reference active and archived owners, all of which the owners API knows."""
-        owners = {o["id"] for a in ("false", "true") for o in sandbox.get(f"/crm/v3/owners?archived={a}").json()["results"]}
-        referenced = {d["properties"]["hubspot_owner_id"] for d in ground_truth(deals=1500)} - {None}
+        owners = {
+            o["id"]
+            for a in ("false", "true")
+            for o in sandbox.get(f"/crm/v3/owners?archived={a}").json()["results"]
+        }
+        referenced = {d["properties"]["hubspot_owner_id"] for d in ground_truth(deals=1500)} - {
+            None
+        }
         assert referenced <= owners
-        archived_ids = {o["id"] for o in sandbox.get("/crm/v3/owners?archived=true").json()["results"]}
+        archived_ids = {
+            o["id"] for o in sandbox.get("/crm/v3/owners?archived=true").json()["results"]
+        }
         assert referenced & archived_ids
 
     def test_pipelines_and_stage_metadata(self, sandbox: SandboxProcess) -> None:
@@ -285,8 +415,16 @@ class TestMetadata:
         pipelines = sandbox.get("/crm/v3/pipelines/deals").json()["results"]
         assert "default" in {p["id"] for p in pipelines}
         stages = {(p["id"], s["id"]) for p in pipelines for s in p["stages"]}
-        assert all(isinstance(v, str) for p in pipelines for s in p["stages"] for v in s["metadata"].values())
-        used = {(d["properties"]["pipeline"], d["properties"]["dealstage"]) for d in ground_truth(deals=1500)}
+        assert all(
+            isinstance(v, str)
+            for p in pipelines
+            for s in p["stages"]
+            for v in s["metadata"].values()
+        )
+        used = {
+            (d["properties"]["pipeline"], d["properties"]["dealstage"])
+            for d in ground_truth(deals=1500)
+        }
         assert used <= stages
 
     def test_property_types(self, sandbox: SandboxProcess) -> None:
@@ -296,19 +434,29 @@ class TestMetadata:
         assert props["closedate"]["type"] == "datetime"
         assert props["dealstage"]["type"] == "enumeration" and props["dealstage"]["options"]
         assert props["hubspot_owner_id"]["referencedObjectType"] == "OWNER"
-        assert props["renewal_date"]["type"] == "date" and not props["renewal_date"]["hubspotDefined"]
+        assert (
+            props["renewal_date"]["type"] == "date" and not props["renewal_date"]["hubspotDefined"]
+        )
 
     def test_account_details_follow_ui_domain(self, make_sandbox: SandboxFactory) -> None:
         """An EU sandbox reports the EU UI domain and hosting location."""
-        eu = make_sandbox("--deals", "10", "--ui-domain", "app-eu1.hubspot.com", "--portal-id", "777")
+        eu = make_sandbox(
+            "--deals", "10", "--ui-domain", "app-eu1.hubspot.com", "--portal-id", "777"
+        )
         body = eu.get("/account-info/v3/details").json()
-        assert (body["portalId"], body["uiDomain"], body["dataHostingLocation"]) == (777, "app-eu1.hubspot.com", "eu1")
+        assert (body["portalId"], body["uiDomain"], body["dataHostingLocation"]) == (
+            777,
+            "app-eu1.hubspot.com",
+            "eu1",
+        )
 
 
 class TestAuth:
     def test_unknown_token(self, sandbox: SandboxProcess) -> None:
         """An unknown token gets HubSpot's 401 INVALID_AUTHENTICATION body."""
-        reply = sandbox.get("/crm/v3/objects/deals", token="pat-na1-00000000-0000-0000-0000-000000000000")
+        reply = sandbox.get(
+            "/crm/v3/objects/deals", token="pat-na1-00000000-0000-0000-0000-000000000000"
+        )
         assert reply.status_code == 401
         assert reply.json()["category"] == "INVALID_AUTHENTICATION"
 
@@ -318,7 +466,9 @@ class TestAuth:
 
     def test_token_in_query_string_is_refused(self, sandbox: SandboxProcess) -> None:
         """Credentials in the URL are refused even when valid."""
-        assert httpx.get(f"{sandbox.url}/crm/v3/objects/deals?hapikey={DEMO_TOKEN}").status_code == 401
+        assert (
+            httpx.get(f"{sandbox.url}/crm/v3/objects/deals?hapikey={DEMO_TOKEN}").status_code == 401
+        )
         assert sandbox.get(f"/crm/v3/objects/deals?access_token={DEMO_TOKEN}").status_code == 401
 
     def test_missing_scope_names_it(self, make_sandbox: SandboxFactory) -> None:
@@ -330,7 +480,9 @@ class TestAuth:
         assert denied.status_code == 403
         body = denied.json()
         assert body["category"] == "MISSING_SCOPES"
-        assert body["errors"][0]["context"]["requiredGranularScopes"] == ["crm.objects.contacts.read"]
+        assert body["errors"][0]["context"]["requiredGranularScopes"] == [
+            "crm.objects.contacts.read"
+        ]
 
     def test_uri_too_long(self, sandbox: SandboxProcess) -> None:
         """Hundreds of properties on a GET pass 16,000 characters and get 414."""
@@ -362,13 +514,18 @@ class TestRateLimits:
         assert not any(h.lower().startswith("x-hubspot-ratelimit") for h in replies[0].headers)
         assert replies[3].json()["policyName"] == "SECONDLY"
         assert replies[3].json()["message"] == "You have reached your secondly limit."
-        assert limited.get("/crm/v3/objects/deals").status_code == 200  # the burst window is untouched
+        assert (
+            limited.get("/crm/v3/objects/deals").status_code == 200
+        )  # the burst window is untouched
 
     def test_association_batches_are_exempt(self, make_sandbox: SandboxFactory) -> None:
         """v4 association batch reads do not count against the 10-second window."""
         limited = make_sandbox("--deals", "10", "--rate-limit", "2")
         body = {"inputs": [{"id": "10000000000"}]}
-        codes = [limited.post("/crm/v4/associations/deals/companies/batch/read", body).status_code for _ in range(6)]
+        codes = [
+            limited.post("/crm/v4/associations/deals/companies/batch/read", body).status_code
+            for _ in range(6)
+        ]
         assert 429 not in codes
         assert limited.get("/crm/v3/objects/deals").status_code == 200
 
@@ -377,7 +534,9 @@ class TestRateLimits:
         limited = make_sandbox("--deals", "10", "--daily-limit", "3")
         limited.get("/crm/v3/objects/deals")
         search(limited)
-        limited.post("/crm/v4/associations/deals/companies/batch/read", {"inputs": [{"id": "10000000000"}]})
+        limited.post(
+            "/crm/v4/associations/deals/companies/batch/read", {"inputs": [{"id": "10000000000"}]}
+        )
         refused = limited.get("/crm/v3/objects/deals")
         assert refused.status_code == 429
         assert refused.json()["policyName"] == "DAILY"
@@ -386,7 +545,9 @@ class TestRateLimits:
 class TestFaultsAndChurn:
     def test_fault_kinds_are_injected(self, make_sandbox: SandboxFactory) -> None:
         """At rate 1 every call fails in one of the configured ways, and the counters say which."""
-        faulty = make_sandbox("--deals", "10", "--fault-rate", "1", "--fault-kinds", "503,429,truncate,drop")
+        faulty = make_sandbox(
+            "--deals", "10", "--fault-rate", "1", "--fault-kinds", "503,429,truncate,drop"
+        )
         outcomes = set()
         for _ in range(40):
             try:

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+_EPOCH = datetime(1970, 1, 1)  # naive UTC, so isoformat adds no offset to strip
+
+
 def iso_ms(ms: int) -> str:
     """Epoch milliseconds as HubSpot writes datetimes: ``2025-08-22T07:33:08.716Z``."""
-    return (
-        datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-    )
+    return (_EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds") + "Z"
 
 
 def iso_date(ms: int) -> str:

@@ -96,14 +96,19 @@ class Endpoints:
 
     # -- deals: list, read, batch read ---------------------------------------------------------
 
-    def _deal_json(self, request: Request, index: int, names: tuple[str, ...]) -> dict[str, Any]:
+    @staticmethod
+    def _inline_types(request: Request) -> list[tuple[str, str]]:
+        """(canonical type, reply key) for each known name in ``associations``, once each."""
+        keys = (inline_association_key(n) for n in list_param(request, "associations"))
+        return list(dict.fromkeys(k for k in keys if k))
+
+    def _deal_json(
+        self, index: int, names: tuple[str, ...], inline: list[tuple[str, str]]
+    ) -> dict[str, Any]:
         out = self.portal.record(index, names)
-        wanted = [
-            k for k in (inline_association_key(n) for n in list_param(request, "associations")) if k
-        ]
-        if wanted:
+        if inline:
             out["associations"] = {}
-            for canonical, key in dict.fromkeys(wanted):
+            for canonical, key in inline:
                 block = self._inline_block(index, canonical, 0, INLINE_ASSOCIATION_LIMIT)
                 if block["results"]:  # HubSpot leaves out types a deal has none of
                     out["associations"][key] = block
@@ -145,7 +150,8 @@ class Endpoints:
         indices, next_id = self.portal.list_page(
             after_id=int(after) if after else None, limit=limit, archived=archived
         )
-        body: dict[str, Any] = {"results": [self._deal_json(request, i, names) for i in indices]}
+        inline = self._inline_types(request)
+        body: dict[str, Any] = {"results": [self._deal_json(i, names, inline) for i in indices]}
         if next_id is not None:
             query = request.url.include_query_params(after=str(next_id)).query
             body["paging"] = {"next": {"after": str(next_id), "link": f"?{query}"}}
@@ -160,7 +166,9 @@ class Endpoints:
         index = self.portal.index_for(raw_id)
         if index is None or self.portal.archived(index) != bool_param(request, "archived"):
             return responses.not_found(raw_id)
-        return JSONResponse(self._deal_json(request, index, self._names(request)))
+        return JSONResponse(
+            self._deal_json(index, self._names(request), self._inline_types(request))
+        )
 
     async def batch_read(self, request: Request) -> Response:
         self._check_deals(request)

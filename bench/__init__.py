@@ -1,0 +1,1 @@
+"""Benchmarks that print figures (never pass/fail): ``make bench`` or ``python -m bench``."""

@@ -1,0 +1,99 @@
+"""A sandbox in a child process, reached over real HTTP: what tests and benchmarks run against.
+
+A separate process keeps the sandbox's CPU and event loop apart from the code under test, as a real
+HubSpot is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from hubspot_deals.sandbox.app import DEMO_TOKEN
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class SandboxProcess:
+    url: str
+    process: subprocess.Popen[bytes]
+    started_in: float
+    token: str = DEMO_TOKEN
+
+    @classmethod
+    def start(cls, *args: str, ready_within: float = 15.0) -> SandboxProcess:
+        """``hubspot-deals sandbox ARGS`` on a free port; returns once it answers."""
+        port = free_port()
+        command = [sys.executable, "-m", "hubspot_deals", "sandbox", "--port", str(port), *args]
+        env = os.environ | {"PYTHONUNBUFFERED": "1"}
+        started = time.monotonic()
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+        )
+        url = f"http://127.0.0.1:{port}"
+        while time.monotonic() - started < ready_within:
+            if process.poll() is not None:
+                raise RuntimeError(f"sandbox exited with {process.returncode}")
+            try:
+                httpx.get(f"{url}/_sandbox/stats", timeout=1).raise_for_status()
+                return cls(url, process, time.monotonic() - started)
+            except httpx.HTTPError:
+                time.sleep(0.02)
+        process.kill()
+        process.wait()
+        raise RuntimeError(f"sandbox did not answer within {ready_within} s")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    # -- the harness's side door ---------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        return dict(httpx.get(f"{self.url}/_sandbox/stats").json())
+
+    def reset_stats(self) -> None:
+        httpx.post(f"{self.url}/_sandbox/stats/reset").raise_for_status()
+
+    def set_faults(self, rate: float, kinds: list[str] | None = None) -> None:
+        body: dict[str, Any] = {"rate": rate} | ({"kinds": kinds} if kinds else {})
+        httpx.post(f"{self.url}/_sandbox/faults", json=body).raise_for_status()
+
+    def truth(self) -> list[dict[str, Any]]:
+        with httpx.stream("GET", f"{self.url}/_sandbox/deals", timeout=300) as response:
+            return [json.loads(line) for line in response.iter_lines() if line]
+
+    def rss_mb(self) -> float:
+        """Resident memory of the sandbox process, from /proc (Linux)."""
+        with open(f"/proc/{self.process.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    # -- plain HTTP with the token ----------------------------------------------------------------
+
+    def get(self, path: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token or self.token}"}
+        return httpx.get(f"{self.url}{path}", headers=headers, timeout=60, **kwargs)
+
+    def post(self, path: str, body: Any, token: str | None = None, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token or self.token}"}
+        return httpx.post(f"{self.url}{path}", json=body, headers=headers, timeout=60, **kwargs)
