@@ -16,8 +16,20 @@ PACKAGE = ROOT / "src" / "hubspot_deals"
 
 #: layer -> the hubspot_deals layers it must never import
 FORBIDDEN = {
-    "hubspot": {"sandbox", "store", "api", "engine", "jobs"},  # the client knows nothing of our database
-    "sandbox": {"hubspot", "store", "api", "engine", "jobs"},  # the stand-in shares no code with the client
+    "hubspot": {
+        "sandbox",
+        "store",
+        "api",
+        "engine",
+        "jobs",
+    },  # the client knows nothing of our database
+    "sandbox": {
+        "hubspot",
+        "store",
+        "api",
+        "engine",
+        "jobs",
+    },  # the stand-in shares no code with the client
     "engine": {"api"},
 }
 

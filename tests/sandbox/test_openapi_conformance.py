@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -243,3 +244,44 @@ class TestMetadata:
         assert_conforms(
             "account-info-v3/accountInfo.json", "/account-info/v3/details", "get", 200, body
         )
+
+
+class TestRefusals:
+    def test_missing_scopes_and_rate_limits(
+        self, make_sandbox: Callable[..., SandboxProcess]
+    ) -> None:
+        """403 MISSING_SCOPES and the three 429 bodies match the Error schema."""
+        portal = make_sandbox(
+            "--deals",
+            "10",
+            "--rate-limit",
+            "1",
+            "--search-rate",
+            "1",
+            "--daily-limit",
+            "4",
+            "--token",
+            "pat-na1-narrow=crm.objects.deals.read",
+        )
+        denied = portal.get("/crm/v3/objects/deals?associations=companies", token="pat-na1-narrow")
+        assert denied.status_code == 403
+        assert_conforms(DEALS, "/crm/v3/objects/0-3", "get", 403, denied.json())
+        portal.get("/crm/v3/objects/deals")
+        burst = portal.get("/crm/v3/objects/deals")
+        portal.post("/crm/v3/objects/deals/search", {})
+        secondly = portal.post("/crm/v3/objects/deals/search", {})
+        portal.post(
+            "/crm/v4/associations/deals/companies/batch/read", {"inputs": [{"id": "10000000000"}]}
+        )
+        portal.post(
+            "/crm/v4/associations/deals/companies/batch/read", {"inputs": [{"id": "10000000000"}]}
+        )
+        daily = portal.post("/crm/v3/objects/deals/search", {})
+        for reply, policy in (
+            (burst, "TEN_SECONDLY_ROLLING"),
+            (secondly, "SECONDLY"),
+            (daily, "DAILY"),
+        ):
+            assert reply.status_code == 429
+            assert reply.json()["policyName"] == policy
+            assert_conforms(DEALS, "/crm/v3/objects/0-3", "get", 429, reply.json())

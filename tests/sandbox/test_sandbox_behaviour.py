@@ -107,6 +107,10 @@ class TestInlineAssociations:
         ).json()["results"]
         keys = {k for d in deals for k in d.get("associations", {})}
         assert keys == {"companies", "line items"}
+        ignored = sandbox.get(
+            "/crm/v3/objects/deals?limit=100&associations=companies,no_such_type"
+        ).json()
+        assert {k for d in ignored["results"] for k in d.get("associations", {})} == {"companies"}
         companies = next(
             d["associations"]["companies"]["results"]
             for d in deals
