@@ -16,10 +16,9 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## The service on its embedded defaults. Until the REST service lands this runs the demo HubSpot
-## sandbox, which the service will use as its zero-set-up portal.
+## The service on its embedded defaults (SQLite, in-process jobs) with the demo HubSpot sandbox.
 run: $(STAMP)
-	$(BIN)/hubspot-deals sandbox
+	$(BIN)/hubspot-deals serve --demo
 
 test: $(STAMP) lint typecheck pytest
 

@@ -50,6 +50,61 @@ def _parse_kinds(raw: str) -> tuple[str, ...]:
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            help="Also run the HubSpot sandbox and point the service at it (zero set-up demo)."
+        ),
+    ] = False,
+    demo_deals: Annotated[int, typer.Option(min=1, help="Deals in the demo portal.")] = 5000,
+) -> None:
+    """Run the REST service (API and, in the embedded mode, the scan jobs)."""
+    import uvicorn
+
+    from hubspot_deals.api.app import create_app
+    from hubspot_deals.config import Settings
+    from hubspot_deals.logs import configure
+    from hubspot_deals.sandbox.process import SandboxProcess
+
+    settings = Settings()
+    configure(settings.log_level, settings.log_format)
+    portal = None
+    if demo:
+        portal = SandboxProcess.start("--deals", str(demo_deals), port=8090)
+        settings = settings.model_copy(update={"hubspot_base_url": portal.url})
+    try:
+        if portal is not None:
+            _print_demo(host, port, portal.url, portal.token)
+        uvicorn.run(
+            create_app(settings), host=host, port=port, log_level="warning", access_log=False
+        )
+    finally:
+        if portal is not None:
+            portal.stop()
+
+
+def _print_demo(host: str, port: int, sandbox_url: str, token: str) -> None:
+    base = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"  # noqa: S104
+    body = (
+        '{"config": {"scanId": "demo-scan", "type": ["hubspot_deals"], '
+        f'"auth": {{"hubspot_access_token": "{token}"}}, '
+        '"includeAssociations": true}}'
+    )
+    console.print(
+        f"[bold]hubspot-deals[/bold] on {base} (docs: {base}/docs), demo HubSpot sandbox on {sandbox_url}"
+    )
+    console.print("Start a scan of the demo portal, then follow it and read the deals:")
+    print(
+        f"curl -X POST '{base}/api/v1/scan/start' -H 'Content-Type: application/json' -d '{body}'"
+    )
+    print(f"curl '{base}/api/v1/scan/status/demo-scan'")
+    print(f"curl '{base}/api/v1/scan/results/demo-scan?page=1&page_size=50'", flush=True)
+
+
+@app.command()
 def sandbox(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8090,

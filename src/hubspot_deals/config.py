@@ -3,13 +3,36 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Where the SQLite file and the key file live.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy async URL; unset means SQLite at DATA_DIR/hubspot_deals.db.",
+    )
+    token_encryption_key: SecretStr | None = Field(
+        None,
+        description="Fernet key for HubSpot tokens at rest; unset means DATA_DIR/token.key "
+        "(created with mode 0600).",
+    )
+    api_rate_limit_per_minute: int = Field(
+        1000, ge=1, description="Requests a minute per client (API key, else IP address)."
+    )
+    max_concurrent_scans_per_org: int = Field(
+        10, ge=1, description="Scans an organization may have pending or running at once."
+    )
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="auto: JSON unless standard error is a terminal."
+    )
 
     hubspot_base_url: str = Field(
         "https://api.hubapi.com",
@@ -39,6 +62,9 @@ class Settings(BaseSettings):
     hubspot_retry_timeout: float = Field(
         600.0, gt=0, description="Give up retrying one call after this many seconds."
     )
+
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'hubspot_deals.db'}"
 
 
 @lru_cache

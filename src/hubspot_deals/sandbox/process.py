@@ -26,6 +26,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 @dataclass
 class SandboxProcess:
     url: str
@@ -34,9 +43,11 @@ class SandboxProcess:
     token: str = DEMO_TOKEN
 
     @classmethod
-    def start(cls, *args: str, ready_within: float = 15.0) -> SandboxProcess:
-        """``hubspot-deals sandbox ARGS`` on a free port; returns once it answers."""
-        port = free_port()
+    def start(
+        cls, *args: str, port: int | None = None, ready_within: float = 15.0
+    ) -> SandboxProcess:
+        """``hubspot-deals sandbox ARGS`` on ``port`` (if free) or a free one; returns once it answers."""
+        port = port if port is not None and _is_free(port) else free_port()
         command = [sys.executable, "-m", "hubspot_deals", "sandbox", "--port", str(port), *args]
         env = os.environ | {"PYTHONUNBUFFERED": "1"}
         started = time.monotonic()

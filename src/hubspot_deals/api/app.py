@@ -1,0 +1,80 @@
+"""The FastAPI app: routers under /api/v1 (health and stats also at the root), errors, lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+
+from hubspot_deals import __version__
+from hubspot_deals.api import errors, middleware
+from hubspot_deals.api.routes import scans, service
+from hubspot_deals.api.schemas import StartScanRequest
+from hubspot_deals.config import Settings, get_settings
+from hubspot_deals.jobs.runtime import Runtime, set_runtime
+from hubspot_deals.jobs.tasks import broker, dispatch
+from hubspot_deals.store.jobs import JobRepository
+
+log = structlog.get_logger(__name__)
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await Runtime.start(settings)
+        app.state.runtime = runtime
+        set_runtime(runtime)
+        await broker.startup()
+        async with runtime.sessions() as db:
+            unfinished = await JobRepository(db).unfinished()
+        for (
+            job_id
+        ) in unfinished:  # scans a stopped process left behind resume from their checkpoints
+            await dispatch(job_id)
+        if unfinished:
+            log.info("scans.resumed", count=len(unfinished))
+        try:
+            yield
+        finally:
+            await broker.shutdown()
+            set_runtime(None)
+            await runtime.close()
+
+    app = FastAPI(
+        title="HubSpot Deal Extraction Service",
+        version=__version__,
+        description="Extract deals from HubSpot portals: start scans, follow them, page through results.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    middleware.install(app, settings.api_rate_limit_per_minute)
+    app.include_router(scans.router, prefix=API_PREFIX)
+    app.include_router(service.router, prefix=API_PREFIX)
+    app.include_router(service.router, include_in_schema=False)
+    _document_start_body(app)
+    return app
+
+
+def _document_start_body(app: FastAPI) -> None:
+    """/scan/start reads its body itself (to answer bad JSON in the envelope); publish its schema."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            definitions = StartScanRequest.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(definitions.pop("$defs", {}))
+            components["StartScanRequest"] = definitions
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

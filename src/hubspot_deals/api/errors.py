@@ -1,0 +1,124 @@
+"""The error envelope, and the one place every failure becomes it (never a bare 500)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hubspot_deals.api.validation import field_errors
+from hubspot_deals.jobs.service import (
+    InvalidCancellation,
+    ScanError,
+    ScanInProgress,
+    ScanNotFound,
+    ScanNotReady,
+    TooManyScans,
+)
+
+log = structlog.get_logger(__name__)
+
+STATUS = {
+    ScanInProgress: 409,
+    ScanNotFound: 404,
+    ScanNotReady: 404,
+    InvalidCancellation: 400,
+    TooManyScans: 429,
+}
+
+
+class ApiError(Exception):
+    """An expected failure with its HTTP status and the spec's error code."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        errors: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.details, self.errors, self.headers = details or {}, errors, headers
+
+
+class ValidationFailed(ApiError):
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(400, "VALIDATION_ERROR", "Input validation failed", errors=errors)
+
+
+def timestamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def envelope(
+    request: Request,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "status": "error",
+        "error_code": code,
+        "message": message,
+        "details": details or {},
+    }
+    if errors is not None:
+        body["errors"] = errors
+    body["timestamp"] = timestamp()
+    body["request_id"] = getattr(request.state, "request_id", None)
+    return body
+
+
+def install(app: FastAPI) -> None:
+    async def api_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return JSONResponse(
+            envelope(request, exc.code, exc.message, exc.details, exc.errors),
+            status_code=exc.status,
+            headers=exc.headers,
+        )
+
+    async def scan_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ScanError)
+        return JSONResponse(
+            envelope(request, exc.code, exc.message, exc.details),
+            status_code=STATUS.get(type(exc), 400),
+        )
+
+    async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = field_errors(exc.errors(), strip_first=True)
+        return JSONResponse(
+            envelope(request, "VALIDATION_ERROR", "Input validation failed", errors=errors),
+            status_code=400,
+        )
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
+        return JSONResponse(
+            envelope(request, code, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("request.crashed", error_type=type(exc).__name__)
+        return JSONResponse(
+            envelope(request, "INTERNAL_ERROR", "Unexpected server error"), status_code=500
+        )
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(ScanError, scan_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)

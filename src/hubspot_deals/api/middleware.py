@@ -1,0 +1,79 @@
+"""Per-request plumbing: the request id, the service's own rate limit and its headers, access logs."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from limits import RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import FixedWindowRateLimiter
+
+from hubspot_deals.api.errors import envelope
+
+log = structlog.get_logger("hubspot_deals.access")
+
+
+def _client_key(request: Request) -> str:
+    """An API key when one is sent (hashed: keys never sit in memory as keys), else the client IP."""
+    api_key = request.headers.get("x-api-key")
+    if api_key:
+        return "key:" + hashlib.sha256(api_key.encode()).hexdigest()[:32]
+    return "ip:" + (request.client.host if request.client else "unknown")
+
+
+def install(app: FastAPI, per_minute: int) -> None:
+    limiter = FixedWindowRateLimiter(MemoryStorage())
+    item = RateLimitItemPerMinute(per_minute)
+
+    @app.middleware("http")
+    async def plumbing(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request_id = request.headers.get("x-request-id") or f"req_{uuid.uuid4().hex}"
+        if len(request_id) > 128 or not request_id.isprintable():
+            request_id = f"req_{uuid.uuid4().hex}"
+        request.state.request_id = request_id
+        started = time.perf_counter()
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            key = _client_key(request)
+            allowed = await limiter.hit(item, key)
+            window = await limiter.get_window_stats(item, key)
+            headers = {
+                "X-RateLimit-Limit": str(per_minute),
+                "X-RateLimit-Remaining": str(window.remaining),
+                "X-RateLimit-Reset": str(int(window.reset_time)),
+                "X-Request-ID": request_id,
+            }
+            if not allowed:
+                retry_after = max(int(window.reset_time - time.time()) + 1, 1)
+                response: Response = JSONResponse(
+                    envelope(
+                        request,
+                        "RATE_LIMIT_EXCEEDED",
+                        "API rate limit exceeded",
+                        {
+                            "limit": per_minute,
+                            "window": "1 minute",
+                            "retry_after_seconds": retry_after,
+                        },
+                    ),
+                    status_code=429,
+                    headers={"Retry-After": str(retry_after)},
+                )
+            else:
+                response = await call_next(request)
+            response.headers.update(headers)
+            log.info(
+                "request",
+                method=request.method,
+                path=request.url.path,
+                status=response.status_code,
+                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+            return response

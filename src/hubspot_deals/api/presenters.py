@@ -1,0 +1,192 @@
+"""Stored jobs and rows as the spec's JSON shapes."""
+
+from __future__ import annotations
+
+import base64
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from hubspot_deals.jobs.service import iso
+from hubspot_deals.store.models import DealRow, ScanJob
+
+NOT_FOUND_STATUS: dict[str, Any] = {
+    "id": None,
+    "scanId": None,
+    "status": "not_found",
+    "started_at": None,
+    "completed_at": None,
+    "error_message": None,
+    "created_at": None,
+    "updated_at": None,
+}
+
+
+def success_rate(processed: int, failed: int) -> str:
+    if processed + failed == 0:
+        return "0%"
+    text = f"{100 * processed / (processed + failed):.2f}".rstrip("0").rstrip(".")
+    return f"{text}%"
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> int | None:
+    if start is None or end is None:
+        return None
+    start = start if start.tzinfo else start.replace(tzinfo=UTC)
+    end = end if end.tzinfo else end.replace(tzinfo=UTC)
+    return max(int((end - start).total_seconds()), 0)
+
+
+def humanize(seconds: float) -> str:
+    if seconds < 60:
+        whole = max(int(seconds), 1)
+        return f"{whole} second{'s' if whole != 1 else ''}"
+    if seconds < 3600:
+        minutes = round(seconds / 60)
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    hours = seconds / 3600
+    return f"{hours:.1f} hours"
+
+
+def time_remaining(job: ScanJob) -> str | None:
+    elapsed = _seconds(job.started_at, datetime.now(UTC))
+    if job.status != "running" or not elapsed or not job.processed_items or not job.total_items:
+        return None
+    left = max(job.total_items - job.processed_items - job.failed_items, 0)
+    return humanize(left / (job.processed_items / elapsed)) if left else "under a minute"
+
+
+def data_mb(job: ScanJob) -> float:
+    return round(job.data_bytes / 1_000_000, 2)
+
+
+def status_body(job: ScanJob) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": job.id,
+        "scanId": job.scan_id,
+        "status": job.status,
+        "scanType": "hubspot_deals",
+        "organizationId": job.organization_id,
+        "started_at": iso(job.started_at),
+        "completed_at": iso(job.completed_at),
+        "error_message": job.error_message,
+    }
+    if job.error_code:
+        body["error_code"] = job.error_code
+    body |= {"created_at": iso(job.created_at), "updated_at": iso(job.updated_at)}
+    progress: dict[str, Any] = {
+        "total_items": job.total_items
+        if job.total_items is not None
+        else (0 if job.status == "failed" else None),
+        "processed_items": job.processed_items,
+        "failed_items": job.failed_items,
+        "success_rate": success_rate(job.processed_items, job.failed_items),
+    }
+    if job.status in ("pending", "running"):
+        progress |= {
+            "current_batch": job.current_batch,
+            "total_batches": job.total_batches,
+            "estimated_time_remaining": time_remaining(job),
+        }
+        config = job.config
+        body["config"] = {
+            "properties": config.get("properties"),
+            "includeAssociations": config.get("includeAssociations"),
+            "batchSize": config.get("batchSize"),
+        }
+    else:
+        duration = _seconds(job.started_at, job.completed_at)
+        if duration is not None:
+            progress["duration_seconds"] = duration
+    body["progress"] = progress
+    if job.status in ("completed", "cancelled") or (job.status == "failed" and job.processed_items):
+        body["results"] = results_block(job)
+    return body
+
+
+def results_block(job: ScanJob) -> dict[str, Any]:
+    return {
+        "deals_extracted": job.processed_items,
+        "with_associations": job.with_associations,
+        "archived_deals": job.archived_deals,
+        "data_size_mb": data_mb(job),
+    }
+
+
+def list_item(job: ScanJob) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "id": job.id,
+        "scanId": job.scan_id,
+        "status": job.status,
+        "scanType": "hubspot_deals",
+        "organizationId": job.organization_id,
+        "started_at": iso(job.started_at),
+        "completed_at": iso(job.completed_at),
+        "total_items": job.total_items if job.total_items is not None else 0,
+        "processed_items": job.processed_items,
+        "success_rate": success_rate(job.processed_items, job.failed_items),
+    }
+    if job.status == "completed":
+        item["duration_seconds"] = _seconds(job.started_at, job.completed_at)
+        item["data_size_mb"] = data_mb(job)
+    elif job.status in ("running", "pending"):
+        item["estimated_time_remaining"] = time_remaining(job)
+    if job.error_message:
+        item["error_message"] = job.error_message
+    return item
+
+
+def deal_body(row: DealRow) -> dict[str, Any]:
+    return {
+        "id": f"result_{row.row_id:03d}",
+        "deal_id": row.deal_id,
+        "deal_name": row.deal_name,
+        "amount": row.amount,
+        "currency": row.currency,
+        "deal_stage": row.deal_stage,
+        "deal_stage_label": row.deal_stage_label,
+        "pipeline_id": row.pipeline_id,
+        "pipeline_label": row.pipeline_label,
+        "close_date": row.close_date,
+        "deal_created_at": row.deal_created_at,
+        "deal_updated_at": row.deal_updated_at,
+        "owner_id": row.owner_id,
+        "owner_email": row.owner_email,
+        "deal_type": row.deal_type,
+        "is_archived": row.is_archived,
+        "deal_url": row.deal_url,
+        "properties": row.properties,
+        "associations": row.associations,
+    }
+
+
+def pagination(
+    page: int, page_size: int, total: int, next_cursor: str | None = None, with_cursor: bool = True
+) -> dict[str, Any]:
+    pages = math.ceil(total / page_size) if total else 0
+    body: dict[str, Any] = {
+        "current_page": page,
+        "page_size": page_size,
+        "total_items": total,
+        "total_pages": pages,
+        "has_next": page < pages,
+        "has_previous": page > 1,
+        "next_page": page + 1 if page < pages else None,
+        "previous_page": page - 1 if page > 1 else None,
+    }
+    if with_cursor:
+        body["next_cursor"] = next_cursor
+    return body
+
+
+def encode_cursor(job_id: str, deal_key: int) -> str:
+    return base64.urlsafe_b64encode(f"{job_id}:{deal_key}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, int] | None:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        job_id, key = raw.rsplit(":", 1)
+        return job_id, int(key)
+    except (ValueError, UnicodeDecodeError):
+        return None

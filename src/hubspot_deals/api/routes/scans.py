@@ -1,0 +1,213 @@
+"""The scan endpoints. Each handler translates HTTP to a service call and its answer back."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hubspot_deals.api import presenters
+from hubspot_deals.api.deps import org_scope, runtime, session
+from hubspot_deals.api.errors import ApiError, ValidationFailed
+from hubspot_deals.api.schemas import (
+    SCAN_ID_RE,
+    CancelResponse,
+    ErrorResponse,
+    ResultsResponse,
+    ScanListResponse,
+    ScanStatus,
+    StartScanRequest,
+    StartScanResponse,
+)
+from hubspot_deals.api.validation import field_errors
+from hubspot_deals.jobs import service
+from hubspot_deals.jobs.runtime import Runtime
+from hubspot_deals.store.deals import DealFilter, DealRepository
+from hubspot_deals.store.jobs import JobRepository, OrgScope
+
+router = APIRouter(prefix="/scan", tags=["scans"])
+Session = Annotated[AsyncSession, Depends(session)]
+Scope = Annotated[OrgScope, Depends(org_scope)]
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Invalid input"},
+    404: {"model": ErrorResponse, "description": "Scan not found"},
+    429: {"model": ErrorResponse, "description": "Rate limit exceeded"},
+}
+
+
+def checked_scan_id(scan_id: str) -> str:
+    if not 0 < len(scan_id) <= 255 or not SCAN_ID_RE.match(scan_id):
+        raise ValidationFailed(
+            {
+                "scan_id": "Must be alphanumeric with hyphens/underscores only, at most 255 characters"
+            }
+        )
+    return scan_id
+
+
+async def _start_body(request: Request) -> StartScanRequest:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise ValidationFailed({"body": "Content-Type must be application/json"})
+    raw = await request.body()
+    if not raw.strip():
+        raise ValidationFailed({"body": "Request body is required"})
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValidationFailed({"body": f"Malformed JSON: {exc}"}) from None
+    try:
+        return StartScanRequest.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(field_errors(exc.errors())) from None
+
+
+@router.post(
+    "/start",
+    status_code=202,
+    response_model=StartScanResponse,
+    responses={
+        **_ERRORS,
+        409: {"model": ErrorResponse, "description": "A scan of this id is in progress"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/StartScanRequest"}}
+            },
+        }
+    },
+)
+async def start(
+    request: Request, db: Session, scope: Scope, rt: Annotated[Runtime, Depends(runtime)]
+) -> dict[str, Any]:
+    """Start extracting a portal's deals; the job runs in the background."""
+    body = await _start_body(request)
+    config = body.config
+    org = getattr(request.state, "organization_id", None) or config.organizationId
+    started = await service.start_scan(
+        db,
+        rt.cipher,
+        config=config.stored() | {"organizationId": org},
+        token=config.auth.hubspot_access_token.get_secret_value(),
+        org=org,
+        scope=scope,
+        max_active_per_org=rt.settings.max_concurrent_scans_per_org,
+    )
+    return {
+        "message": "HubSpot deal extraction started",
+        "scanId": config.scanId,
+        "status": "started",
+        "jobId": started.job.id,
+        "estimatedDuration": started.estimated_duration,
+    }
+
+
+@router.get(
+    "/status/{scan_id}",
+    response_model=ScanStatus,
+    response_model_exclude_unset=True,
+    responses={400: _ERRORS[400]},
+)
+async def status(scan_id: str, db: Session, scope: Scope) -> dict[str, Any]:
+    """The newest run of a scan; ``status: not_found`` (still 200) when there is none."""
+    job = await JobRepository(db).newest(checked_scan_id(scan_id), scope)
+    return presenters.status_body(job) if job else presenters.NOT_FOUND_STATUS
+
+
+@router.post("/cancel/{scan_id}", response_model=CancelResponse, responses=_ERRORS)
+async def cancel(scan_id: str, db: Session, scope: Scope) -> dict[str, Any]:
+    """Cancel a pending or running scan; it stops before its next page is stored."""
+    job = await service.cancel_scan(db, checked_scan_id(scan_id), scope)
+    await db.commit()
+    return {
+        "message": "Extraction cancelled successfully",
+        "scanId": job.scan_id,
+        "status": "cancelled",
+        "itemsProcessed": job.processed_items,
+        "cancelledAt": service.iso(job.completed_at),
+    }
+
+
+@router.get("/results/{scan_id}", response_model=ResultsResponse, responses=_ERRORS)
+async def results(
+    scan_id: str,
+    db: Session,
+    scope: Scope,
+    page: Annotated[int, Query(ge=1, le=10_000_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="next_cursor of the previous page")
+    ] = None,
+    pipeline: Annotated[str | None, Query(max_length=255)] = None,
+    dealstage: Annotated[str | None, Query(max_length=255)] = None,
+    owner_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict[str, Any]:
+    """Extracted deals by page number, or by ``cursor`` (keyset: as fast on page 20,000 as on 1)."""
+    job = await service.results_job(db, checked_scan_id(scan_id), scope)
+    deals = DealRepository(db)
+    where = DealFilter(pipeline, dealstage, owner_id)
+    total = await deals.count(job.id, where)
+    if cursor is not None:
+        decoded = presenters.decode_cursor(cursor)
+        if decoded is None or decoded[0] != job.id:
+            raise ApiError(
+                400,
+                "VALIDATION_ERROR",
+                "Input validation failed",
+                errors={"cursor": "Not a cursor of this scan's results"},
+            )
+        rows = await deals.after(job.id, where, after_key=decoded[1], limit=page_size)
+        offset = await deals.rank(job.id, where, decoded[1] + 1)
+        page = offset // page_size + 1
+    else:
+        offset = (page - 1) * page_size
+        rows = await deals.page(job.id, where, offset=offset, limit=page_size)
+    more = bool(rows) and offset + len(rows) < total
+    next_cursor = presenters.encode_cursor(job.id, rows[-1].deal_key) if more else None
+    return {
+        "scanId": job.scan_id,
+        "status": job.status,
+        "partial": job.status != "completed",
+        "pagination": presenters.pagination(page, page_size, total, next_cursor),
+        "deals": [presenters.deal_body(r) for r in rows],
+    }
+
+
+@router.get(
+    "/list",
+    response_model=ScanListResponse,
+    responses={400: _ERRORS[400]},
+    response_model_exclude_unset=True,
+)
+async def list_scans(
+    request: Request,
+    db: Session,
+    scope: Scope,
+    status: Annotated[
+        str | None, Query(pattern="^(pending|running|completed|failed|cancelled)$")
+    ] = None,
+    organization_id: Annotated[str | None, Query(max_length=255)] = None,
+    page: Annotated[int, Query(ge=1, le=10_000_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+    sort_by: Annotated[str, Query(pattern="^(created_at|completed_at)$")] = "created_at",
+    sort_order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
+) -> dict[str, Any]:
+    """Every scan run, newest first by default."""
+    effective: OrgScope = organization_id if organization_id is not None else scope
+    found = await JobRepository(db).page(
+        org=effective,
+        status=status,
+        sort_by=sort_by,
+        descending=sort_order == "desc",
+        offset=(page - 1) * page_size,
+        limit=page_size,
+    )
+    return {
+        "pagination": presenters.pagination(page, page_size, found.total, with_cursor=False),
+        "scans": [presenters.list_item(j) for j in found.jobs],
+    }

@@ -1,0 +1,81 @@
+"""Health and stats: answered under /api/v1 and at the root."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from hubspot_deals import __version__
+from hubspot_deals.api.deps import org_scope, runtime
+from hubspot_deals.api.errors import timestamp
+from hubspot_deals.jobs import stats as stats_module
+from hubspot_deals.jobs.runtime import Runtime
+from hubspot_deals.store.jobs import OrgScope
+
+router = APIRouter(tags=["service"])
+HUBSPOT_STALE_SECONDS = 600
+
+
+def _hubspot_block(rt: Runtime) -> dict[str, Any]:
+    last = rt.hubspot.last
+    if last is None or time.time() - last.at > HUBSPOT_STALE_SECONDS:
+        return {"status": "unknown", "response_time_ms": None, "rate_limit_remaining": None}
+    healthy = last.status_code < 500 and last.status_code != 429
+    return {
+        "status": "healthy" if healthy else "degraded",
+        "response_time_ms": round(last.elapsed_ms),
+        "rate_limit_remaining": rt.hubspot.rate_limit_remaining,
+    }
+
+
+@router.get("/health")
+async def health(rt: Annotated[Runtime, Depends(runtime)]) -> JSONResponse:
+    """The service and its dependencies; 503 when the database does not answer."""
+    started = time.perf_counter()
+    metrics: dict[str, int] = {
+        "active_scans": 0,
+        "completed_scans_today": 0,
+        "total_deals_extracted_today": 0,
+    }
+    try:
+        async with rt.sessions() as db:
+            await db.execute(text("SELECT 1"))
+            database = {
+                "status": "healthy",
+                "response_time_ms": round((time.perf_counter() - started) * 1000),
+            }
+            metrics = await stats_module.today(db)
+    except Exception as exc:
+        database = {"status": "unhealthy", "response_time_ms": None, "error": type(exc).__name__}
+    healthy = database["status"] == "healthy"
+    body = {
+        "status": "healthy" if healthy else "unhealthy",
+        "timestamp": timestamp(),
+        "version": __version__,
+        "uptime_seconds": int(time.monotonic() - rt.started),
+        "dependencies": {
+            "database": database,
+            "hubspot_api": _hubspot_block(rt),
+            "redis_cache": {"status": "not_configured", "response_time_ms": None},
+        },
+        "metrics": metrics,
+    }
+    return JSONResponse(body, status_code=200 if healthy else 503)
+
+
+@router.get("/stats")
+async def stats(
+    rt: Annotated[Runtime, Depends(runtime)],
+    scope: Annotated[OrgScope, Depends(org_scope)],
+    period: Annotated[str, Query(pattern="^(24h|7d|30d)$")] = "24h",
+    organization_id: Annotated[str | None, Query(max_length=255)] = None,
+) -> dict[str, Any]:
+    """Aggregates over the scans created in the period."""
+    async with rt.sessions() as db:
+        return await stats_module.compute(
+            db, period, organization_id if organization_id is not None else scope
+        )

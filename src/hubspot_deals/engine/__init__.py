@@ -1,0 +1,10 @@
+"""The scan: fetch plan, transformation to result rows, checkpoints, progress, cancellation."""
+
+from hubspot_deals.engine.scan import (
+    DEFAULT_ASSOCIATIONS,
+    DEFAULT_PROPERTIES,
+    ScanContext,
+    run_scan,
+)
+
+__all__ = ["DEFAULT_ASSOCIATIONS", "DEFAULT_PROPERTIES", "ScanContext", "run_scan"]

@@ -1,0 +1,129 @@
+"""HubSpot deals to result rows, in the shape of the spec's ``deals`` entries."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from hubspot_deals.hubspot import AccountDetails, AssociatedObject, Deal, Owner, Pipeline
+
+#: Properties asked of HubSpot whatever the user asked, because the row's own columns need them.
+ROW_PROPERTIES: tuple[str, ...] = (
+    "dealname",
+    "amount",
+    "deal_currency_code",
+    "dealstage",
+    "pipeline",
+    "closedate",
+    "createdate",
+    "hs_lastmodifieddate",
+    "hubspot_owner_id",
+    "dealtype",
+)
+_INLINE_TYPE = {"contacts": "deal_to_contact", "line_items": "deal_to_line_item"}
+_PRIMARY_COMPANY_TYPE_ID = 5
+
+
+def utc_text(value: str | None) -> str | None:
+    """A HubSpot datetime (ISO or epoch ms) as UTC ISO-8601 with ``Z``; milliseconds only if any."""
+    if not value:
+        return None
+    try:
+        if value.isdigit():
+            moment = datetime.fromtimestamp(int(value) / 1000, UTC)
+        else:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except ValueError:
+        return value
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    millis = moment.microsecond // 1000
+    return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
+
+
+def _amount(raw: str | None) -> float | None:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """What a scan loads once: the portal, its pipelines and stages, and every owner."""
+
+    account: AccountDetails
+    pipelines: dict[str, str]  # pipeline id -> label
+    stages: dict[tuple[str, str], str]  # (pipeline id, stage id) -> label
+    owner_emails: dict[str, str | None]
+
+    @classmethod
+    def build(
+        cls, account: AccountDetails, pipelines: Sequence[Pipeline], owners: Sequence[Owner]
+    ) -> Lookups:
+        return cls(
+            account=account,
+            pipelines={p.id: p.label for p in pipelines},
+            stages={(p.id, s.id): s.label for p in pipelines for s in p.stages},
+            owner_emails={o.id: o.email for o in owners},
+        )
+
+
+def association_entries(to_type: str, found: Sequence[AssociatedObject]) -> list[dict[str, str]]:
+    """Unique ids with the v3 type names the spec shows (the primary company as deal_to_company)."""
+    entries: dict[str, str] = {}
+    for item in found:
+        if to_type == "companies":
+            primary = any(t.type_id == _PRIMARY_COMPANY_TYPE_ID for t in item.association_types)
+            kind = "deal_to_company" if primary else "deal_to_company_unlabeled"
+            if entries.get(item.to_object_id) != "deal_to_company":
+                entries[item.to_object_id] = kind
+        else:
+            entries.setdefault(item.to_object_id, _INLINE_TYPE[to_type])
+    return [{"id": i, "type": t} for i, t in entries.items()]
+
+
+def build_row(
+    deal: Deal,
+    *,
+    lookups: Lookups,
+    requested: Sequence[str],
+    associations: dict[str, list[dict[str, str]]] | None,
+) -> dict[str, Any]:
+    """One result row; ``properties`` holds exactly the requested properties, as HubSpot sent them."""
+    props = deal.properties
+    pipeline = props.get("pipeline")
+    stage = props.get("dealstage")
+    owner = props.get("hubspot_owner_id")
+    account = lookups.account
+    return {
+        "deal_key": int(deal.id),
+        "deal_id": deal.id,
+        "deal_name": props.get("dealname"),
+        "amount": _amount(props.get("amount")),
+        "currency": props.get("deal_currency_code") or account.company_currency,
+        "deal_stage": stage,
+        "deal_stage_label": lookups.stages.get((pipeline or "", stage or "")),
+        "pipeline_id": pipeline,
+        "pipeline_label": lookups.pipelines.get(pipeline or ""),
+        "close_date": utc_text(props.get("closedate")),
+        "deal_created_at": utc_text(deal.created_at or props.get("createdate")),
+        "deal_updated_at": utc_text(deal.updated_at or props.get("hs_lastmodifieddate")),
+        "owner_id": owner or None,
+        "owner_email": lookups.owner_emails.get(owner) if owner else None,
+        "deal_type": props.get("dealtype"),
+        "is_archived": deal.archived,
+        "deal_url": account.deal_url(deal.id),
+        "properties": {name: props.get(name) for name in requested},
+        "associations": associations,
+    }
+
+
+def row_size(row: dict[str, Any]) -> int:
+    """Bytes the row takes as JSON: what ``data_size_mb`` adds up."""
+    return len(json.dumps(row, ensure_ascii=False, default=str).encode())

@@ -1,0 +1,286 @@
+"""One scan, from claim to final state. Knows nothing of HTTP serving.
+
+Pages are fetched ahead of the writer (a bounded queue), associations of a page are read
+concurrently per type, and each page lands in one transaction together with the progress and the
+checkpoint to resume from, so a restart resumes right after the last stored page. The transaction
+only commits while the job is still ``running``: a cancellation between two pages leaves nothing
+half-written behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hubspot_deals.engine.errors import describe
+from hubspot_deals.engine.plan import Page, ScanFilters, choose_plan, day_bounds_ms
+from hubspot_deals.engine.rows import (
+    ROW_PROPERTIES,
+    Lookups,
+    association_entries,
+    build_row,
+    row_size,
+)
+from hubspot_deals.hubspot import CallRecord, HubSpotClient
+from hubspot_deals.store.crypto import TokenCipher
+from hubspot_deals.store.deals import DealRepository
+from hubspot_deals.store.jobs import ACTIVE, JobRepository
+from hubspot_deals.store.models import ScanJob
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_PROPERTIES = (
+    "dealname",
+    "amount",
+    "dealstage",
+    "pipeline",
+    "closedate",
+    "createdate",
+    "hs_lastmodifieddate",
+    "hubspot_owner_id",
+    "dealtype",
+)
+DEFAULT_ASSOCIATIONS = ("contacts", "companies", "line_items")
+PREFETCH_PAGES = 2
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class ScanContext:
+    """What a scan needs from its process: sessions, the token cipher, a HubSpot client factory."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    cipher: TokenCipher
+    client_factory: Callable[[str], HubSpotClient]
+    observe: Callable[[CallRecord], None] = lambda record: None
+
+
+class _Stop(Exception):
+    """The job left ``running`` (cancelled) between two pages."""
+
+
+async def run_scan(ctx: ScanContext, job_id: str) -> None:
+    """Run (or resume) one job to a final state. Safe to call for a job already finished."""
+    claimed = await _claim(ctx, job_id)
+    if claimed is None:
+        return
+    job, token = claimed
+    bound = structlog.contextvars.bound_contextvars(scan_id=job.scan_id, job_id=job.id)
+    with bound:
+        log.info("scan.started", resumed=job.checkpoint is not None)
+        try:
+            async with ctx.client_factory(token) as client:
+                await _extract(ctx, job, client)
+        except _Stop:
+            log.info("scan.cancelled")  # the cancel request already erased the token
+        except Exception as exc:
+            failure = describe(exc)
+            if failure.cause == "internal":
+                log.exception("scan.crashed")
+            else:
+                log.warning("scan.failed", error_code=failure.code, cause=failure.cause)
+            await _finish(
+                ctx,
+                job_id,
+                status="failed",
+                error_code=failure.code,
+                error_message=failure.message,
+                error_cause=failure.cause,
+            )
+
+
+async def _claim(ctx: ScanContext, job_id: str) -> tuple[ScanJob, str] | None:
+    async with ctx.sessions() as session:
+        job = await JobRepository(session).get(job_id)
+        if job is None or job.status not in ACTIVE:
+            return None
+        if job.token_encrypted is None:
+            job.status, job.completed_at = "failed", now()
+            job.error_code, job.error_cause = "INTERNAL_ERROR", "internal"
+            job.error_message = (
+                "The scan's HubSpot token is no longer stored; start the scan again."
+            )
+            await session.commit()
+            return None
+        token = ctx.cipher.decrypt(job.token_encrypted)
+        job.status = "running"
+        job.started_at = job.started_at or now()
+        job.updated_at = job.heartbeat_at = now()
+        await session.commit()
+        return job, token
+
+
+async def _load_lookups(client: HubSpotClient) -> Lookups:
+    account, pipelines = await asyncio.gather(client.get_account_details(), client.get_pipelines())
+    owners = [o async for o in client.iter_owners()] + [
+        o async for o in client.iter_owners(archived=True)
+    ]
+    return Lookups.build(account, pipelines, owners)
+
+
+def _filters(config: dict[str, Any]) -> ScanFilters:
+    filters = config.get("filters") or {}
+    date = filters.get("dateFilter") or {}
+    start_ms, end_ms = day_bounds_ms(date.get("startDate"), date.get("endDate"))
+    return ScanFilters(
+        include_archived=bool(filters.get("includeArchived")),
+        pipeline_id=filters.get("pipelineId"),
+        dealstage=filters.get("dealstage"),
+        date_property=date.get("property") if date else None,
+        start_ms=start_ms,
+        end_ms=end_ms,
+    )
+
+
+async def _extract(ctx: ScanContext, job: ScanJob, client: HubSpotClient) -> None:
+    config = job.config
+    requested = list(config.get("properties") or DEFAULT_PROPERTIES)
+    kinds = (
+        list(config.get("associationTypes") or DEFAULT_ASSOCIATIONS)
+        if config.get("includeAssociations")
+        else []
+    )
+    batch_size = int(config.get("batchSize") or 100)
+    filters = _filters(config)
+    fetched = list(dict.fromkeys([*requested, *ROW_PROPERTIES, *filters.extra_properties()]))
+
+    lookups = await _load_lookups(client)
+    plan = choose_plan(client, fetched, batch_size, filters)
+    if job.checkpoint is None:
+        total = await plan.estimate_total()
+        async with ctx.sessions() as session:
+            await JobRepository(session).update_if_running(
+                job.id,
+                total_items=total,
+                total_batches=math.ceil(total / batch_size) if total is not None else None,
+                updated_at=now(),
+            )
+            await session.commit()
+
+    async for page in _prefetched(plan.pages(job.checkpoint)):
+        associations = await _associations(client, kinds, [d.id for d in page.deals])
+        rows, failed = [], 0
+        for deal in page.deals:
+            try:
+                found = {k: association_entries(k, associations[k].get(deal.id, [])) for k in kinds}
+                rows.append(
+                    build_row(
+                        deal,
+                        lookups=lookups,
+                        requested=requested,
+                        associations=found if kinds else None,
+                    )
+                )
+            except (ValueError, KeyError, TypeError):
+                failed += 1
+                log.warning("scan.deal_skipped", deal_id=deal.id)
+        await _store_page(ctx, job.id, page, rows, failed)
+        if client.last_call is not None:
+            ctx.observe(client.last_call)
+    await _complete(ctx, job.id)
+
+
+async def _prefetched(pages: AsyncIterator[Page]) -> AsyncIterator[Page]:
+    """Fetch up to PREFETCH_PAGES ahead of the consumer, so fetching and writing overlap."""
+    queue: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(PREFETCH_PAGES)
+
+    async def produce() -> None:
+        try:
+            async for page in pages:
+                await queue.put(page)
+            await queue.put(None)
+        except Exception as exc:
+            await queue.put(exc)
+
+    producer = asyncio.create_task(produce())
+    try:
+        while (item := await queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        producer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await producer
+
+
+async def _associations(
+    client: HubSpotClient, kinds: list[str], ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    if not kinds or not ids:
+        return {k: {} for k in kinds}
+    results = await asyncio.gather(*(client.read_associations(k, ids) for k in kinds))
+    return dict(zip(kinds, results, strict=True))
+
+
+async def _store_page(
+    ctx: ScanContext, job_id: str, page: Page, rows: list[dict[str, Any]], failed: int
+) -> None:
+    async with ctx.sessions() as session:
+        jobs = JobRepository(session)
+        job = await jobs.get(job_id)
+        if job is None or job.status != "running":
+            raise _Stop
+        await DealRepository(session).upsert(job_id, rows)
+        processed = job.processed_items + len(rows)
+        still_running = await jobs.update_if_running(
+            job_id,
+            processed_items=processed,
+            failed_items=job.failed_items + failed,
+            with_associations=job.with_associations
+            + sum(1 for r in rows if any((r["associations"] or {}).values())),
+            archived_deals=job.archived_deals + sum(1 for r in rows if r["is_archived"]),
+            data_bytes=job.data_bytes + sum(row_size(r) for r in rows),
+            current_batch=job.current_batch + 1,
+            total_items=max(job.total_items or 0, processed + job.failed_items + failed),
+            checkpoint=page.checkpoint,
+            heartbeat_at=now(),
+            updated_at=now(),
+        )
+        if not still_running:
+            await session.rollback()
+            raise _Stop
+        await session.commit()
+
+
+async def _complete(ctx: ScanContext, job_id: str) -> None:
+    async with ctx.sessions() as session:
+        jobs = JobRepository(session)
+        job = await jobs.get(job_id)
+        if job is None or job.status != "running":
+            raise _Stop
+        job.status = "completed"
+        job.completed_at = job.updated_at = now()
+        job.total_items = job.processed_items + job.failed_items
+        job.total_batches = job.current_batch
+        job.token_encrypted = None
+        superseded = await jobs.make_current(job)
+        await session.commit()
+        for old in superseded:  # the previous run's rows are no longer served
+            await DealRepository(session).delete_job(old)
+            await session.commit()
+    log.info("scan.completed")
+
+
+async def _finish(ctx: ScanContext, job_id: str, *, status: str, **values: Any) -> None:
+    async with ctx.sessions() as session:
+        await JobRepository(session).update_if_running(
+            job_id,
+            status=status,
+            completed_at=now(),
+            updated_at=now(),
+            token_encrypted=None,
+            **values,
+        )
+        await session.commit()

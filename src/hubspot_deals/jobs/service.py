@@ -1,0 +1,164 @@
+"""Scan lifecycle decisions: start, cancel, find. Each raises a ScanError the API translates.
+
+Functions take a session and leave the commit to the caller, except ``start_scan``, which must
+commit before it dispatches (a job is never sent before its row exists).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hubspot_deals.jobs.tasks import dispatch
+from hubspot_deals.store.crypto import TokenCipher
+from hubspot_deals.store.jobs import ANY_ORG, FINISHED, JobRepository, OrgScope
+from hubspot_deals.store.models import ScanJob
+
+
+class ScanError(Exception):
+    """A request the scan's state refuses; ``code`` is the spec's error code."""
+
+    code = "INTERNAL_ERROR"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class ScanInProgress(ScanError):
+    code = "SCAN_IN_PROGRESS"
+
+
+class ScanNotFound(ScanError):
+    code = "SCAN_NOT_FOUND"
+
+
+class ScanNotReady(ScanError):
+    code = "SCAN_NOT_READY"
+
+
+class InvalidCancellation(ScanError):
+    code = "INVALID_CANCELLATION"
+
+
+class TooManyScans(ScanError):
+    code = "RATE_LIMIT_EXCEEDED"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:  # SQLite returns naive datetimes; they were stored as UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Started:
+    job: ScanJob
+    estimated_duration: str
+
+
+async def start_scan(
+    session: AsyncSession,
+    cipher: TokenCipher,
+    *,
+    config: dict[str, Any],
+    token: str,
+    org: str | None,
+    scope: OrgScope,
+    max_active_per_org: int,
+) -> Started:
+    jobs = JobRepository(session)
+    running = await jobs.active(config["scanId"], scope)
+    if running is not None:
+        raise ScanInProgress(
+            "Extraction already in progress",
+            scanId=running.scan_id,
+            currentStatus=running.status,
+            startedAt=iso(running.started_at or running.created_at),
+        )
+    if await jobs.count_active(org) >= max_active_per_org:
+        raise TooManyScans(
+            f"At most {max_active_per_org} scans may run at once per organization",
+            organizationId=org,
+            limit=max_active_per_org,
+        )
+    previous = await jobs.newest(config["scanId"], scope)
+    moment = now()
+    job = ScanJob(
+        id=f"job_{secrets.token_hex(8)}",
+        scan_id=config["scanId"],
+        organization_id=org,
+        status="pending",
+        config=config,
+        token_encrypted=cipher.encrypt(token),
+        created_at=moment,
+        updated_at=moment,
+        cancel_requested=False,
+        processed_items=0,
+        failed_items=0,
+        current_batch=0,
+        with_associations=0,
+        archived_deals=0,
+        data_bytes=0,
+        is_current=False,
+    )
+    jobs.add(job)
+    await session.commit()
+    await dispatch(job.id)
+    return Started(job, _estimate(previous))
+
+
+def _estimate(previous: ScanJob | None) -> str:
+    """From the previous run of the same scan when there is one; HubSpot is asked nothing here."""
+    if (
+        previous is None
+        or previous.status != "completed"
+        or not previous.started_at
+        or not previous.completed_at
+    ):
+        return "unknown until the deals are counted (see /scan/status)"
+    minutes = max((previous.completed_at - previous.started_at).total_seconds() / 60, 0)
+    if minutes < 1:
+        return "under a minute"
+    low, high = max(int(minutes * 0.8), 1), int(minutes * 1.5) + 1
+    return f"{low}-{high} minutes"
+
+
+async def cancel_scan(session: AsyncSession, scan_id: str, scope: OrgScope = ANY_ORG) -> ScanJob:
+    jobs = JobRepository(session)
+    job = await jobs.newest(scan_id, scope)
+    if job is None:
+        raise ScanNotFound("Scan not found", scanId=scan_id)
+    if job.status in FINISHED:
+        raise InvalidCancellation(
+            f"Cannot cancel {job.status} extraction", scanId=scan_id, currentStatus=job.status
+        )
+    job.status = "cancelled"
+    job.cancel_requested = True
+    job.completed_at = job.updated_at = now()
+    job.token_encrypted = None
+    return job
+
+
+async def results_job(session: AsyncSession, scan_id: str, scope: OrgScope = ANY_ORG) -> ScanJob:
+    """The job whose rows are served; raises while nothing is ready."""
+    job = await JobRepository(session).serving(scan_id, scope)
+    if job is None:
+        raise ScanNotFound("Scan not found", scanId=scan_id)
+    if job.status in ("pending", "running"):
+        progress = f"{(100 * job.processed_items / job.total_items) if job.total_items else 0:.0f}%"
+        raise ScanNotReady(
+            "Scan not completed yet", scanId=scan_id, currentStatus=job.status, progress=progress
+        )
+    return job

@@ -1,0 +1,104 @@
+"""The service's tables: one row per scan job, one row per extracted deal of a job."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ScanJob(Base):
+    """One run of a scan. A scan id may be run again; the newest completed run is the one served."""
+
+    __tablename__ = "scan_jobs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    scan_id: Mapped[str] = mapped_column(String(255))
+    organization_id: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    token_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    #: what made a failed scan fail, for /stats: auth, rate_limit, network, hubspot or internal
+    error_cause: Mapped[str | None] = mapped_column(String(16))
+    total_items: Mapped[int | None] = mapped_column(Integer)
+    processed_items: Mapped[int] = mapped_column(Integer, default=0)
+    failed_items: Mapped[int] = mapped_column(Integer, default=0)
+    current_batch: Mapped[int] = mapped_column(Integer, default=0)
+    total_batches: Mapped[int | None] = mapped_column(Integer)
+    with_associations: Mapped[int] = mapped_column(Integer, default=0)
+    archived_deals: Mapped[int] = mapped_column(Integer, default=0)
+    data_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: True on the newest run that completed (or on the only run so far): the one results serve.
+    is_current: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        Index("ix_scan_jobs_scan", "organization_id", "scan_id", "created_at"),
+        Index("ix_scan_jobs_created", "created_at"),
+        Index("ix_scan_jobs_status", "status"),
+    )
+
+
+class DealRow(Base):
+    """One deal as a job extracted it, in the shape the results endpoint serves."""
+
+    __tablename__ = "deals"
+
+    row_id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("scan_jobs.id", ondelete="CASCADE"))
+    deal_key: Mapped[int] = mapped_column(BigInteger)  # the numeric deal id: keyset order
+    deal_id: Mapped[str] = mapped_column(String(32))
+    deal_name: Mapped[str | None] = mapped_column(Text)
+    amount: Mapped[float | None] = mapped_column(Float)
+    currency: Mapped[str | None] = mapped_column(String(8))
+    deal_stage: Mapped[str | None] = mapped_column(String(255))
+    deal_stage_label: Mapped[str | None] = mapped_column(Text)
+    pipeline_id: Mapped[str | None] = mapped_column(String(255))
+    pipeline_label: Mapped[str | None] = mapped_column(Text)
+    close_date: Mapped[str | None] = mapped_column(String(32))
+    deal_created_at: Mapped[str | None] = mapped_column(String(32))
+    deal_updated_at: Mapped[str | None] = mapped_column(String(32))
+    owner_id: Mapped[str | None] = mapped_column(String(64))
+    owner_email: Mapped[str | None] = mapped_column(Text)
+    deal_type: Mapped[str | None] = mapped_column(String(255))
+    is_archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    deal_url: Mapped[str | None] = mapped_column(Text)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON)
+    associations: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = (
+        UniqueConstraint("job_id", "deal_key", name="uq_deals_job_deal"),
+        Index("ix_deals_job_pipeline", "job_id", "pipeline_id", "deal_key"),
+        Index("ix_deals_job_stage", "job_id", "deal_stage", "deal_key"),
+        Index("ix_deals_job_owner", "job_id", "owner_id", "deal_key"),
+    )
