@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Annotated
 
@@ -87,21 +88,26 @@ def serve(
 
 
 def _print_demo(host: str, port: int, sandbox_url: str, token: str) -> None:
+    """The README's walk-through, ready to paste, with this run's addresses and token."""
     base = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"  # noqa: S104
-    body = (
-        '{"config": {"scanId": "demo-scan", "type": ["hubspot_deals"], '
-        f'"auth": {{"hubspot_access_token": "{token}"}}, '
-        '"includeAssociations": true}}'
-    )
+    config = {
+        "scanId": "my-deals-extraction",
+        "type": ["hubspot_deals"],
+        "auth": {"hubspot_access_token": token},
+        "properties": ["dealname", "amount", "dealstage", "closedate"],
+        "includeAssociations": True,
+        "batchSize": 100,
+    }
+    console.print(f"[bold]hubspot-deals[/bold] on {base} (Swagger UI: {base}/docs)")
     console.print(
-        f"[bold]hubspot-deals[/bold] on {base} (docs: {base}/docs), demo HubSpot sandbox on {sandbox_url}"
+        f"demo HubSpot sandbox on {sandbox_url}; start a scan, follow it, read the deals:"
     )
-    console.print("Start a scan of the demo portal, then follow it and read the deals:")
     print(
-        f"curl -X POST '{base}/api/v1/scan/start' -H 'Content-Type: application/json' -d '{body}'"
+        f"curl -X POST '{base}/api/v1/scan/start' -H 'Content-Type: application/json' "
+        f"-d '{json.dumps({'config': config})}'"
     )
-    print(f"curl '{base}/api/v1/scan/status/demo-scan'")
-    print(f"curl '{base}/api/v1/scan/results/demo-scan?page=1&page_size=50'", flush=True)
+    print(f"curl '{base}/api/v1/scan/status/my-deals-extraction'")
+    print(f"curl '{base}/api/v1/scan/results/my-deals-extraction?page=1&page_size=50'", flush=True)
 
 
 @app.command()

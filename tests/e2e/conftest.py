@@ -43,12 +43,22 @@ class ServiceProcess:
         return self.data_dir / "service.log"
 
     def start(self) -> ServiceProcess:
-        env = os.environ | {"DATA_DIR": str(self.data_dir), "LOG_FORMAT": "json", "LOG_LEVEL": "DEBUG",
-                            "PYTHONUNBUFFERED": "1"} | self.env
+        env = (
+            os.environ
+            | {
+                "DATA_DIR": str(self.data_dir),
+                "LOG_FORMAT": "json",
+                "LOG_LEVEL": "DEBUG",
+                "PYTHONUNBUFFERED": "1",
+            }
+            | self.env
+        )
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
                 [sys.executable, "-m", "hubspot_deals", "serve", "--port", str(self.port)],
-                stdout=log, stderr=log, env=env,
+                stdout=log,
+                stderr=log,
+                env=env,
             )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -81,15 +91,25 @@ class ServiceProcess:
         return httpx.post(f"{self.url}{path}", json=body, timeout=30, **kwargs)
 
     def start_scan(self, scan_id: str, token: str, **config: Any) -> httpx.Response:
-        body = {"config": {"scanId": scan_id, "type": ["hubspot_deals"],
-                           "auth": {"hubspot_access_token": token}} | config}
+        body = {
+            "config": {
+                "scanId": scan_id,
+                "type": ["hubspot_deals"],
+                "auth": {"hubspot_access_token": token},
+            }
+            | config
+        }
         return self.post("/api/v1/scan/start", body)
 
     def status(self, scan_id: str) -> dict[str, Any]:
         return dict(self.get(f"/api/v1/scan/status/{scan_id}").json())
 
-    def wait(self, scan_id: str, timeout: float = 120, until: Callable[[dict[str, Any]], bool] | None = None
-             ) -> dict[str, Any]:
+    def wait(
+        self,
+        scan_id: str,
+        timeout: float = 120,
+        until: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> dict[str, Any]:
         finished = until or (lambda s: s["status"] in ("completed", "failed", "cancelled"))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -115,28 +135,44 @@ class ServiceProcess:
 @pytest.fixture(scope="session")
 def portal() -> Iterator[SandboxProcess]:
     """A 1,500-deal portal with room to spare: most scans here are about data, not limits."""
-    running = SandboxProcess.start("--deals", "1500", "--rate-limit", "100000", "--search-rate", "1000")
+    running = SandboxProcess.start(
+        "--deals", "1500", "--rate-limit", "100000", "--search-rate", "1000"
+    )
     yield running
     running.stop()
 
 
 def service_env(portal: SandboxProcess, **extra: str) -> dict[str, str]:
-    return {"HUBSPOT_BASE_URL": portal.url, "HUBSPOT_SEARCH_RATE": "1000", "HUBSPOT_BURST_LIMIT": "1000"} | FAST_RETRIES | extra
+    return (
+        {
+            "HUBSPOT_BASE_URL": portal.url,
+            "HUBSPOT_SEARCH_RATE": "1000",
+            "HUBSPOT_BURST_LIMIT": "1000",
+        }
+        | FAST_RETRIES
+        | extra
+    )
 
 
 @pytest.fixture(scope="session")
-def service(portal: SandboxProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+def service(
+    portal: SandboxProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
     running = ServiceProcess(tmp_path_factory.mktemp("service"), service_env(portal)).start()
     yield running
     running.stop()
 
 
 @pytest.fixture
-def make_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ServiceProcess]]:
+def make_service(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., ServiceProcess]]:
     started: list[ServiceProcess] = []
 
     def make(portal: SandboxProcess, **extra: str) -> ServiceProcess:
-        running = ServiceProcess(tmp_path_factory.mktemp("service"), service_env(portal, **extra)).start()
+        running = ServiceProcess(
+            tmp_path_factory.mktemp("service"), service_env(portal, **extra)
+        ).start()
         started.append(running)
         return running
 

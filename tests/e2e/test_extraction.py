@@ -13,8 +13,17 @@ import pytest
 from hubspot_deals.sandbox.process import SandboxProcess
 from tests.e2e.conftest import ServiceProcess
 
-DEFAULT_PROPERTIES = ["dealname", "amount", "dealstage", "pipeline", "closedate", "createdate",
-                      "hs_lastmodifieddate", "hubspot_owner_id", "dealtype"]
+DEFAULT_PROPERTIES = [
+    "dealname",
+    "amount",
+    "dealstage",
+    "pipeline",
+    "closedate",
+    "createdate",
+    "hs_lastmodifieddate",
+    "hubspot_owner_id",
+    "dealtype",
+]
 KINDS = ("contacts", "companies", "line_items")
 
 
@@ -34,33 +43,51 @@ class Expectation:
         pipelines = portal.get("/crm/v3/pipelines/deals").json()["results"]
         self.pipelines = {p["id"]: p["label"] for p in pipelines}
         self.stages = {(p["id"], s["id"]): s["label"] for p in pipelines for s in p["stages"]}
-        self.owners = {o["id"]: o["email"] for a in ("false", "true")
-                       for o in portal.get(f"/crm/v3/owners?archived={a}&limit=500").json()["results"]}
+        self.owners = {
+            o["id"]: o["email"]
+            for a in ("false", "true")
+            for o in portal.get(f"/crm/v3/owners?archived={a}&limit=500").json()["results"]
+        }
         self.account = portal.get("/account-info/v3/details").json()
 
-    def row(self, deal_id: str, requested: list[str], kinds: tuple[str, ...] | None) -> dict[str, Any]:
+    def row(
+        self, deal_id: str, requested: list[str], kinds: tuple[str, ...] | None
+    ) -> dict[str, Any]:
         deal = self.truth[deal_id]
         p = deal["properties"]
         amount = float(p["amount"]) if p["amount"] else None
         return {
-            "deal_id": deal_id, "deal_name": p["dealname"], "amount": amount,
+            "deal_id": deal_id,
+            "deal_name": p["dealname"],
+            "amount": amount,
             "currency": p["deal_currency_code"] or self.account["companyCurrency"],
-            "deal_stage": p["dealstage"], "deal_stage_label": self.stages[(p["pipeline"], p["dealstage"])],
-            "pipeline_id": p["pipeline"], "pipeline_label": self.pipelines[p["pipeline"]],
-            "close_date": utc(p["closedate"]), "deal_created_at": utc(deal["createdAt"]),
-            "deal_updated_at": utc(deal["updatedAt"]), "owner_id": p["hubspot_owner_id"],
-            "owner_email": self.owners.get(p["hubspot_owner_id"]) if p["hubspot_owner_id"] else None,
-            "deal_type": p["dealtype"], "is_archived": deal["archived"],
+            "deal_stage": p["dealstage"],
+            "deal_stage_label": self.stages[(p["pipeline"], p["dealstage"])],
+            "pipeline_id": p["pipeline"],
+            "pipeline_label": self.pipelines[p["pipeline"]],
+            "close_date": utc(p["closedate"]),
+            "deal_created_at": utc(deal["createdAt"]),
+            "deal_updated_at": utc(deal["updatedAt"]),
+            "owner_id": p["hubspot_owner_id"],
+            "owner_email": self.owners.get(p["hubspot_owner_id"])
+            if p["hubspot_owner_id"]
+            else None,
+            "deal_type": p["dealtype"],
+            "is_archived": deal["archived"],
             "deal_url": f"https://{self.account['uiDomain']}/contacts/{self.account['portalId']}/record/0-3/{deal_id}",
             "properties": {name: p.get(name) for name in requested},
-            "associations": None if kinds is None else {k: sorted(deal["associations"][k]) for k in kinds},
+            "associations": None
+            if kinds is None
+            else {k: sorted(deal["associations"][k]) for k in kinds},
         }
 
 
 def comparable(row: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in row.items() if k != "id"}
     if out["associations"] is not None:
-        out["associations"] = {k: sorted(a["id"] for a in v) for k, v in out["associations"].items()}
+        out["associations"] = {
+            k: sorted(a["id"] for a in v) for k, v in out["associations"].items()
+        }
     return out
 
 
@@ -69,8 +96,13 @@ def expect(portal: SandboxProcess) -> Expectation:
     return Expectation(portal)
 
 
-def assert_rows_match(rows: list[dict[str, Any]], expect: Expectation, ids: set[str],
-                      requested: list[str], kinds: tuple[str, ...] | None) -> None:
+def assert_rows_match(
+    rows: list[dict[str, Any]],
+    expect: Expectation,
+    ids: set[str],
+    requested: list[str],
+    kinds: tuple[str, ...] | None,
+) -> None:
     counts = Counter(r["deal_id"] for r in rows)
     assert max(counts.values(), default=1) == 1, "a deal was stored twice"
     assert set(counts) == ids
@@ -79,40 +111,70 @@ def assert_rows_match(rows: list[dict[str, Any]], expect: Expectation, ids: set[
 
 
 class TestFullScans:
-    def test_default_config(self, service: ServiceProcess, portal: SandboxProcess, expect: Expectation) -> None:
+    def test_default_config(
+        self, service: ServiceProcess, portal: SandboxProcess, expect: Expectation
+    ) -> None:
         """Defaults: live deals, the nine standard properties, no associations."""
         reply = service.start_scan("e2e-default", portal.token)
         assert reply.status_code == 202
         body = reply.json()
-        assert body["status"] == "started" and body["scanId"] == "e2e-default" and body["jobId"].startswith("job_")
+        assert (
+            body["status"] == "started"
+            and body["scanId"] == "e2e-default"
+            and body["jobId"].startswith("job_")
+        )
         status = service.wait("e2e-default")
         assert status["status"] == "completed", status
         live = {i for i, d in expect.truth.items() if not d["archived"]}
         rows = service.all_deals("e2e-default")
         assert_rows_match(rows, expect, live, DEFAULT_PROPERTIES, None)
         assert status["results"]["deals_extracted"] == len(live)
-        assert status["progress"]["processed_items"] == len(live) == status["progress"]["total_items"]
+        assert (
+            status["progress"]["processed_items"] == len(live) == status["progress"]["total_items"]
+        )
         assert status["results"]["archived_deals"] == 0 and status["results"]["data_size_mb"] > 0
 
-    def test_everything(self, service: ServiceProcess, portal: SandboxProcess, expect: Expectation) -> None:
+    def test_everything(
+        self, service: ServiceProcess, portal: SandboxProcess, expect: Expectation
+    ) -> None:
         """Archived deals, custom properties and every association, complete past inline limits."""
-        props = ["dealname", "amount", "deal_currency_code", "contract_tier", "renewal_date", "region_notes"]
-        service.start_scan("e2e-everything", portal.token, properties=props, includeAssociations=True,
-                           associationTypes=list(KINDS), filters={"includeArchived": True}, batchSize=37)
+        props = [
+            "dealname",
+            "amount",
+            "deal_currency_code",
+            "contract_tier",
+            "renewal_date",
+            "region_notes",
+        ]
+        service.start_scan(
+            "e2e-everything",
+            portal.token,
+            properties=props,
+            includeAssociations=True,
+            associationTypes=list(KINDS),
+            filters={"includeArchived": True},
+            batchSize=37,
+        )
         status = service.wait("e2e-everything")
         assert status["status"] == "completed", status
         rows = service.all_deals("e2e-everything", page_size=333)
         assert_rows_match(rows, expect, set(expect.truth), props, KINDS)
         archived = sum(1 for d in expect.truth.values() if d["archived"])
         assert status["results"]["archived_deals"] == archived > 0
-        heavy = next(r for r in rows if r["deal_id"] == "10000003514")  # index 502: hundreds of contacts
+        heavy = next(
+            r for r in rows if r["deal_id"] == "10000003514"
+        )  # index 502: hundreds of contacts
         assert len(heavy["associations"]["contacts"]) > 500
         company_types = {a["type"] for r in rows for a in r["associations"]["companies"]}
         assert company_types == {"deal_to_company", "deal_to_company_unlabeled"}
 
-    def test_association_subset(self, service: ServiceProcess, portal: SandboxProcess, expect: Expectation) -> None:
+    def test_association_subset(
+        self, service: ServiceProcess, portal: SandboxProcess, expect: Expectation
+    ) -> None:
         """Only the asked association types are read and stored."""
-        service.start_scan("e2e-companies", portal.token, includeAssociations=True, associationTypes=["companies"])
+        service.start_scan(
+            "e2e-companies", portal.token, includeAssociations=True, associationTypes=["companies"]
+        )
         assert service.wait("e2e-companies")["status"] == "completed"
         rows = service.all_deals("e2e-companies")
         assert all(set(r["associations"]) == {"companies"} for r in rows)
@@ -126,34 +188,69 @@ class TestFilters:
         [
             ({"pipelineId": "75432101"}, lambda d: d["properties"]["pipeline"] == "75432101"),
             ({"dealstage": "closedwon"}, lambda d: d["properties"]["dealstage"] == "closedwon"),
-            ({"pipelineId": "default", "dealstage": "closedlost"},
-             lambda d: d["properties"]["pipeline"] == "default" and d["properties"]["dealstage"] == "closedlost"),
-            ({"dateFilter": {"property": "createdate", "startDate": "2021-01-01", "endDate": "2022-06-30"}},
-             lambda d: "2021-01-01" <= d["properties"]["createdate"][:10] <= "2022-06-30"),
-            ({"dateFilter": {"property": "closedate", "startDate": "2023-03-01"}},
-             lambda d: (d["properties"]["closedate"] or "") >= "2023-03-01"),
-            ({"includeArchived": True, "pipelineId": "75432201"}, lambda d: d["properties"]["pipeline"] == "75432201"),
+            (
+                {"pipelineId": "default", "dealstage": "closedlost"},
+                lambda d: (
+                    d["properties"]["pipeline"] == "default"
+                    and d["properties"]["dealstage"] == "closedlost"
+                ),
+            ),
+            (
+                {
+                    "dateFilter": {
+                        "property": "createdate",
+                        "startDate": "2021-01-01",
+                        "endDate": "2022-06-30",
+                    }
+                },
+                lambda d: "2021-01-01" <= d["properties"]["createdate"][:10] <= "2022-06-30",
+            ),
+            (
+                {"dateFilter": {"property": "closedate", "startDate": "2023-03-01"}},
+                lambda d: (d["properties"]["closedate"] or "") >= "2023-03-01",
+            ),
+            (
+                {"includeArchived": True, "pipelineId": "75432201"},
+                lambda d: d["properties"]["pipeline"] == "75432201",
+            ),
         ],
     )
-    def test_filter(self, service: ServiceProcess, portal: SandboxProcess, expect: Expectation,
-                    filters: dict[str, Any], keep: Callable[[dict[str, Any]], bool]) -> None:
+    def test_filter(
+        self,
+        service: ServiceProcess,
+        portal: SandboxProcess,
+        expect: Expectation,
+        filters: dict[str, Any],
+        keep: Callable[[dict[str, Any]], bool],
+    ) -> None:
         """Each filter keeps exactly the deals the ground truth says it should."""
         scan_id = f"e2e-filter-{abs(hash(str(filters))) % 10**8}"
         service.start_scan(scan_id, portal.token, filters=filters)
         status = service.wait(scan_id)
         assert status["status"] == "completed", status
         include_archived = filters.get("includeArchived", False)
-        ids = {i for i, d in expect.truth.items() if keep(d) and (include_archived or not d["archived"])}
+        ids = {
+            i
+            for i, d in expect.truth.items()
+            if keep(d) and (include_archived or not d["archived"])
+        }
         assert ids
         assert_rows_match(service.all_deals(scan_id), expect, ids, DEFAULT_PROPERTIES, None)
 
-    def test_search_cap_loses_nothing(self, make_sandbox: Callable[..., SandboxProcess],
-                                      make_service: Callable[..., ServiceProcess]) -> None:
+    def test_search_cap_loses_nothing(
+        self,
+        make_sandbox: Callable[..., SandboxProcess],
+        make_service: Callable[..., ServiceProcess],
+    ) -> None:
         """A filter matching over 10,000 deals is walked past HubSpot's search cap."""
         big = make_sandbox("--deals", "12000", "--rate-limit", "100000", "--search-rate", "1000")
         svc = make_service(big)
-        svc.start_scan("e2e-big", big.token, batchSize=100,
-                       filters={"dateFilter": {"property": "createdate", "startDate": "2018-01-01"}})
+        svc.start_scan(
+            "e2e-big",
+            big.token,
+            batchSize=100,
+            filters={"dateFilter": {"property": "createdate", "startDate": "2018-01-01"}},
+        )
         status = svc.wait("e2e-big", timeout=240)
         assert status["status"] == "completed", status
         expected = sum(1 for d in big.truth() if not d["archived"])
@@ -163,21 +260,41 @@ class TestFilters:
 
 
 class TestResilience:
-    def test_faults_change_nothing(self, make_sandbox: Callable[..., SandboxProcess],
-                                   make_service: Callable[..., ServiceProcess]) -> None:
+    def test_faults_change_nothing(
+        self,
+        make_sandbox: Callable[..., SandboxProcess],
+        make_service: Callable[..., ServiceProcess],
+    ) -> None:
         """At a 20% fault rate of every kind, the stored deals still equal the ground truth."""
-        faulty = make_sandbox("--deals", "1200", "--rate-limit", "100000", "--search-rate", "1000",
-                              "--fault-rate", "0.2", "--retry-after", "0")
+        faulty = make_sandbox(
+            "--deals",
+            "1200",
+            "--rate-limit",
+            "100000",
+            "--search-rate",
+            "1000",
+            "--fault-rate",
+            "0.2",
+            "--retry-after",
+            "0",
+        )
         svc = make_service(faulty)
-        svc.start_scan("e2e-faults", faulty.token, includeAssociations=True, filters={"includeArchived": True})
+        svc.start_scan(
+            "e2e-faults", faulty.token, includeAssociations=True, filters={"includeArchived": True}
+        )
         status = svc.wait("e2e-faults", timeout=240)
         assert status["status"] == "completed", status
         expect = Expectation(faulty)
-        assert_rows_match(svc.all_deals("e2e-faults"), expect, set(expect.truth), DEFAULT_PROPERTIES, KINDS)
+        assert_rows_match(
+            svc.all_deals("e2e-faults"), expect, set(expect.truth), DEFAULT_PROPERTIES, KINDS
+        )
         assert faulty.stats()["faults_total"] > 0
 
-    def test_restart_mid_scan_resumes(self, make_sandbox: Callable[..., SandboxProcess],
-                                      make_service: Callable[..., ServiceProcess]) -> None:
+    def test_restart_mid_scan_resumes(
+        self,
+        make_sandbox: Callable[..., SandboxProcess],
+        make_service: Callable[..., ServiceProcess],
+    ) -> None:
         """A service killed mid-scan resumes from its checkpoint on start: no gap, no duplicate."""
         slow = make_sandbox("--deals", "3000", "--rate-limit", "100000", "--latency-ms", "40")
         svc = make_service(slow)
@@ -192,8 +309,11 @@ class TestResilience:
         assert_rows_match(svc.all_deals("e2e-restart"), expect, live, DEFAULT_PROPERTIES, None)
         assert status["results"]["deals_extracted"] == len(live)
 
-    def test_cancel_mid_scan(self, make_sandbox: Callable[..., SandboxProcess],
-                             make_service: Callable[..., ServiceProcess]) -> None:
+    def test_cancel_mid_scan(
+        self,
+        make_sandbox: Callable[..., SandboxProcess],
+        make_service: Callable[..., ServiceProcess],
+    ) -> None:
         """Cancelling stops the scan within a page; what was stored is served, marked partial."""
         slow = make_sandbox("--deals", "3000", "--rate-limit", "100000", "--latency-ms", "60")
         svc = make_service(slow)
@@ -202,7 +322,9 @@ class TestResilience:
         reply = svc.post("/api/v1/scan/cancel/e2e-cancel")
         assert reply.status_code == 200
         body = reply.json()
-        assert body["status"] == "cancelled" and body["message"] == "Extraction cancelled successfully"
+        assert (
+            body["status"] == "cancelled" and body["message"] == "Extraction cancelled successfully"
+        )
         assert body["itemsProcessed"] >= 100 and body["cancelledAt"].endswith("Z")
         time.sleep(1)  # a page in flight when the cancel landed must not be stored
         status = svc.status("e2e-cancel")

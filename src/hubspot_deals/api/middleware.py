@@ -17,6 +17,7 @@ from limits.aio.strategies import FixedWindowRateLimiter
 from hubspot_deals.api.errors import envelope
 
 log = structlog.get_logger("hubspot_deals.access")
+HEALTH_PATHS = frozenset({"/health", "/api/v1/health"})
 
 
 def _client_key(request: Request) -> str:
@@ -42,7 +43,8 @@ def install(app: FastAPI, per_minute: int) -> None:
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             key = _client_key(request)
-            allowed = await limiter.hit(item, key)
+            # health probes (load balancers, orchestrators) are answered without spending the budget
+            allowed = request.url.path in HEALTH_PATHS or await limiter.hit(item, key)
             window = await limiter.get_window_stats(item, key)
             headers = {
                 "X-RateLimit-Limit": str(per_minute),

@@ -49,9 +49,15 @@ def humanize(seconds: float) -> str:
 
 
 def time_remaining(job: ScanJob) -> str | None:
-    elapsed = _seconds(job.started_at, datetime.now(UTC))
-    if job.status != "running" or not elapsed or not job.processed_items or not job.total_items:
+    if (
+        job.status != "running"
+        or job.started_at is None
+        or not job.processed_items
+        or not job.total_items
+    ):
         return None
+    started = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=UTC)
+    elapsed = max((datetime.now(UTC) - started).total_seconds(), 0.001)
     left = max(job.total_items - job.processed_items - job.failed_items, 0)
     return humanize(left / (job.processed_items / elapsed)) if left else "under a minute"
 

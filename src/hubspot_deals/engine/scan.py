@@ -29,7 +29,7 @@ from hubspot_deals.engine.rows import (
     build_row,
     row_size,
 )
-from hubspot_deals.hubspot import CallRecord, HubSpotClient
+from hubspot_deals.hubspot import CallRecord, HubSpotClient, HubSpotMissingScopesError
 from hubspot_deals.store.crypto import TokenCipher
 from hubspot_deals.store.deals import DealRepository
 from hubspot_deals.store.jobs import ACTIVE, JobRepository
@@ -123,9 +123,13 @@ async def _claim(ctx: ScanContext, job_id: str) -> tuple[ScanJob, str] | None:
 
 async def _load_lookups(client: HubSpotClient) -> Lookups:
     account, pipelines = await asyncio.gather(client.get_account_details(), client.get_pipelines())
-    owners = [o async for o in client.iter_owners()] + [
-        o async for o in client.iter_owners(archived=True)
-    ]
+    try:
+        owners = [o async for o in client.iter_owners()]
+        owners += [o async for o in client.iter_owners(archived=True)]
+    except HubSpotMissingScopesError:
+        # the spec does not require the owners scope: rows then carry owner ids without emails
+        log.warning("scan.owners_unreadable", hint="grant crm.objects.owners.read for owner emails")
+        owners = []
     return Lookups.build(account, pipelines, owners)
 
 
@@ -220,8 +224,19 @@ async def _associations(
 ) -> dict[str, dict[str, Any]]:
     if not kinds or not ids:
         return {k: {} for k in kinds}
-    results = await asyncio.gather(*(client.read_associations(k, ids) for k in kinds))
-    return dict(zip(kinds, results, strict=True))
+    results = await asyncio.gather(
+        *(client.read_associations(k, ids) for k in kinds), return_exceptions=True
+    )
+    missing = [r for r in results if isinstance(r, HubSpotMissingScopesError)]
+    if missing:  # name every missing scope at once, not just the first refusal's
+        scopes = list(dict.fromkeys(scope for error in missing for scope in error.scopes))
+        raise HubSpotMissingScopesError(missing[0].message, scopes=scopes, status_code=403)
+    found: dict[str, dict[str, Any]] = {}
+    for kind, result in zip(kinds, results, strict=True):
+        if isinstance(result, BaseException):
+            raise result
+        found[kind] = result
+    return found
 
 
 async def _store_page(

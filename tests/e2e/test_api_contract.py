@@ -1,0 +1,573 @@
+"""Every path, status code, error code and envelope of api-spec.md, over real HTTP."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from hubspot_deals.sandbox.process import SandboxProcess
+from tests.e2e.conftest import ServiceProcess
+
+ENVELOPE_KEYS = {"status", "error_code", "message", "details", "timestamp", "request_id"}
+
+
+def valid_config(**overrides: Any) -> dict[str, Any]:
+    return {
+        "scanId": "valid-scan",
+        "type": ["hubspot_deals"],
+        "auth": {"hubspot_access_token": "pat-na1-00000000-0000-0000-0000-000000000000"},
+    } | overrides
+
+
+def assert_envelope(reply: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert reply.status_code == status, reply.text
+    body = dict(reply.json())
+    assert set(body) >= ENVELOPE_KEYS
+    assert body["status"] == "error" and body["error_code"] == code
+    assert body["timestamp"].endswith("Z") and body["request_id"] == reply.headers["X-Request-ID"]
+    return body
+
+
+@pytest.fixture(scope="module")
+def finished(service: ServiceProcess, portal: SandboxProcess) -> str:
+    """One completed scan shared by the read-only tests."""
+    service.start_scan("contract-done", portal.token, includeAssociations=True)
+    assert service.wait("contract-done")["status"] == "completed"
+    return "contract-done"
+
+
+class TestStartValidation:
+    @pytest.mark.parametrize(
+        ("config", "field", "message"),
+        [
+            ({"auth": {}}, "config.auth.hubspot_access_token", "Field is required"),
+            (
+                {"auth": {"hubspot_access_token": ""}},
+                "config.auth.hubspot_access_token",
+                "Field is required",
+            ),
+            (
+                {"scanId": "bad id!"},
+                "config.scanId",
+                "Must be alphanumeric with hyphens/underscores only",
+            ),
+            ({"scanId": "x" * 256}, "config.scanId", "Must be at most 255 characters"),
+            ({"type": ["salesforce"]}, "config.type", 'Must include "hubspot_deals"'),
+            ({"batchSize": 0}, "config.batchSize", "Must be greater than or equal to 1"),
+            ({"batchSize": 101}, "config.batchSize", "Must be less than or equal to 100"),
+            ({"batchSize": "100"}, "config.batchSize", "Must be an integer"),
+            ({"includeAssociations": "yes"}, "config.includeAssociations", "Must be true or false"),
+            (
+                {"associationTypes": ["tickets"]},
+                "config.associationTypes[0]",
+                "Must be 'contacts', 'companies' or 'line_items'",
+            ),
+            ({"properties": ["Deal Name"]}, "config.properties", None),
+            (
+                {"properties": ["amount", "amount"]},
+                "config.properties",
+                "Must not repeat a property",
+            ),
+            (
+                {"filters": {"dateFilter": {"startDate": "2025-13-01"}}},
+                "config.filters.dateFilter.startDate",
+                None,
+            ),
+            (
+                {"filters": {"dateFilter": {"startDate": "2025-02-01", "endDate": "2025-01-01"}}},
+                "config.filters.dateFilter",
+                "endDate must not be before startDate",
+            ),
+            ({"filters": {"pipelineId": ""}}, "config.filters.pipelineId", "Must not be empty"),
+            ({"surprise": 1}, "config.surprise", "Unknown field"),
+            (
+                {"filters": {"includeArchived": True, "extra": 1}},
+                "config.filters.extra",
+                "Unknown field",
+            ),
+        ],
+    )
+    def test_field_errors(
+        self, service: ServiceProcess, config: dict[str, Any], field: str, message: str | None
+    ) -> None:
+        """Each invalid field is reported under its path, in the envelope, with a 400."""
+        base = valid_config()
+        if config.get("auth") == {}:
+            base["auth"] = {}
+            config = {}
+        body = assert_envelope(
+            service.post("/api/v1/scan/start", {"config": base | config}), 400, "VALIDATION_ERROR"
+        )
+        assert body["message"] == "Input validation failed"
+        assert field in body["errors"], body["errors"]
+        if message:
+            assert body["errors"][field] == message
+
+    def test_missing_everything(self, service: ServiceProcess) -> None:
+        """An empty config names each required field."""
+        body = assert_envelope(
+            service.post("/api/v1/scan/start", {"config": {}}), 400, "VALIDATION_ERROR"
+        )
+        assert {"config.scanId", "config.type", "config.auth"} <= set(body["errors"])
+
+    @pytest.mark.parametrize(
+        ("content", "headers", "field"),
+        [
+            (b'{"config": ', {"Content-Type": "application/json"}, "body"),
+            (b"", {"Content-Type": "application/json"}, "body"),
+            (b'{"config": {}}', {"Content-Type": "text/plain"}, "body"),
+            (b"[1, 2]", {"Content-Type": "application/json"}, "body"),
+        ],
+    )
+    def test_malformed_bodies(
+        self, service: ServiceProcess, content: bytes, headers: dict[str, str], field: str
+    ) -> None:
+        """Malformed JSON, an empty body, a wrong content type and a non-object are 400s, never 500s."""
+        reply = httpx.post(f"{service.url}/api/v1/scan/start", content=content, headers=headers)
+        body = assert_envelope(reply, 400, "VALIDATION_ERROR")
+        assert field in body["errors"]
+
+
+class TestStartAndConflicts:
+    def test_conflict_while_running_then_rerun(
+        self,
+        make_sandbox: Callable[..., SandboxProcess],
+        make_service: Callable[..., ServiceProcess],
+    ) -> None:
+        """409 while a run is active; a finished scan id runs again and old results stay readable."""
+        slow = make_sandbox("--deals", "600", "--rate-limit", "100000", "--latency-ms", "30")
+        svc = make_service(slow)
+        assert svc.start_scan("rerun", slow.token, batchSize=10).status_code == 202
+        conflict = assert_envelope(svc.start_scan("rerun", slow.token), 409, "SCAN_IN_PROGRESS")
+        assert conflict["message"] == "Extraction already in progress"
+        assert conflict["details"]["scanId"] == "rerun"
+        assert conflict["details"]["currentStatus"] in ("pending", "running")
+        assert conflict["details"]["startedAt"].endswith("Z")
+        first = svc.wait("rerun")
+        assert first["status"] == "completed"
+        second = svc.start_scan("rerun", slow.token, batchSize=10)
+        assert second.status_code == 202 and second.json()["jobId"] != first["id"]
+        assert second.json()["estimatedDuration"]
+        during = svc.get("/api/v1/scan/results/rerun?page_size=5")
+        assert during.status_code == 200 and during.json()["status"] == "completed"
+        done = svc.wait("rerun")
+        assert done["id"] == second.json()["jobId"] and done["status"] == "completed"
+        listed = svc.get("/api/v1/scan/list?page_size=100").json()["scans"]
+        assert [s["id"] for s in listed if s["scanId"] == "rerun"] == [done["id"], first["id"]]
+
+
+class TestStatus:
+    def test_not_found_shape(self, service: ServiceProcess) -> None:
+        """An unknown scan is a 200 with status not_found and the spec's null fields."""
+        reply = service.get("/api/v1/scan/status/never-started")
+        assert reply.status_code == 200
+        assert reply.json() == {
+            "id": None,
+            "scanId": None,
+            "status": "not_found",
+            "started_at": None,
+            "completed_at": None,
+            "error_message": None,
+            "created_at": None,
+            "updated_at": None,
+        }
+
+    def test_malformed_id(self, service: ServiceProcess) -> None:
+        """A scan id with characters the pattern forbids is a 400."""
+        assert_envelope(service.get("/api/v1/scan/status/bad%20id%21"), 400, "VALIDATION_ERROR")
+        assert_envelope(service.get(f"/api/v1/scan/status/{'x' * 300}"), 400, "VALIDATION_ERROR")
+
+    def test_completed_shape(self, service: ServiceProcess, finished: str) -> None:
+        """A completed scan reports progress with duration and the results block."""
+        body = service.status(finished)
+        assert set(body) >= {
+            "id",
+            "scanId",
+            "status",
+            "scanType",
+            "organizationId",
+            "started_at",
+            "completed_at",
+            "error_message",
+            "created_at",
+            "updated_at",
+            "progress",
+            "results",
+        }
+        assert body["scanType"] == "hubspot_deals" and body["error_message"] is None
+        assert set(body["progress"]) == {
+            "total_items",
+            "processed_items",
+            "failed_items",
+            "success_rate",
+            "duration_seconds",
+        }
+        assert body["progress"]["success_rate"] == "100%"
+        assert set(body["results"]) == {
+            "deals_extracted",
+            "with_associations",
+            "archived_deals",
+            "data_size_mb",
+        }
+
+    def test_running_shape(
+        self,
+        make_sandbox: Callable[..., SandboxProcess],
+        make_service: Callable[..., ServiceProcess],
+    ) -> None:
+        """A running scan reports live progress, batches, time remaining and its config."""
+        slow = make_sandbox("--deals", "2000", "--rate-limit", "100000", "--latency-ms", "50")
+        svc = make_service(slow)
+        svc.start_scan("running-shape", slow.token, batchSize=20, properties=["dealname"])
+        body = svc.wait("running-shape", until=lambda s: s["progress"]["processed_items"] >= 100)
+        assert body["status"] == "running"
+        progress = body["progress"]
+        assert progress["total_items"] == sum(1 for d in slow.truth() if not d["archived"])
+        assert progress["current_batch"] >= 5 and progress["total_batches"] == -(
+            -progress["total_items"] // 20
+        )
+        assert progress["estimated_time_remaining"]
+        assert body["config"] == {
+            "properties": ["dealname"],
+            "includeAssociations": False,
+            "batchSize": 20,
+        }
+        not_ready = assert_envelope(
+            svc.get("/api/v1/scan/results/running-shape"), 404, "SCAN_NOT_READY"
+        )
+        assert not_ready["details"]["currentStatus"] == "running" and not_ready["details"][
+            "progress"
+        ].endswith("%")
+        svc.post("/api/v1/scan/cancel/running-shape")
+
+    @pytest.mark.parametrize(
+        ("flags", "token", "words"),
+        [
+            ((), "pat-na1-ffffffff-0000-0000-0000-000000000000", "authentication failed"),
+            (
+                ("--token", "pat-na1-narrow=crm.objects.deals.read"),
+                "pat-na1-narrow",
+                "crm.objects.contacts.read",
+            ),
+        ],
+    )
+    def test_failed_auth(
+        self,
+        make_sandbox: Callable[..., SandboxProcess],
+        make_service: Callable[..., ServiceProcess],
+        flags: tuple[str, ...],
+        token: str,
+        words: str,
+    ) -> None:
+        """A rejected token or a missing scope fails the scan with HUBSPOT_AUTH_FAILED, in words."""
+        portal = make_sandbox("--deals", "50", *flags)
+        svc = make_service(portal)
+        svc.start_scan("auth-fail", token, includeAssociations=True)
+        body = svc.wait("auth-fail")
+        assert body["status"] == "failed"
+        assert body["error_code"] == "HUBSPOT_AUTH_FAILED"
+        assert words in body["error_message"]
+        assert body["progress"]["processed_items"] == 0 and body["progress"]["success_rate"] == "0%"
+        failed_results = svc.get("/api/v1/scan/results/auth-fail").json()
+        assert failed_results["partial"] is True and failed_results["deals"] == []
+        stats = svc.get("/api/v1/stats").json()
+        assert stats["error_analysis"]["authentication_failures"] == 1
+
+    def test_hubspot_down(
+        self,
+        make_sandbox: Callable[..., SandboxProcess],
+        make_service: Callable[..., ServiceProcess],
+    ) -> None:
+        """When HubSpot keeps failing, the scan fails with HUBSPOT_API_ERROR once retries are spent."""
+        broken = make_sandbox("--deals", "50", "--fault-rate", "1", "--fault-kinds", "503")
+        svc = make_service(broken, HUBSPOT_RETRY_ATTEMPTS="3")
+        svc.start_scan("down", broken.token)
+        body = svc.wait("down")
+        assert body["status"] == "failed" and body["error_code"] == "HUBSPOT_API_ERROR"
+        assert "HubSpot" in body["error_message"]
+
+
+class TestCancel:
+    def test_unknown_and_finished(self, service: ServiceProcess, finished: str) -> None:
+        """404 SCAN_NOT_FOUND for an unknown scan; 400 INVALID_CANCELLATION for a finished one."""
+        assert_envelope(service.post("/api/v1/scan/cancel/nope"), 404, "SCAN_NOT_FOUND")
+        body = assert_envelope(
+            service.post(f"/api/v1/scan/cancel/{finished}"), 400, "INVALID_CANCELLATION"
+        )
+        assert body["message"] == "Cannot cancel completed extraction"
+        assert body["details"] == {"scanId": finished, "currentStatus": "completed"}
+
+
+class TestResults:
+    def test_pages_at_both_ends(self, service: ServiceProcess, finished: str) -> None:
+        """The pagination object at the first, last and past-the-last page."""
+        first = service.get(f"/api/v1/scan/results/{finished}?page=1&page_size=100").json()
+        pag = first["pagination"]
+        total = pag["total_items"]
+        assert pag == {
+            "current_page": 1,
+            "page_size": 100,
+            "total_items": total,
+            "total_pages": -(-total // 100),
+            "has_next": True,
+            "has_previous": False,
+            "next_page": 2,
+            "previous_page": None,
+            "next_cursor": pag["next_cursor"],
+        }
+        assert (
+            first["status"] == "completed"
+            and first["partial"] is False
+            and len(first["deals"]) == 100
+        )
+        last_page = pag["total_pages"]
+        last = service.get(f"/api/v1/scan/results/{finished}?page={last_page}&page_size=100").json()
+        assert last["pagination"]["has_next"] is False and last["pagination"]["next_page"] is None
+        assert (
+            last["pagination"]["previous_page"] == last_page - 1
+            and last["pagination"]["next_cursor"] is None
+        )
+        assert len(last["deals"]) == total - 100 * (last_page - 1)
+        beyond = service.get(
+            f"/api/v1/scan/results/{finished}?page={last_page + 5}&page_size=100"
+        ).json()
+        assert beyond["deals"] == [] and beyond["pagination"]["has_next"] is False
+
+    def test_cursor_walk_equals_page_walk(self, service: ServiceProcess, finished: str) -> None:
+        """next_cursor pages through the same rows as page numbers, and reports the page it is on."""
+        by_page = []
+        for page in range(1, 100):
+            body = service.get(f"/api/v1/scan/results/{finished}?page={page}&page_size=250").json()
+            by_page += [d["deal_id"] for d in body["deals"]]
+            if not body["pagination"]["has_next"]:
+                break
+        by_cursor = [d["deal_id"] for d in service.all_deals(finished, page_size=250)]
+        assert by_cursor == by_page and len(set(by_page)) == len(by_page)
+        first = service.get(f"/api/v1/scan/results/{finished}?page_size=250").json()
+        second = service.get(
+            f"/api/v1/scan/results/{finished}",
+            params={"page_size": 250, "cursor": first["pagination"]["next_cursor"]},
+        ).json()
+        assert (
+            second["pagination"]["current_page"] == 2
+            and second["pagination"]["has_previous"] is True
+        )
+
+    @pytest.mark.parametrize(
+        "query",
+        [
+            "pipeline=default",
+            "dealstage=closedwon",
+            "owner_id=41000037",
+            "pipeline=default&dealstage=closedwon",
+        ],
+    )
+    def test_filters(self, service: ServiceProcess, finished: str, query: str) -> None:
+        """Results filter by pipeline, stage and owner; totals follow the filter."""
+        rows = service.all_deals(finished, **dict(p.split("=") for p in query.split("&")))
+        everything = service.all_deals(finished)
+        key = {"pipeline": "pipeline_id", "dealstage": "deal_stage", "owner_id": "owner_id"}
+        wanted = dict(p.split("=") for p in query.split("&"))
+        expected = [r for r in everything if all(r[key[k]] == v for k, v in wanted.items())]
+        assert rows == expected and rows
+
+    @pytest.mark.parametrize(
+        "query",
+        ["page=0", "page_size=501", "page_size=0", "page=abc", "cursor=%%%", "cursor=am9iX3g6MQ"],
+    )
+    def test_bad_parameters(self, service: ServiceProcess, finished: str, query: str) -> None:
+        """Out-of-range pages, sizes and foreign or broken cursors are 400s."""
+        assert_envelope(
+            service.get(f"/api/v1/scan/results/{finished}?{query}"), 400, "VALIDATION_ERROR"
+        )
+
+    def test_unknown_scan(self, service: ServiceProcess) -> None:
+        """Results of an unknown scan: 404 SCAN_NOT_FOUND."""
+        assert_envelope(service.get("/api/v1/scan/results/never-started"), 404, "SCAN_NOT_FOUND")
+
+
+class TestList:
+    def test_filters_paging_sorting(
+        self, service: ServiceProcess, portal: SandboxProcess, finished: str
+    ) -> None:
+        """status and organization_id filter; pages and both sort orders hold."""
+        for n in range(3):
+            service.start_scan(f"org-scan-{n}", portal.token, organizationId="org_listing")
+        for n in range(3):
+            service.wait(f"org-scan-{n}")
+        body = service.get("/api/v1/scan/list?organization_id=org_listing&page_size=2").json()
+        assert body["pagination"]["total_items"] == 3 and body["pagination"]["total_pages"] == 2
+        assert "next_cursor" not in body["pagination"]
+        assert [s["scanId"] for s in body["scans"]] == ["org-scan-2", "org-scan-1"]
+        assert all(s["organizationId"] == "org_listing" for s in body["scans"])
+        ascending = service.get(
+            "/api/v1/scan/list?organization_id=org_listing&sort_order=asc"
+        ).json()
+        assert [s["scanId"] for s in ascending["scans"]] == [
+            "org-scan-0",
+            "org-scan-1",
+            "org-scan-2",
+        ]
+        by_completion = service.get(
+            "/api/v1/scan/list?organization_id=org_listing&sort_by=completed_at"
+        ).json()
+        assert len(by_completion["scans"]) == 3
+        completed = service.get("/api/v1/scan/list?status=completed&page_size=100").json()["scans"]
+        assert completed and all(s["status"] == "completed" for s in completed)
+        item = completed[0]
+        assert {
+            "duration_seconds",
+            "data_size_mb",
+            "success_rate",
+            "total_items",
+            "processed_items",
+        } <= set(item)
+
+    @pytest.mark.parametrize(
+        "query", ["status=done", "page_size=101", "sort_by=name", "sort_order=up", "page=-1"]
+    )
+    def test_bad_parameters(self, service: ServiceProcess, query: str) -> None:
+        """Invalid filters and paging are 400s."""
+        assert_envelope(service.get(f"/api/v1/scan/list?{query}"), 400, "VALIDATION_ERROR")
+
+
+class TestServiceEndpoints:
+    def test_health_at_both_paths(self, service: ServiceProcess, finished: str) -> None:
+        """Health answers at the root and under /api/v1 with the spec's blocks."""
+        for path in ("/health", "/api/v1/health"):
+            body = service.get(path).json()
+            assert body["status"] == "healthy" and body["version"]
+            deps = body["dependencies"]
+            assert (
+                deps["database"]["status"] == "healthy"
+                and deps["database"]["response_time_ms"] >= 0
+            )
+            assert deps["hubspot_api"]["status"] == "healthy"
+            assert deps["redis_cache"]["status"] == "not_configured"
+            assert body["metrics"]["completed_scans_today"] >= 1
+
+    def test_stats(self, service: ServiceProcess, finished: str) -> None:
+        """Stats carry every block of the spec, at the root too; a bad period is a 400."""
+        body = service.get("/stats?period=7d").json()
+        assert body["period"] == "7d"
+        assert set(body) == {
+            "period",
+            "timestamp",
+            "summary",
+            "status_breakdown",
+            "performance_metrics",
+            "error_analysis",
+        }
+        assert (
+            body["summary"]["successful_scans"] >= 1
+            and body["summary"]["total_deals_extracted"] > 0
+        )
+        assert set(body["status_breakdown"]) == {
+            "completed",
+            "failed",
+            "running",
+            "pending",
+            "cancelled",
+        }
+        assert body["performance_metrics"]["peak_concurrent_scans"] >= 1
+        scoped = service.get("/api/v1/stats?organization_id=nobody").json()
+        assert scoped["summary"]["total_scans"] == 0
+        assert_envelope(service.get("/api/v1/stats?period=1y"), 400, "VALIDATION_ERROR")
+
+    def test_headers_on_every_response(self, service: ServiceProcess) -> None:
+        """X-Request-ID and the X-RateLimit headers come with successes and errors alike."""
+        for reply in (
+            service.get("/health"),
+            service.get("/api/v1/scan/status/nope"),
+            service.post("/api/v1/scan/cancel/nope"),
+            service.get("/api/v1/unknown"),
+        ):
+            assert reply.headers["X-Request-ID"]
+            assert reply.headers["X-RateLimit-Limit"] == "1000"
+            assert int(reply.headers["X-RateLimit-Remaining"]) < 1000
+            assert int(reply.headers["X-RateLimit-Reset"]) > 1_700_000_000
+
+    def test_unknown_route_is_an_envelope(self, service: ServiceProcess) -> None:
+        """404 and 405 come in the envelope too."""
+        assert_envelope(service.get("/api/v1/nothing-here"), 404, "NOT_FOUND")
+        assert_envelope(service.get("/api/v1/scan/start"), 405, "METHOD_NOT_ALLOWED")
+
+    def test_docs(self, service: ServiceProcess) -> None:
+        """Swagger UI at /docs and the OpenAPI document with the start body's schema."""
+        assert "swagger" in service.get("/docs").text.lower()
+        spec = service.get("/openapi.json").json()
+        assert (
+            "/api/v1/scan/start" in spec["paths"]
+            and "StartScanRequest" in spec["components"]["schemas"]
+        )
+
+    def test_service_rate_limit(
+        self, portal: SandboxProcess, make_service: Callable[..., ServiceProcess]
+    ) -> None:
+        """Past the per-minute limit: 429 RATE_LIMIT_EXCEEDED with Retry-After."""
+        svc = make_service(portal, API_RATE_LIMIT_PER_MINUTE="5")
+        codes = [svc.get("/api/v1/scan/status/x").status_code for _ in range(5)]
+        assert codes == [200] * 5
+        refused = assert_envelope(svc.get("/api/v1/scan/status/x"), 429, "RATE_LIMIT_EXCEEDED")
+        assert refused["details"]["limit"] == 5
+        assert int(svc.get("/api/v1/scan/list").headers["Retry-After"]) >= 1
+        health = svc.get("/health")  # probes are never refused
+        assert health.status_code == 200 and health.headers["X-RateLimit-Remaining"] == "0"
+
+
+class TestSecrets:
+    def test_token_is_nowhere(
+        self,
+        make_sandbox: Callable[..., SandboxProcess],
+        make_service: Callable[..., ServiceProcess],
+    ) -> None:
+        """The token is in no response, log line (DEBUG) or database byte, during or after scans."""
+        token = "pat-na1-5ec2e700-1111-4222-8333-444455556666"
+        portal = make_sandbox(
+            "--deals",
+            "300",
+            "--fault-rate",
+            "0.2",
+            "--retry-after",
+            "0",
+            "--token",
+            f"{token}=crm.objects.deals.read,crm.objects.contacts.read",
+        )
+        svc = make_service(portal)
+        texts = [
+            svc.start_scan(
+                "secret", token, includeAssociations=True, associationTypes=["contacts"]
+            ).text
+        ]
+        texts.append(svc.get("/api/v1/scan/status/secret").text)
+        svc.wait("secret")
+        texts += [
+            svc.get(p).text
+            for p in (
+                "/api/v1/scan/status/secret",
+                "/api/v1/scan/results/secret",
+                "/api/v1/scan/list",
+                "/health",
+                "/stats",
+            )
+        ]
+        texts.append(
+            svc.start_scan("secret-2", token, includeAssociations=True).text
+        )  # 403: lacks companies
+        svc.wait("secret-2")
+        texts.append(svc.get("/api/v1/scan/status/secret-2").text)
+        svc.stop()
+        texts.append(svc.log_path.read_text())
+        database = svc.data_dir / "hubspot_deals.db"
+        raw = b"".join(p.read_bytes() for p in svc.data_dir.glob("hubspot_deals.db*"))
+        assert token.encode() not in raw
+        with sqlite3.connect(database) as db:
+            assert db.execute(
+                "select count(*) from scan_jobs where token_encrypted is not null"
+            ).fetchone() == (0,)
+        assert not [t for t in texts if token in t]
+        svc.start()
