@@ -140,15 +140,15 @@ async def cancel_scan(session: AsyncSession, scan_id: str, scope: OrgScope = ANY
     job = await jobs.newest(scan_id, scope)
     if job is None:
         raise ScanNotFound("Scan not found", scanId=scan_id)
-    if job.status in FINISHED:
-        raise InvalidCancellation(
-            f"Cannot cancel {job.status} extraction", scanId=scan_id, currentStatus=job.status
-        )
-    job.status = "cancelled"
-    job.cancel_requested = True
-    job.completed_at = job.updated_at = now()
-    job.token_encrypted = None
-    return job
+    # guarded: a page (or the completion) the scan committed since the read above must win or lose
+    # as a whole, and the answer must report what is really stored
+    if job.status not in FINISHED and await jobs.cancel(job.id, now()):
+        await session.refresh(job)
+        return job
+    await session.refresh(job)
+    raise InvalidCancellation(
+        f"Cannot cancel {job.status} extraction", scanId=scan_id, currentStatus=job.status
+    )
 
 
 async def results_job(session: AsyncSession, scan_id: str, scope: OrgScope = ANY_ORG) -> ScanJob:

@@ -6,8 +6,10 @@ HubSpot is.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +26,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """Linux: the sandbox gets SIGTERM when the process that started it dies, even by SIGKILL."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:  # not Linux: the parent stops it as usual
+        pass
 
 
 def _is_free(port: int) -> bool:
@@ -52,7 +63,11 @@ class SandboxProcess:
         env = os.environ | {"PYTHONUNBUFFERED": "1"}
         started = time.monotonic()
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            preexec_fn=_die_with_parent,  # one prctl call: safe between fork and exec
         )
         url = f"http://127.0.0.1:{port}"
         while time.monotonic() - started < ready_within:

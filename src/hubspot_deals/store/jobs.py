@@ -126,6 +126,21 @@ class JobRepository:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    async def cancel(self, job_id: str, moment: datetime) -> bool:
+        """Cancel the job if it is still pending or running, erasing its token; False otherwise."""
+        result = await self.session.execute(
+            update(ScanJob)
+            .where(ScanJob.id == job_id, ScanJob.status.in_(ACTIVE))
+            .values(
+                status="cancelled",
+                cancel_requested=True,
+                completed_at=moment,
+                updated_at=moment,
+                token_encrypted=None,
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
     async def make_current(self, job: ScanJob) -> list[str]:
         """Mark ``job`` the served run of its scan id; returns the runs it supersedes."""
         query = _scoped(
