@@ -273,18 +273,17 @@ class TestResilience:
             "100000",
             "--search-rate",
             "1000",
-            "--fault-rate",
-            "0.2",
             "--retry-after",
             "0",
         )
+        expect = Expectation(faulty)  # read the truth before the faults start
+        faulty.set_faults(0.2)
         svc = make_service(faulty)
         svc.start_scan(
             "e2e-faults", faulty.token, includeAssociations=True, filters={"includeArchived": True}
         )
         status = svc.wait("e2e-faults", timeout=240)
         assert status["status"] == "completed", status
-        expect = Expectation(faulty)
         assert_rows_match(
             svc.all_deals("e2e-faults"), expect, set(expect.truth), DEFAULT_PROPERTIES, KINDS
         )

@@ -1,33 +1,43 @@
-"""Fetch plans: which HubSpot endpoints a scan walks, in what order, and where it can resume.
+"""The fetch plan: how a scan spends HubSpot's whole budget, and where it resumes.
 
-A plan yields pages of deals, each with the checkpoint to store alongside it: resuming from that
-checkpoint continues right after the page. Plans are swappable; the speed work replaces them
-without touching the rest of the engine.
+The id range of the portal's deals is cut into partitions. Workers take partitions from a shared
+queue and walk them:
 
-- ``ListPlan`` (no filters): the list endpoint's cursor chain (its cursor is the next record's id),
-  then, with ``includeArchived``, the archived chain.
-- ``SearchPlan`` (pipeline, stage or date filters): the search API sorted by ``hs_object_id`` with
-  ``hs_object_id > last seen`` added to every query, so no query pages past HubSpot's 10,000-result
-  cap; then, with ``includeArchived``, the archived chain filtered here (search never returns
-  archived deals).
+- list workers walk a partition with the list endpoint's cursor chain, started at the partition's
+  first id (the list cursor is the id of the next record, so a chain can start anywhere) and
+  stopped at the next partition's first id. They spend the 10-second burst budget.
+- search workers walk a partition with the search API (``hs_object_id`` from the partition's next
+  id, below its end, sorted by id, 200 a page), which has its own per-second budget outside the
+  burst window. Filtered scans (pipeline, stage, dates) use only search workers; the filters ride
+  along in every query, and no query ever pages, so search's 10,000-result cap never applies.
+- one archived worker walks the archived list chain when ``includeArchived`` is set (search never
+  returns archived deals), filtering here when the scan is filtered.
+
+The last partition is open-ended, so deals created while the scan runs (which get higher ids) are
+read too. A page carries its partition's new position; the engine stores positions with the pages
+(in order per partition), so a resumed scan restarts each partition where its last stored page
+ended. Partition bounds are fixed in the first checkpoint and reused on resume.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+import asyncio
+import contextlib
+import math
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from hubspot_deals.hubspot import Deal, HubSpotClient
 
 SEARCH_PAGE = 200
-
-
-@dataclass(frozen=True)
-class Page:
-    deals: list[Deal]
-    checkpoint: dict[str, Any]
+#: Partitions hold this many deals at least and at most; in between, enough partitions to spend a
+#: whole burst window at once.
+MIN_PARTITION, MAX_PARTITION = 100, 5_000
+SEARCH_WORKERS = 4
+ARCHIVED = -1  # the partition id of the archived chain
 
 
 @dataclass(frozen=True)
@@ -107,137 +117,183 @@ def day_bounds_ms(start: str | None, end: str | None) -> tuple[int | None, int |
     return low, high
 
 
-class FetchPlan(Protocol):
-    async def estimate_total(self) -> int | None:
-        """How many deals the scan will see, when HubSpot can say (search's ``total``)."""
+@dataclass
+class Partition:
+    id: int
+    lo: int
+    hi: int | None  # exclusive; None: open-ended
+    next: int | None  # the smallest id not yet read (None: from lo)
+    done: bool = False
 
-    def pages(self, checkpoint: dict[str, Any] | None) -> AsyncIterator[Page]:
-        """Pages from ``checkpoint`` (None: the start) to the end."""
-
-
-class _ArchivedChain:
-    """The archived list chain, filtered by ``keep``; shared by both plans."""
-
-    def __init__(
-        self,
-        client: HubSpotClient,
-        properties: Sequence[str],
-        batch_size: int,
-        keep: Callable[[Deal], bool],
-    ) -> None:
-        self.client, self.properties, self.batch_size, self.keep = (
-            client,
-            properties,
-            batch_size,
-            keep,
-        )
-
-    async def pages(self, after: str | None) -> AsyncIterator[Page]:
-        chain = self.client.iter_deal_pages(
-            properties=self.properties, archived=True, limit=self.batch_size, after=after
-        )
-        async for page in chain:
-            next_after = page.next_after
-            checkpoint = {"phase": "archived", "after": next_after, "done": next_after is None}
-            yield Page([d for d in page.results if self.keep(d)], checkpoint)
+    def start(self) -> int:
+        return self.next if self.next is not None else self.lo
 
 
-class ListPlan:
-    def __init__(
-        self,
-        client: HubSpotClient,
-        properties: Sequence[str],
-        batch_size: int,
-        include_archived: bool,
-    ) -> None:
-        self.client = client
-        self.properties = list(properties)
-        self.batch_size = batch_size
-        self.include_archived = include_archived
-
-    async def estimate_total(self) -> int | None:
-        # one search call counts the live deals; archived ones are counted as they come
-        return (await self.client.search_deals({"limit": 1, "properties": ["hs_object_id"]})).total
-
-    async def pages(self, checkpoint: dict[str, Any] | None) -> AsyncIterator[Page]:
-        checkpoint = checkpoint or {"phase": "live", "after": None, "done": False}
-        if checkpoint["phase"] == "live" and not checkpoint["done"]:
-            chain = self.client.iter_deal_pages(
-                properties=self.properties, limit=self.batch_size, after=checkpoint["after"]
-            )
-            async for page in chain:
-                next_after = page.next_after
-                yield Page(
-                    page.results, {"phase": "live", "after": next_after, "done": next_after is None}
-                )
-            checkpoint = {"phase": "live", "after": None, "done": True}
-        if not self.include_archived:
-            return
-        after = checkpoint["after"] if checkpoint["phase"] == "archived" else None
-        if checkpoint["phase"] == "archived" and checkpoint["done"]:
-            return
-        archived = _ArchivedChain(self.client, self.properties, self.batch_size, lambda d: True)
-        async for archived_page in archived.pages(after):
-            yield archived_page
+@dataclass(frozen=True)
+class Page:
+    deals: list[Deal]
+    partition: int
+    next: int | None
+    done: bool
 
 
-class SearchPlan:
+def checkpoint_of(partitions: Sequence[Partition]) -> dict[str, Any]:
+    return {"version": 2, "partitions": [asdict(p) for p in partitions]}
+
+
+def partitions_from(checkpoint: dict[str, Any] | None) -> list[Partition] | None:
+    if not checkpoint or checkpoint.get("version") != 2:
+        return None
+    return [Partition(**p) for p in checkpoint["partitions"]]
+
+
+def split(lo: int, hi: int, total: int, burst: int) -> list[Partition]:
+    """Cut [lo, hi] into partitions of MIN..MAX deals, enough to spend a burst window at once."""
+    size = min(max(total // max(burst, 1), MIN_PARTITION), MAX_PARTITION)
+    count = max(math.ceil(total / size), 1)
+    width = max((hi - lo + 1) // count, 1)
+    bounds = [lo + n * width for n in range(count)]
+    return [
+        Partition(n, start, bounds[n + 1] if n + 1 < count else None, None)
+        for n, start in enumerate(bounds)
+    ]
+
+
+class PartitionedPlan:
     def __init__(
         self,
         client: HubSpotClient,
         properties: Sequence[str],
         batch_size: int,
         filters: ScanFilters,
+        *,
+        list_workers: int,
     ) -> None:
         self.client = client
         self.properties = list(properties)
         self.batch_size = batch_size
         self.filters = filters
+        self.list_workers = list_workers
 
-    def _request(self, last_id: int | None, limit: int) -> dict[str, Any]:
-        filters = self.filters.search_filters()
-        if last_id is not None:
-            filters.append(
-                {"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)}
-            )
+    def _search_body(
+        self, filters: list[dict[str, str]], limit: int, descending: bool = False
+    ) -> dict[str, Any]:
         return {
             "filterGroups": [{"filters": filters}] if filters else [],
-            "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-            "properties": self.properties,
+            "sorts": [
+                {
+                    "propertyName": "hs_object_id",
+                    "direction": "DESCENDING" if descending else "ASCENDING",
+                }
+            ],
+            "properties": ["hs_object_id"] if limit == 1 else self.properties,
             "limit": limit,
         }
 
-    async def estimate_total(self) -> int | None:
-        return (await self.client.search_deals(self._request(None, 1))).total
-
-    async def pages(self, checkpoint: dict[str, Any] | None) -> AsyncIterator[Page]:
-        checkpoint = checkpoint or {"phase": "search", "last_id": None, "done": False}
-        if checkpoint["phase"] == "search" and not checkpoint["done"]:
-            last_id = checkpoint["last_id"]
-            while True:
-                page = await self.client.search_deals(self._request(last_id, SEARCH_PAGE))
-                if page.results:
-                    last_id = int(page.results[-1].id)
-                done = page.next_after is None or not page.results
-                yield Page(page.results, {"phase": "search", "last_id": last_id, "done": done})
-                if done:
-                    break
-            checkpoint = {"phase": "search", "last_id": last_id, "done": True}
-        if not self.filters.include_archived:
-            return
-        if checkpoint["phase"] == "archived" and checkpoint["done"]:
-            return
-        after = checkpoint["after"] if checkpoint["phase"] == "archived" else None
-        archived = _ArchivedChain(
-            self.client, self.properties, self.batch_size, self.filters.matches
+    async def prepare(
+        self, checkpoint: dict[str, Any] | None, burst: int
+    ) -> tuple[int | None, list[Partition]]:
+        """(deals the scan should see, if known; partitions), new or from the checkpoint."""
+        known = partitions_from(checkpoint)
+        if known is not None:
+            return None, known
+        user = self.filters.search_filters()
+        first, last = await asyncio.gather(
+            self.client.search_deals(self._search_body(user, 1)),
+            self.client.search_deals(self._search_body(user, 1, descending=True)),
         )
-        async for archived_page in archived.pages(after):
-            yield archived_page
+        partitions = []
+        if first.results:
+            partitions = split(
+                int(first.results[0].id), int(last.results[0].id), first.total, burst
+            )
+        if self.filters.include_archived:
+            partitions.append(Partition(ARCHIVED, 0, None, None))
+        return first.total, partitions
 
+    async def pages(self, partitions: Sequence[Partition]) -> AsyncIterator[Page]:
+        """Pages from every unfinished partition, as fast as the workers get them."""
+        queue = deque(p for p in partitions if not p.done and p.id != ARCHIVED)
+        archived = [p for p in partitions if not p.done and p.id == ARCHIVED]
+        out: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(maxsize=64)
 
-def choose_plan(
-    client: HubSpotClient, properties: Sequence[str], batch_size: int, filters: ScanFilters
-) -> FetchPlan:
-    if filters.narrowing:
-        return SearchPlan(client, properties, batch_size, filters)
-    return ListPlan(client, properties, batch_size, filters.include_archived)
+        async def worker(walk: Any) -> None:
+            while queue:
+                async for page in walk(queue.popleft()):
+                    await out.put(page)
+
+        jobs = [worker(self._search) for _ in range(SEARCH_WORKERS)]
+        if not self.filters.narrowing:
+            jobs += [worker(self._list) for _ in range(min(self.list_workers, len(queue)))]
+        jobs += [self._drain(self._archived(p), out) for p in archived]
+
+        async def run_all() -> None:
+            try:
+                await asyncio.gather(*jobs)
+                await out.put(None)
+            except Exception as exc:
+                await out.put(exc)
+
+        runner = asyncio.create_task(run_all())
+        try:
+            while (item := await out.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+
+    @staticmethod
+    async def _drain(
+        pages: AsyncIterator[Page], out: asyncio.Queue[Page | BaseException | None]
+    ) -> None:
+        async for page in pages:
+            await out.put(page)
+
+    async def _list(self, part: Partition) -> AsyncIterator[Page]:
+        after: str | None = str(part.start())
+        while after is not None:
+            page = await anext(
+                self.client.iter_deal_pages(
+                    properties=self.properties, limit=self.batch_size, after=after
+                )
+            )
+            deals = [d for d in page.results if part.hi is None or int(d.id) < part.hi]
+            following = page.next_after
+            done = (
+                following is None
+                or (part.hi is not None and int(following) >= part.hi)
+                or len(deals) < len(page.results)
+            )
+            after = None if done else following
+            yield Page(deals, part.id, int(following) if following else None, done)
+
+    async def _search(self, part: Partition) -> AsyncIterator[Page]:
+        start = part.start()
+        while True:
+            bounds = [{"propertyName": "hs_object_id", "operator": "GTE", "value": str(start)}]
+            if part.hi is not None:
+                bounds.append(
+                    {"propertyName": "hs_object_id", "operator": "LT", "value": str(part.hi)}
+                )
+            page = await self.client.search_deals(
+                self._search_body(self.filters.search_filters() + bounds, SEARCH_PAGE)
+            )
+            done = len(page.results) < SEARCH_PAGE or page.next_after is None
+            if page.results:
+                start = int(page.results[-1].id) + 1
+            yield Page(page.results, part.id, start, done)
+            if done:
+                return
+
+    async def _archived(self, part: Partition) -> AsyncIterator[Page]:
+        after: str | None = str(part.next) if part.next is not None else None
+        chain = self.client.iter_deal_pages(
+            properties=self.properties, archived=True, limit=self.batch_size, after=after
+        )
+        async for page in chain:
+            following = page.next_after
+            deals = [d for d in page.results if self.filters.matches(d)]
+            yield Page(deals, ARCHIVED, int(following) if following else None, following is None)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +21,13 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hubspot_deals.engine.errors import describe
-from hubspot_deals.engine.plan import Page, ScanFilters, choose_plan, day_bounds_ms
+from hubspot_deals.engine.plan import (
+    Page,
+    PartitionedPlan,
+    ScanFilters,
+    checkpoint_of,
+    day_bounds_ms,
+)
 from hubspot_deals.engine.rows import (
     ROW_PROPERTIES,
     Lookups,
@@ -29,7 +35,7 @@ from hubspot_deals.engine.rows import (
     build_row,
     row_size,
 )
-from hubspot_deals.hubspot import CallRecord, HubSpotClient, HubSpotMissingScopesError
+from hubspot_deals.hubspot import BURST, CallRecord, HubSpotClient, HubSpotMissingScopesError
 from hubspot_deals.store.crypto import TokenCipher
 from hubspot_deals.store.deals import DealRepository
 from hubspot_deals.store.jobs import ACTIVE, JobRepository
@@ -49,7 +55,10 @@ DEFAULT_PROPERTIES = (
     "dealtype",
 )
 DEFAULT_ASSOCIATIONS = ("contacts", "companies", "line_items")
-PREFETCH_PAGES = 2
+#: A v4 association batch reads up to 1,000 deals' associations of one type.
+ASSOCIATION_BATCH = 1_000
+#: Groups of pages whose associations are read at once, ahead of the writer.
+PREPARE_AHEAD = 4
 
 
 def now() -> datetime:
@@ -159,23 +168,24 @@ async def _extract(ctx: ScanContext, job: ScanJob, client: HubSpotClient) -> Non
     filters = _filters(config)
     fetched = list(dict.fromkeys([*requested, *ROW_PROPERTIES, *filters.extra_properties()]))
 
-    lookups = await _load_lookups(client)
-    plan = choose_plan(client, fetched, batch_size, filters)
+    lookups = await _load_lookups(client)  # also teaches the limiter the portal's real limit
+    burst = client.limiter.limit(BURST)[0]
+    plan = PartitionedPlan(client, fetched, batch_size, filters, list_workers=burst)
+    total, partitions = await plan.prepare(job.checkpoint, burst)
     if job.checkpoint is None:
-        total = await plan.estimate_total()
         async with ctx.sessions() as session:
             await JobRepository(session).update_if_running(
                 job.id,
                 total_items=total,
                 total_batches=math.ceil(total / batch_size) if total is not None else None,
+                checkpoint=checkpoint_of(partitions),
                 updated_at=now(),
             )
             await session.commit()
 
-    async for page in _prefetched(plan.pages(job.checkpoint)):
-        associations = await _associations(client, kinds, [d.id for d in page.deals])
+    def build(pages: list[Page], associations: dict[str, dict[str, Any]]) -> Batch:
         rows, failed = [], 0
-        for deal in page.deals:
+        for deal in (d for page in pages for d in page.deals):
             try:
                 found = {k: association_entries(k, associations[k].get(deal.id, [])) for k in kinds}
                 rows.append(
@@ -189,34 +199,103 @@ async def _extract(ctx: ScanContext, job: ScanJob, client: HubSpotClient) -> Non
             except (ValueError, KeyError, TypeError):
                 failed += 1
                 log.warning("scan.deal_skipped", deal_id=deal.id)
-        await _store_page(ctx, job.id, page, rows, failed)
+        return Batch(pages, rows, failed, batch_size)
+
+    async def prepare(pages: list[Page]) -> Batch:
+        ids = [d.id for page in pages for d in page.deals]
+        return build(pages, await _associations(client, kinds, ids))
+
+    positions = {p.id: p for p in partitions}
+    async for batch in _in_order(_groups(plan.pages(partitions)), prepare):
+        for page in batch.pages:  # pages of one partition arrive, and are stored, in order
+            position = positions[page.partition]
+            position.next, position.done = page.next, page.done
+        await _store_batch(ctx, job.id, batch, checkpoint_of(list(positions.values())))
         if client.last_call is not None:
             ctx.observe(client.last_call)
     await _complete(ctx, job.id)
 
 
-async def _prefetched(pages: AsyncIterator[Page]) -> AsyncIterator[Page]:
-    """Fetch up to PREFETCH_PAGES ahead of the consumer, so fetching and writing overlap."""
-    queue: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(PREFETCH_PAGES)
+@dataclass(frozen=True)
+class Batch:
+    """Pages whose rows are stored in one transaction, with the positions they reach."""
 
-    async def produce() -> None:
+    pages: list[Page]
+    rows: list[dict[str, Any]]
+    failed: int
+    batch_size: int  # the scan's batchSize: progress counts batches of this many deals
+
+
+async def _groups(pages: AsyncIterator[Page]) -> AsyncIterator[list[Page]]:
+    """Pages grouped up to a v4 association batch (1,000 ids), without waiting for a group to fill."""
+    buffered: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(maxsize=64)
+
+    async def pump() -> None:
         try:
             async for page in pages:
-                await queue.put(page)
-            await queue.put(None)
+                await buffered.put(page)
+            await buffered.put(None)
         except Exception as exc:
-            await queue.put(exc)
+            await buffered.put(exc)
 
-    producer = asyncio.create_task(produce())
+    pumping = asyncio.create_task(pump())
     try:
-        while (item := await queue.get()) is not None:
+        finished = False
+        while not finished:
+            item = await buffered.get()
+            group: list[Page] = []
+            while True:
+                if item is None:
+                    finished = True
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                group.append(item)
+                if sum(len(p.deals) for p in group) >= ASSOCIATION_BATCH or buffered.empty():
+                    break
+                item = buffered.get_nowait()
+            if group:
+                yield group
+    finally:
+        pumping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pumping
+
+
+async def _in_order(
+    groups: AsyncIterator[list[Page]], prepare: Callable[[list[Page]], Coroutine[Any, Any, Batch]]
+) -> AsyncIterator[Batch]:
+    """Prepare up to PREPARE_AHEAD groups at once (association reads overlap), yield them in order."""
+    ready: asyncio.Queue[asyncio.Task[Batch] | BaseException | None] = asyncio.Queue(PREPARE_AHEAD)
+
+    async def schedule() -> None:
+        try:
+            async for group in groups:
+                await ready.put(asyncio.create_task(prepare(group)))
+            await ready.put(None)
+        except Exception as exc:
+            await ready.put(exc)
+
+    scheduler = asyncio.create_task(schedule())
+    pending: list[asyncio.Task[Batch]] = []
+    try:
+        while (item := await ready.get()) is not None:
             if isinstance(item, BaseException):
                 raise item
-            yield item
+            pending.append(item)
+            batch = await item
+            pending.remove(item)
+            yield batch
     finally:
-        producer.cancel()
+        scheduler.cancel()
+        for task in pending:
+            task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await producer
+            await scheduler
+        while not ready.empty():
+            leftover = ready.get_nowait()
+            if isinstance(leftover, asyncio.Task):
+                leftover.cancel()
 
 
 async def _associations(
@@ -239,9 +318,10 @@ async def _associations(
     return found
 
 
-async def _store_page(
-    ctx: ScanContext, job_id: str, page: Page, rows: list[dict[str, Any]], failed: int
+async def _store_batch(
+    ctx: ScanContext, job_id: str, batch: Batch, checkpoint: dict[str, Any]
 ) -> None:
+    rows, failed, batch_size = batch.rows, batch.failed, batch.batch_size
     async with ctx.sessions() as session:
         jobs = JobRepository(session)
         job = await jobs.get(job_id)
@@ -257,9 +337,9 @@ async def _store_page(
             + sum(1 for r in rows if any((r["associations"] or {}).values())),
             archived_deals=job.archived_deals + sum(1 for r in rows if r["is_archived"]),
             data_bytes=job.data_bytes + sum(row_size(r) for r in rows),
-            current_batch=job.current_batch + 1,
+            current_batch=math.ceil(processed / batch_size) if batch_size else 0,
             total_items=max(job.total_items or 0, processed + job.failed_items + failed),
-            checkpoint=page.checkpoint,
+            checkpoint=checkpoint,
             heartbeat_at=now(),
             updated_at=now(),
         )

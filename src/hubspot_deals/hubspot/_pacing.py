@@ -11,7 +11,7 @@ The limit is learned from ``X-HubSpot-RateLimit-Max`` and ``-Interval-Millisecon
 borrowed slots for a window. Search replies carry no headers, so search keeps its configured rate.
 
 ``RateLimiter`` is the interface; ``LocalRateLimiter`` keeps its windows in process. A limiter shared
-through Redis (distributed mode) implements the same four calls.
+through Redis (distributed mode) implements the same five calls.
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ class Permit:
 
 
 class RateLimiter(Protocol):
+    def limit(self, bucket: str) -> tuple[int, float]:
+        """The bucket's current limit: (requests, window seconds)."""
+
     async def acquire(self, bucket: str) -> Permit:
         """Wait until one more request may be sent on ``bucket``, and take its slot."""
 
