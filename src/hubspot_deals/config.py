@@ -39,7 +39,7 @@ class Settings(BaseSettings):
         description="Where HubSpot's API lives (the sandbox's URL in demos).",
     )
     hubspot_timeout_seconds: float = Field(30.0, gt=0, description="Timeout of one HubSpot call.")
-    hubspot_max_connections: int = Field(50, ge=1, description="Connection pool size per client.")
+    hubspot_max_connections: int = Field(100, ge=1, description="Connection pool size per client.")
     hubspot_burst_limit: int = Field(
         100,
         ge=1,

@@ -79,7 +79,7 @@ def association_entries(to_type: str, found: Sequence[AssociatedObject]) -> list
     entries: dict[str, str] = {}
     for item in found:
         if to_type == "companies":
-            primary = any(t.type_id == _PRIMARY_COMPANY_TYPE_ID for t in item.association_types)
+            primary = _PRIMARY_COMPANY_TYPE_ID in item.type_ids
             kind = "deal_to_company" if primary else "deal_to_company_unlabeled"
             if entries.get(item.to_object_id) != "deal_to_company":
                 entries[item.to_object_id] = kind

@@ -55,6 +55,9 @@ DEFAULT_PROPERTIES = (
     "dealtype",
 )
 DEFAULT_ASSOCIATIONS = ("contacts", "companies", "line_items")
+#: List chains walked at once: enough to spend a burst window in a few round trips, few enough to
+#: keep the connection pool cheap.
+LIST_WORKERS = 64
 #: A v4 association batch reads up to 1,000 deals' associations of one type.
 ASSOCIATION_BATCH = 1_000
 #: Groups of pages whose associations are read at once, ahead of the writer.
@@ -170,7 +173,9 @@ async def _extract(ctx: ScanContext, job: ScanJob, client: HubSpotClient) -> Non
 
     lookups = await _load_lookups(client)  # also teaches the limiter the portal's real limit
     burst = client.limiter.limit(BURST)[0]
-    plan = PartitionedPlan(client, fetched, batch_size, filters, list_workers=burst)
+    plan = PartitionedPlan(
+        client, fetched, batch_size, filters, list_workers=min(burst, LIST_WORKERS)
+    )
     total, partitions = await plan.prepare(job.checkpoint, burst)
     if job.checkpoint is None:
         async with ctx.sessions() as session:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Generator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
 import httpx
 import stamina
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import SecretStr, ValidationError
 
 from hubspot_deals.config import Settings, get_settings
 from hubspot_deals.hubspot._errors import (
@@ -27,7 +28,7 @@ from hubspot_deals.hubspot._models import (
     ASSOCIATION_TYPES,
     AccountDetails,
     AssociatedObject,
-    AssociationBatch,
+    AssociationResult,
     BatchDeals,
     Deal,
     DealPage,
@@ -38,12 +39,13 @@ from hubspot_deals.hubspot._models import (
     PropertyDefinition,
     PropertyList,
     SearchPage,
+    parse_associations,
 )
 from hubspot_deals.hubspot._pacing import BURST, SEARCH, LocalRateLimiter, RateLimiter
 
 log = logging.getLogger(__name__)
 
-M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 LIST_PAGE_MAX = 100
 SEARCH_PAGE_MAX = 200
@@ -96,6 +98,10 @@ class _BearerAuth(httpx.Auth):
 
     def __repr__(self) -> str:
         return "_BearerAuth(token=SecretStr('**********'))"
+
+
+def _association_reply(content: bytes) -> list[AssociationResult]:
+    return parse_associations(json.loads(content))
 
 
 def _int_header(headers: httpx.Headers, name: str) -> int | None:
@@ -159,12 +165,12 @@ class HubSpotClient:
         self,
         method: str,
         path: str,
-        model: type[M],
+        parse: Callable[[bytes], T],
         *,
         bucket: str | None = BURST,
         params: dict[str, Any] | None = None,
         body: Any = None,
-    ) -> M:
+    ) -> T:
         endpoint = f"{method} {path}"
         async for attempt in stamina.retry_context(
             on=self._backoff,
@@ -177,7 +183,7 @@ class HubSpotClient:
             with attempt:
                 if attempt.num > 1:
                     self.stats["retries"] += 1
-                return await self._once(method, path, endpoint, model, bucket, params, body)
+                return await self._once(method, path, endpoint, parse, bucket, params, body)
         raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
 
     def _backoff(self, exc: Exception) -> bool | float:
@@ -195,11 +201,11 @@ class HubSpotClient:
         method: str,
         path: str,
         endpoint: str,
-        model: type[M],
+        parse: Callable[[bytes], T],
         bucket: str | None,
         params: dict[str, Any] | None,
         body: Any,
-    ) -> M:
+    ) -> T:
         request = self._http.build_request(method, path, params=params, json=body)
         if len(request.url.raw_path) > MAX_URI_CHARS:
             raise HubSpotRequestError(
@@ -223,16 +229,16 @@ class HubSpotClient:
         finally:
             if permit is not None:
                 await self.limiter.release(permit)
-        return await self._read(response, endpoint, model, bucket, started)
+        return await self._read(response, endpoint, parse, bucket, started)
 
     async def _read(
         self,
         response: httpx.Response,
         endpoint: str,
-        model: type[M],
+        parse: Callable[[bytes], T],
         bucket: str | None,
         started: float,
-    ) -> M:
+    ) -> T:
         headers = response.headers
         limit = _int_header(headers, "x-hubspot-ratelimit-max")
         interval = _int_header(headers, "x-hubspot-ratelimit-interval-milliseconds")
@@ -256,16 +262,18 @@ class HubSpotClient:
                 )
             raise error
         try:
-            return model.model_validate_json(response.content)
+            return parse(response.content)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "body"
-            raise HubSpotBadResponse(
-                f"reply is not the documented JSON ({exc.error_count()} problem(s), first at "
-                f"{where}: {first['type']})",
-                endpoint=endpoint,
-                status_code=response.status_code,
-            ) from None
+            problem = f"{exc.error_count()} problem(s), first at {where}: {first['type']}"
+        except ValueError as exc:  # a parser of our own (json, parse_associations)
+            problem = str(exc)[:200]
+        raise HubSpotBadResponse(
+            f"reply is not the documented JSON ({problem})",
+            endpoint=endpoint,
+            status_code=response.status_code,
+        )
 
     # -- deals ------------------------------------------------------------------------------------
 
@@ -291,7 +299,7 @@ class HubSpotClient:
             page = await self._call(
                 "GET",
                 "/crm/v3/objects/deals",
-                DealPage,
+                DealPage.model_validate_json,
                 params=params | ({"after": after} if after else {}),
             )
             yield page
@@ -317,7 +325,9 @@ class HubSpotClient:
             params["properties"] = ",".join(properties)
         if associations:
             params["associations"] = ",".join(associations)
-        return await self._call("GET", f"/crm/v3/objects/deals/{deal_id}", Deal, params=params)
+        return await self._call(
+            "GET", f"/crm/v3/objects/deals/{deal_id}", Deal.model_validate_json, params=params
+        )
 
     async def batch_read_deals(
         self, ids: Sequence[str], *, properties: Sequence[str] = (), archived: bool = False
@@ -330,7 +340,7 @@ class HubSpotClient:
             reply = await self._call(
                 "POST",
                 "/crm/v3/objects/deals/batch/read",
-                BatchDeals,
+                BatchDeals.model_validate_json,
                 params={"archived": str(archived).lower()},
                 body={"inputs": [{"id": i} for i in chunk], "properties": list(properties)},
             )
@@ -342,7 +352,11 @@ class HubSpotClient:
     async def search_deals(self, request: dict[str, Any]) -> SearchPage:
         """One search call; ``request`` is HubSpot's PublicObjectSearchRequest."""
         return await self._call(
-            "POST", "/crm/v3/objects/deals/search", SearchPage, bucket=SEARCH, body=request
+            "POST",
+            "/crm/v3/objects/deals/search",
+            SearchPage.model_validate_json,
+            bucket=SEARCH,
+            body=request,
         )
 
     async def iter_search_pages(self, request: dict[str, Any]) -> AsyncIterator[SearchPage]:
@@ -379,38 +393,44 @@ class HubSpotClient:
         path = f"/crm/v4/associations/deals/{to_type}/batch/read"
         while pending:
             chunk, pending = pending[:ASSOCIATION_BATCH_MAX], pending[ASSOCIATION_BATCH_MAX:]
-            reply = await self._call(
-                "POST", path, AssociationBatch, bucket=None, body={"inputs": chunk}
+            results = await self._call(
+                "POST", path, _association_reply, bucket=None, body={"inputs": chunk}
             )
-            for result in reply.results:
-                found.setdefault(result.from_.id, []).extend(result.to)
-                if result.paging and result.paging.next:
-                    pending.append({"id": result.from_.id, "after": result.paging.next.after})
+            for result in results:
+                found.setdefault(result.from_id, []).extend(result.to)
+                if result.next_after:
+                    pending.append({"id": result.from_id, "after": result.next_after})
         return found
 
     # -- metadata -----------------------------------------------------------------------------------
 
     async def get_account_details(self) -> AccountDetails:
-        return await self._call("GET", "/account-info/v3/details", AccountDetails)
+        return await self._call(
+            "GET", "/account-info/v3/details", AccountDetails.model_validate_json
+        )
 
     async def get_properties(self, *, archived: bool = False) -> list[PropertyDefinition]:
         reply = await self._call(
             "GET",
             "/crm/v3/properties/deals",
-            PropertyList,
+            PropertyList.model_validate_json,
             params={"archived": str(archived).lower()},
         )
         return reply.results
 
     async def get_pipelines(self) -> list[Pipeline]:
-        return (await self._call("GET", "/crm/v3/pipelines/deals", PipelineList)).results
+        return (
+            await self._call("GET", "/crm/v3/pipelines/deals", PipelineList.model_validate_json)
+        ).results
 
     async def iter_owners(
         self, *, archived: bool = False, limit: int = 100
     ) -> AsyncIterator[Owner]:
         params: dict[str, Any] = {"limit": limit, "archived": str(archived).lower()}
         while True:
-            page = await self._call("GET", "/crm/v3/owners", OwnerPage, params=params)
+            page = await self._call(
+                "GET", "/crm/v3/owners", OwnerPage.model_validate_json, params=params
+            )
             for owner in page.results:
                 yield owner
             if page.paging is None or page.paging.next is None:

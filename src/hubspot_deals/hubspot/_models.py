@@ -7,6 +7,7 @@ kept as a string; property values are strings or null.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -96,40 +97,49 @@ class BatchDeals(_Model):
     errors: list[BatchError] = Field(default_factory=list)
 
 
-class AssociationType(_Model):
-    category: str
-    type_id: int = Field(alias="typeId")
-    label: str | None = None
+@dataclass(frozen=True, slots=True)
+class AssociatedObject:
+    """One v4 association: the associated object's id (always a string) and its type ids and labels.
+
+    v4 batch replies can hold tens of thousands of these, so they are read by ``parse_associations``
+    without a pydantic model per entry.
+    """
+
+    to_object_id: str
+    type_ids: tuple[int, ...]
+    labels: tuple[str, ...]
 
 
-class AssociatedObject(_Model):
-    to_object_id: str = Field(alias="toObjectId")
-    association_types: list[AssociationType] = Field(alias="associationTypes")
-
-    @field_validator("to_object_id", mode="before")
-    @classmethod
-    def _as_string(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-    @property
-    def labels(self) -> list[str]:
-        return [t.label for t in self.association_types if t.label]
-
-
-class _FromId(_Model):
-    id: str
-
-
-class AssociationResult(_Model):
-    from_: _FromId = Field(alias="from")
+@dataclass(frozen=True, slots=True)
+class AssociationResult:
+    from_id: str
     to: list[AssociatedObject]
-    paging: Paging | None = None
+    next_after: str | None
 
 
-class AssociationBatch(_Model):
-    status: str
-    results: list[AssociationResult]
-    errors: list[BatchError] = Field(default_factory=list)
+def parse_associations(data: Any) -> list[AssociationResult]:
+    """A v4 batch reply's ``results``; raises ValueError when the shape is not HubSpot's."""
+    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+        raise ValueError("results: not a list")
+    parsed = []
+    for result in data["results"]:
+        try:
+            to = [
+                AssociatedObject(
+                    str(item["toObjectId"]),
+                    tuple(int(t["typeId"]) for t in item["associationTypes"]),
+                    tuple(t["label"] for t in item["associationTypes"] if t.get("label")),
+                )
+                for item in result["to"]
+            ]
+            paging = result.get("paging") or {}
+            after = (paging.get("next") or {}).get("after")
+            parsed.append(
+                AssociationResult(str(result["from"]["id"]), to, str(after) if after else None)
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"results[{len(parsed)}]: {type(exc).__name__}") from None
+    return parsed
 
 
 class PropertyOption(_Model):

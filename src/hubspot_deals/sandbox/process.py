@@ -22,6 +22,18 @@ import httpx
 from hubspot_deals.sandbox.app import DEMO_TOKEN
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process in MB, from /proc (Linux); 0 elsewhere."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -107,12 +119,7 @@ class SandboxProcess:
             return [json.loads(line) for line in response.iter_lines() if line]
 
     def rss_mb(self) -> float:
-        """Resident memory of the sandbox process, from /proc (Linux)."""
-        with open(f"/proc/{self.process.pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        return 0.0
+        return rss_mb(self.process.pid)
 
     # -- plain HTTP with the token ----------------------------------------------------------------
 

@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, Table, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.store.models import DealRow
 
+_TABLE: Table = DealRow.__table__  # type: ignore[assignment]  # a declarative model's Table
 _UPDATABLE = [
     c.name for c in DealRow.__table__.columns if c.name not in ("row_id", "job_id", "deal_key")
 ]
@@ -39,17 +40,21 @@ class DealRepository:
         self.session = session
 
     async def upsert(self, job_id: str, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert or replace rows by (job, deal): a page stored twice is stored once."""
+        """Insert or replace rows by (job, deal): a page stored twice is stored once.
+
+        One statement, executed for many parameter sets (compiled once, not once per row).
+        """
         if not rows:
             return
         dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = insert(DealRow).values([{"job_id": job_id, **row} for row in rows])
+        statement = insert(_TABLE)
         statement = statement.on_conflict_do_update(
             index_elements=["job_id", "deal_key"],
             set_={name: statement.excluded[name] for name in _UPDATABLE},
         )
-        await self.session.execute(statement)
+        connection = await self.session.connection()
+        await connection.execute(statement, [{"job_id": job_id, **row} for row in rows])
 
     async def count(self, job_id: str, where: DealFilter) -> int:
         query = where.apply(

@@ -1,0 +1,146 @@
+"""A full scan through the service's own API against a realistic sandbox, next to the official SDK's loop.
+
+The sandbox answers in 250 ms and allows 150 requests per 10 s, search 5 per second. The scan asks
+for the nine default properties and three association types. The same portal (a fresh sandbox with
+the same seed, so the SDK starts with a full budget too) is then read by hubspot-api-client's
+``crm.deals.get_all`` with the same properties and associations.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from hubspot_deals.sandbox.process import SandboxProcess
+from hubspot_deals.service_process import ServiceProcess
+
+PROPERTIES = [
+    "dealname",
+    "amount",
+    "dealstage",
+    "pipeline",
+    "closedate",
+    "createdate",
+    "hs_lastmodifieddate",
+    "hubspot_owner_id",
+    "dealtype",
+]
+ASSOCIATIONS = ["contacts", "companies", "line_items"]
+LIMIT, WINDOW_S, SEARCH_RATE, LATENCY_MS = 150, 10.0, 5, 250
+
+
+class PeakMemory:
+    """Samples a process's resident memory every 50 ms and keeps the peak."""
+
+    def __init__(self, service: ServiceProcess) -> None:
+        self.service, self.peak = service, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.service.rss_mb())
+            time.sleep(0.05)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def scan(
+    service: ServiceProcess, token: str, scan_id: str, timeout: float = 3600
+) -> tuple[float, dict[str, Any]]:
+    """Seconds from the start request to the completed status, and that status."""
+    started = time.monotonic()
+    reply = service.start_scan(
+        scan_id,
+        token,
+        properties=PROPERTIES,
+        includeAssociations=True,
+        associationTypes=ASSOCIATIONS,
+    )
+    reply.raise_for_status()
+    while time.monotonic() - started < timeout:
+        status = service.status(scan_id)
+        if status["status"] in ("completed", "failed", "cancelled"):
+            return time.monotonic() - started, status
+        time.sleep(0.02)
+    raise TimeoutError(scan_id)
+
+
+def sdk_loop(portal: SandboxProcess) -> tuple[float, int]:
+    from hubspot import HubSpot
+
+    client = HubSpot(access_token=portal.token, host=portal.url)
+    started = time.monotonic()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        deals = client.crm.deals.get_all(properties=PROPERTIES, associations=ASSOCIATIONS)
+    return time.monotonic() - started, len(deals)
+
+
+def run(deals: int = 10_000) -> None:
+    flags = (
+        "--deals",
+        str(deals),
+        "--rate-limit",
+        str(LIMIT),
+        "--search-rate",
+        str(SEARCH_RATE),
+        "--latency-ms",
+        str(LATENCY_MS),
+    )
+    portal = SandboxProcess.start(*flags)
+    with tempfile.TemporaryDirectory() as data:
+        service = ServiceProcess(
+            Path(data), {"HUBSPOT_BASE_URL": portal.url, "LOG_LEVEL": "WARNING"}
+        ).start()
+        try:
+            with PeakMemory(service) as memory:
+                seconds, status = scan(service, portal.token, "bench-realistic")
+            stats = portal.stats()
+        finally:
+            service.stop()
+            portal.stop()
+    fresh = SandboxProcess.start(*flags)
+    try:
+        sdk_seconds, sdk_deals = sdk_loop(fresh)
+    finally:
+        fresh.stop()
+    extracted = status["results"]["deals_extracted"]
+    list_bound = extracted / (100 * LIMIT / WINDOW_S)
+    both_bound = extracted / (100 * LIMIT / WINDOW_S + 200 * SEARCH_RATE)
+    print(
+        f"full scan of {deals:,} deals, {LATENCY_MS} ms latency, {LIMIT}/10 s, search {SEARCH_RATE}/s, "
+        "9 properties, 3 association types"
+    )
+    print(
+        f"  scan status                  {status['status']} ({extracted:,} deals, "
+        f"{status['results']['with_associations']:,} with associations)"
+    )
+    print(f"  wall time, start -> completed {seconds:.2f} s")
+    print(f"  deals per second             {extracted / seconds:,.0f}")
+    print(f"  429 answers from HubSpot     {stats['rate_limited_total']}")
+    for route, codes in stats["requests"].items():
+        print(f"  requests {route:<55} {sum(codes.values())}")
+    print(f"  peak memory of the service   {memory.peak:.0f} MB")
+    print(
+        f"  list-endpoint bound          {list_bound:.2f} s -> scan takes {seconds / list_bound:.2f}x"
+    )
+    print(
+        f"  list + search bound          {both_bound:.2f} s -> scan takes {seconds / both_bound:.2f}x"
+    )
+    print(f"  official SDK get_all loop    {sdk_seconds:.2f} s for {sdk_deals:,} deals")
+    print(f"  speed-up over the SDK loop   {sdk_seconds / seconds:.1f}x")
+
+
+if __name__ == "__main__":
+    run()
