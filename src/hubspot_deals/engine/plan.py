@@ -37,6 +37,9 @@ SEARCH_PAGE = 200
 #: whole burst window at once.
 MIN_PARTITION, MAX_PARTITION = 100, 5_000
 SEARCH_WORKERS = 4
+#: Pages fetched ahead of the engine: bounds memory (about 100 deals each) while keeping the
+#: fetchers busy when association reads or writes lag for a moment.
+PAGES_AHEAD = 128
 ARCHIVED = -1  # the partition id of the archived chain
 
 
@@ -215,7 +218,7 @@ class PartitionedPlan:
         """Pages from every unfinished partition, as fast as the workers get them."""
         queue = deque(p for p in partitions if not p.done and p.id != ARCHIVED)
         archived = [p for p in partitions if not p.done and p.id == ARCHIVED]
-        out: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(maxsize=64)
+        out: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(maxsize=PAGES_AHEAD)
 
         async def worker(walk: Any) -> None:
             while queue:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from hubspot_deals.hubspot import AccountDetails, AssociatedObject, Deal, Owner, Pipeline
 
@@ -126,4 +127,4 @@ def build_row(
 
 def row_size(row: dict[str, Any]) -> int:
     """Bytes the row takes as JSON: what ``data_size_mb`` adds up."""
-    return len(json.dumps(row, ensure_ascii=False, default=str).encode())
+    return len(orjson.dumps(row))

@@ -35,7 +35,13 @@ from hubspot_deals.engine.rows import (
     build_row,
     row_size,
 )
-from hubspot_deals.hubspot import BURST, CallRecord, HubSpotClient, HubSpotMissingScopesError
+from hubspot_deals.hubspot import (
+    BURST,
+    CallRecord,
+    HubSpotClient,
+    HubSpotMissingScopesError,
+    Owner,
+)
 from hubspot_deals.store.crypto import TokenCipher
 from hubspot_deals.store.deals import DealRepository
 from hubspot_deals.store.jobs import ACTIVE, JobRepository
@@ -57,11 +63,13 @@ DEFAULT_PROPERTIES = (
 DEFAULT_ASSOCIATIONS = ("contacts", "companies", "line_items")
 #: List chains walked at once: enough to spend a burst window in a few round trips, few enough to
 #: keep the connection pool cheap.
-LIST_WORKERS = 64
+LIST_WORKERS = 32
 #: A v4 association batch reads up to 1,000 deals' associations of one type.
 ASSOCIATION_BATCH = 1_000
 #: Groups of pages whose associations are read at once, ahead of the writer.
-PREPARE_AHEAD = 4
+PREPARE_AHEAD = 16
+#: How long a group waits for more pages before its associations are read anyway.
+GROUP_WAIT_S = 0.05
 
 
 def now() -> datetime:
@@ -134,15 +142,20 @@ async def _claim(ctx: ScanContext, job_id: str) -> tuple[ScanJob, str] | None:
 
 
 async def _load_lookups(client: HubSpotClient) -> Lookups:
-    account, pipelines = await asyncio.gather(client.get_account_details(), client.get_pipelines())
-    try:
-        owners = [o async for o in client.iter_owners()]
-        owners += [o async for o in client.iter_owners(archived=True)]
-    except HubSpotMissingScopesError:
-        # the spec does not require the owners scope: rows then carry owner ids without emails
-        log.warning("scan.owners_unreadable", hint="grant crm.objects.owners.read for owner emails")
-        owners = []
-    return Lookups.build(account, pipelines, owners)
+    async def owners(archived: bool) -> list[Owner]:
+        try:
+            return [o async for o in client.iter_owners(archived=archived)]
+        except HubSpotMissingScopesError:
+            # the spec does not require the owners scope: rows then carry owner ids without emails
+            log.warning(
+                "scan.owners_unreadable", hint="grant crm.objects.owners.read for owner emails"
+            )
+            return []
+
+    account, pipelines, active, archived = await asyncio.gather(
+        client.get_account_details(), client.get_pipelines(), owners(False), owners(True)
+    )
+    return Lookups.build(account, pipelines, active + archived)
 
 
 def _filters(config: dict[str, Any]) -> ScanFilters:
@@ -256,9 +269,12 @@ async def _groups(pages: AsyncIterator[Page]) -> AsyncIterator[list[Page]]:
                 if isinstance(item, BaseException):
                     raise item
                 group.append(item)
-                if sum(len(p.deals) for p in group) >= ASSOCIATION_BATCH or buffered.empty():
+                if sum(len(p.deals) for p in group) >= ASSOCIATION_BATCH:
                     break
-                item = buffered.get_nowait()
+                try:  # a short wait fills the batch: fewer, fuller association requests
+                    item = await asyncio.wait_for(buffered.get(), GROUP_WAIT_S)
+                except TimeoutError:
+                    break
             if group:
                 yield group
     finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
@@ -11,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
 import httpx
+import orjson
 import stamina
 from pydantic import SecretStr, ValidationError
 
@@ -101,7 +101,12 @@ class _BearerAuth(httpx.Auth):
 
 
 def _association_reply(content: bytes) -> list[AssociationResult]:
-    return parse_associations(json.loads(content))
+    """v4 batch replies are the bulk of a scan's bytes: orjson parses them several times faster."""
+    try:
+        data = orjson.loads(content)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON: {exc}") from None
+    return parse_associations(data)
 
 
 def _int_header(headers: httpx.Headers, name: str) -> int | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from hubspot_deals.sandbox import responses
@@ -30,6 +30,7 @@ from hubspot_deals.sandbox.gateway import (
     Stats,
 )
 from hubspot_deals.sandbox.portal import Portal, inline_association_key
+from hubspot_deals.sandbox.responses import JSONResponse
 
 #: The demo token has every scope the service uses. It is printed when the sandbox starts.
 DEMO_TOKEN = "pat-na1-5a4db0c5-0000-4000-8000-00000000d3m0"  # noqa: S105 - public, sandbox only

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from hubspot_deals.sandbox import responses
 from hubspot_deals.sandbox.catalog import (
@@ -24,6 +24,7 @@ from hubspot_deals.sandbox.catalog import (
 from hubspot_deals.sandbox.clock import iso_ms, now_ms
 from hubspot_deals.sandbox.data import deal_id
 from hubspot_deals.sandbox.portal import INLINE_ASSOCIATION_LIMIT, Portal, inline_association_key
+from hubspot_deals.sandbox.responses import JSONResponse
 from hubspot_deals.sandbox.search import SearchError, SearchIndex, parse_request
 
 DEAL_TYPES = frozenset({"deals", "deal", "0-3"})

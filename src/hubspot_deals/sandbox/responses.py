@@ -5,9 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from starlette.responses import JSONResponse, Response
+import orjson
+from starlette.responses import JSONResponse as _StarletteJSONResponse
+from starlette.responses import Response
 
 SCOPES_URL = "https://developers.hubspot.com/scopes"
+
+
+class JSONResponse(_StarletteJSONResponse):
+    """Compact UTF-8 JSON, as Starlette writes it, rendered by orjson: big pages cost less CPU."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def error_body(category: str, message: str, **extra: Any) -> dict[str, Any]:
