@@ -220,28 +220,29 @@ class TestStatus:
         make_service: Callable[..., ServiceProcess],
     ) -> None:
         """A running scan reports live progress, batches, time remaining and its config."""
-        slow = make_sandbox("--deals", "2000", "--rate-limit", "100000", "--latency-ms", "50")
+        # a tight budget keeps the scan running long enough to look at (30 per 10 s, 1 search/s)
+        slow = make_sandbox(
+            "--deals", "4000", "--rate-limit", "30", "--search-rate", "1", "--latency-ms", "20"
+        )
         svc = make_service(slow)
         svc.start_scan("running-shape", slow.token, batchSize=20, properties=["dealname"])
         body = svc.wait("running-shape", until=lambda s: s["progress"]["processed_items"] >= 100)
+        not_ready = assert_envelope(
+            svc.get("/api/v1/scan/results/running-shape"), 404, "SCAN_NOT_READY"
+        )
+        assert not_ready["details"]["currentStatus"] == "running"
+        assert not_ready["details"]["progress"].endswith("%")
         assert body["status"] == "running"
         progress = body["progress"]
         assert progress["total_items"] == sum(1 for d in slow.truth() if not d["archived"])
-        assert progress["current_batch"] >= 5 and progress["total_batches"] == -(
-            -progress["total_items"] // 20
-        )
+        assert progress["current_batch"] >= 5
+        assert progress["total_batches"] == -(-progress["total_items"] // 20)
         assert progress["estimated_time_remaining"]
         assert body["config"] == {
             "properties": ["dealname"],
             "includeAssociations": False,
             "batchSize": 20,
         }
-        not_ready = assert_envelope(
-            svc.get("/api/v1/scan/results/running-shape"), 404, "SCAN_NOT_READY"
-        )
-        assert not_ready["details"]["currentStatus"] == "running" and not_ready["details"][
-            "progress"
-        ].endswith("%")
         svc.post("/api/v1/scan/cancel/running-shape")
 
     @pytest.mark.parametrize(

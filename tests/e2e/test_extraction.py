@@ -295,11 +295,15 @@ class TestResilience:
         make_service: Callable[..., ServiceProcess],
     ) -> None:
         """A service killed mid-scan resumes from its checkpoint on start: no gap, no duplicate."""
-        slow = make_sandbox("--deals", "3000", "--rate-limit", "100000", "--latency-ms", "40")
+        # a tight budget (40 per 10 s, one search a second) keeps the scan going for several seconds
+        slow = make_sandbox(
+            "--deals", "3000", "--rate-limit", "40", "--search-rate", "1", "--latency-ms", "20"
+        )
         svc = make_service(slow)
         svc.start_scan("e2e-restart", slow.token, batchSize=50)
-        svc.wait("e2e-restart", until=lambda s: s["progress"]["processed_items"] >= 500)
+        before = svc.wait("e2e-restart", until=lambda s: s["progress"]["processed_items"] >= 500)
         svc.stop(kill=True)
+        assert before["status"] == "running"
         svc.start()
         status = svc.wait("e2e-restart", timeout=240)
         assert status["status"] == "completed", status
@@ -314,7 +318,9 @@ class TestResilience:
         make_service: Callable[..., ServiceProcess],
     ) -> None:
         """Cancelling stops the scan within a page; what was stored is served, marked partial."""
-        slow = make_sandbox("--deals", "3000", "--rate-limit", "100000", "--latency-ms", "60")
+        slow = make_sandbox(
+            "--deals", "3000", "--rate-limit", "30", "--search-rate", "1", "--latency-ms", "20"
+        )
         svc = make_service(slow)
         svc.start_scan("e2e-cancel", slow.token, batchSize=20)
         svc.wait("e2e-cancel", until=lambda s: s["progress"]["processed_items"] >= 100)
