@@ -185,14 +185,16 @@ def pagination(
     return body
 
 
-def encode_cursor(job_id: str, deal_key: int) -> str:
-    return base64.urlsafe_b64encode(f"{job_id}:{deal_key}".encode()).decode().rstrip("=")
+def encode_cursor(job_id: str, deal_key: int, offset: int) -> str:
+    """Opaque: the run, the last deal id served, and how many rows came before the next page."""
+    raw = f"{job_id}:{deal_key}:{offset}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[str, int] | None:
+def decode_cursor(cursor: str) -> tuple[str, int, int] | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        job_id, key = raw.rsplit(":", 1)
-        return job_id, int(key)
+        job_id, key, offset = raw.rsplit(":", 2)
+        return job_id, int(key), max(int(offset), 0)
     except (ValueError, UnicodeDecodeError):
         return None

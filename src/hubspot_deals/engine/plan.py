@@ -39,7 +39,7 @@ MIN_PARTITION, MAX_PARTITION = 100, 5_000
 SEARCH_WORKERS = 4
 #: Pages fetched ahead of the engine: bounds memory (about 100 deals each) while keeping the
 #: fetchers busy when association reads or writes lag for a moment.
-PAGES_AHEAD = 128
+PAGES_AHEAD = 64
 ARCHIVED = -1  # the partition id of the archived chain
 
 

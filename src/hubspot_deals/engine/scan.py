@@ -67,7 +67,7 @@ LIST_WORKERS = 32
 #: A v4 association batch reads up to 1,000 deals' associations of one type.
 ASSOCIATION_BATCH = 1_000
 #: Groups of pages whose associations are read at once, ahead of the writer.
-PREPARE_AHEAD = 16
+PREPARE_AHEAD = 10
 #: How long a group waits for more pages before its associations are read anyway.
 GROUP_WAIT_S = 0.05
 
@@ -246,7 +246,7 @@ class Batch:
 
 async def _groups(pages: AsyncIterator[Page]) -> AsyncIterator[list[Page]]:
     """Pages grouped up to a v4 association batch (1,000 ids), without waiting for a group to fill."""
-    buffered: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(maxsize=64)
+    buffered: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(maxsize=16)
 
     async def pump() -> None:
         try:

@@ -7,6 +7,7 @@ commit before it dispatches (a job is never sent before its row exists).
 from __future__ import annotations
 
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.jobs.tasks import dispatch
 from hubspot_deals.store.crypto import TokenCipher
+from hubspot_deals.store.deals import DealFilter, DealRepository
 from hubspot_deals.store.jobs import ANY_ORG, FINISHED, JobRepository, OrgScope
 from hubspot_deals.store.models import ScanJob
 
@@ -149,6 +151,25 @@ async def cancel_scan(session: AsyncSession, scan_id: str, scope: OrgScope = ANY
     raise InvalidCancellation(
         f"Cannot cancel {job.status} extraction", scanId=scan_id, currentStatus=job.status
     )
+
+
+#: Row counts of finished runs by filter: a finished run's rows never change, and counting a
+#: million rows on every results page would cost more than the page itself.
+_COUNTS: OrderedDict[tuple[str, DealFilter], int] = OrderedDict()
+_COUNTS_KEPT = 1024
+
+
+async def count_results(session: AsyncSession, job: ScanJob, where: DealFilter) -> int:
+    key = (job.id, where)
+    if key in _COUNTS:
+        _COUNTS.move_to_end(key)
+        return _COUNTS[key]
+    total = await DealRepository(session).count(job.id, where)
+    if job.status in FINISHED:
+        _COUNTS[key] = total
+        if len(_COUNTS) > _COUNTS_KEPT:
+            _COUNTS.popitem(last=False)
+    return total
 
 
 async def results_job(session: AsyncSession, scan_id: str, scope: OrgScope = ANY_ORG) -> ScanJob:

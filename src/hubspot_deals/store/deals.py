@@ -79,14 +79,5 @@ class DealRepository:
         )
         return (await self.session.scalars(query.order_by(DealRow.deal_key).limit(limit))).all()
 
-    async def rank(self, job_id: str, where: DealFilter, deal_key: int) -> int:
-        """How many rows sort before ``deal_key``: the offset a keyset page starts at."""
-        query = where.apply(
-            select(func.count())
-            .select_from(DealRow)
-            .where(DealRow.job_id == job_id, DealRow.deal_key < deal_key)
-        )
-        return int(await self.session.scalar(query) or 0)
-
     async def delete_job(self, job_id: str) -> None:
         await self.session.execute(delete(DealRow).where(DealRow.job_id == job_id))

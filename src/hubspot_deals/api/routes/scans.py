@@ -151,7 +151,7 @@ async def results(
     job = await service.results_job(db, checked_scan_id(scan_id), scope)
     deals = DealRepository(db)
     where = DealFilter(pipeline, dealstage, owner_id)
-    total = await deals.count(job.id, where)
+    total = await service.count_results(db, job, where)
     if cursor is not None:
         decoded = presenters.decode_cursor(cursor)
         if decoded is None or decoded[0] != job.id:
@@ -161,14 +161,16 @@ async def results(
                 "Input validation failed",
                 errors={"cursor": "Not a cursor of this scan's results"},
             )
-        rows = await deals.after(job.id, where, after_key=decoded[1], limit=page_size)
-        offset = await deals.rank(job.id, where, decoded[1] + 1)
+        _, after_key, offset = decoded
+        rows = await deals.after(job.id, where, after_key=after_key, limit=page_size)
         page = offset // page_size + 1
     else:
         offset = (page - 1) * page_size
         rows = await deals.page(job.id, where, offset=offset, limit=page_size)
     more = bool(rows) and offset + len(rows) < total
-    next_cursor = presenters.encode_cursor(job.id, rows[-1].deal_key) if more else None
+    next_cursor = (
+        presenters.encode_cursor(job.id, rows[-1].deal_key, offset + len(rows)) if more else None
+    )
     return {
         "scanId": job.scan_id,
         "status": job.status,
