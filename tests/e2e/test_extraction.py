@@ -299,8 +299,18 @@ class TestResilience:
         Every deal that existed before the scan and is still live after it is stored; every stored
         deal exists; deals created during the scan may or may not be included (README).
         """
-        moving = make_sandbox("--deals", "3000", "--rate-limit", "60", "--search-rate", "2",
-                              "--latency-ms", "20", "--churn", "40")
+        moving = make_sandbox(
+            "--deals",
+            "3000",
+            "--rate-limit",
+            "60",
+            "--search-rate",
+            "2",
+            "--latency-ms",
+            "20",
+            "--churn",
+            "40",
+        )
         before = {d["id"] for d in moving.truth() if not d["archived"]}
         svc = make_service(moving)
         svc.start_scan("e2e-churn", moving.token, batchSize=50)
