@@ -113,10 +113,6 @@ class JobRepository:
         query = _scoped(select(ScanJob).where(ScanJob.created_at >= moment), org)
         return (await self.session.scalars(query)).all()
 
-    async def is_running(self, job_id: str) -> bool:
-        status = await self.session.scalar(select(ScanJob.status).where(ScanJob.id == job_id))
-        return status == "running"
-
     async def update_if_running(self, job_id: str, **values: Any) -> bool:
         """Apply ``values`` only while the job still runs; False means it was cancelled meanwhile."""
         result = await self.session.execute(
