@@ -31,7 +31,12 @@ def create_engine(url: str) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30}, json_serializer=_dumps)
+        engine = create_async_engine(
+            url,
+            connect_args={"timeout": 30},
+            json_serializer=_dumps,
+            json_deserializer=orjson.loads,
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(connection: Any, _record: Any) -> None:
@@ -42,7 +47,9 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, json_serializer=_dumps)
+    return create_async_engine(
+        url, pool_pre_ping=True, json_serializer=_dumps, json_deserializer=orjson.loads
+    )
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
