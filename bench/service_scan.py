@@ -15,21 +15,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from hubspot_deals.engine import DEFAULT_ASSOCIATIONS, DEFAULT_PROPERTIES
 from hubspot_deals.sandbox.process import SandboxProcess
 from hubspot_deals.service_process import ServiceProcess
 
-PROPERTIES = [
-    "dealname",
-    "amount",
-    "dealstage",
-    "pipeline",
-    "closedate",
-    "createdate",
-    "hs_lastmodifieddate",
-    "hubspot_owner_id",
-    "dealtype",
-]
-ASSOCIATIONS = ["contacts", "companies", "line_items"]
+PROPERTIES = list(DEFAULT_PROPERTIES)  # the spec's nine defaults
+ASSOCIATIONS = list(DEFAULT_ASSOCIATIONS)
 LIMIT, WINDOW_S, SEARCH_RATE, LATENCY_MS = 150, 10.0, 5, 250
 
 

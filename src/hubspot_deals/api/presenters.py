@@ -66,8 +66,9 @@ def data_mb(job: ScanJob) -> float:
     return round(job.data_bytes / 1_000_000, 2)
 
 
-def status_body(job: ScanJob) -> dict[str, Any]:
-    body: dict[str, Any] = {
+def _identity(job: ScanJob) -> dict[str, Any]:
+    """The fields status and list entries open with, in the spec's order."""
+    return {
         "id": job.id,
         "scanId": job.scan_id,
         "status": job.status,
@@ -75,8 +76,11 @@ def status_body(job: ScanJob) -> dict[str, Any]:
         "organizationId": job.organization_id,
         "started_at": iso(job.started_at),
         "completed_at": iso(job.completed_at),
-        "error_message": job.error_message,
     }
+
+
+def status_body(job: ScanJob) -> dict[str, Any]:
+    body = _identity(job) | {"error_message": job.error_message}
     if job.error_code:
         body["error_code"] = job.error_code
     body |= {"created_at": iso(job.created_at), "updated_at": iso(job.updated_at)}
@@ -120,14 +124,7 @@ def results_block(job: ScanJob) -> dict[str, Any]:
 
 
 def list_item(job: ScanJob) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "id": job.id,
-        "scanId": job.scan_id,
-        "status": job.status,
-        "scanType": "hubspot_deals",
-        "organizationId": job.organization_id,
-        "started_at": iso(job.started_at),
-        "completed_at": iso(job.completed_at),
+    item = _identity(job) | {
         "total_items": job.total_items if job.total_items is not None else 0,
         "processed_items": job.processed_items,
         "success_rate": success_rate(job.processed_items, job.failed_items),
