@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
 
 from hubspot_deals.sandbox import DEMO_TOKEN, FAULT_KINDS, SandboxConfig
 from hubspot_deals.sandbox.catalog import ALL_SCOPES
+from hubspot_deals.store.keys import KeyRepository
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Extract every deal from HubSpot portals.", no_args_is_help=True, add_completion=False
@@ -48,6 +53,85 @@ def _parse_kinds(raw: str) -> tuple[str, ...]:
             f"kinds are among {', '.join(FAULT_KINDS)}", param_hint="--fault-kinds"
         )
     return kinds
+
+
+keys_app = typer.Typer(
+    help="API keys: each binds its caller to one organization.", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+
+
+def _with_keys(work: Callable[[KeyRepository], Awaitable[T]]) -> T:
+    """Run ``work`` against the configured database (migrated first), committing after it."""
+    from hubspot_deals.config import Settings
+    from hubspot_deals.store.database import create_engine, migrate, session_factory
+
+    async def run() -> T:
+        url = Settings().sqlalchemy_url()
+        await migrate(url)
+        engine = create_engine(url)
+        try:
+            async with session_factory(engine)() as session:
+                result = await work(KeyRepository(session))
+                await session.commit()
+                return result
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+@keys_app.command("create")
+def keys_create(
+    org: Annotated[str, typer.Option("--org", help="The organization the key binds to.")],
+    name: Annotated[str | None, typer.Option(help="A label to recognise the key by.")] = None,
+) -> None:
+    """Create a key and print it once: only its hash is stored."""
+
+    async def create(keys: KeyRepository) -> str:
+        record, key = keys.create(org, name)
+        console.print(
+            f"created {record.id} for organization {org}; store the key now, it is not shown again:"
+        )
+        return key
+
+    print(_with_keys(create), flush=True)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key: id, organization, name, prefix, created, revoked."""
+
+    async def listing(keys: KeyRepository) -> list[tuple[str, ...]]:
+        return [
+            (
+                k.id,
+                k.organization_id,
+                k.name or "",
+                k.prefix + "...",
+                str(k.created_at)[:19],
+                str(k.revoked_at)[:19] if k.revoked_at else "",
+            )
+            for k in await keys.all()
+        ]
+
+    for row in _with_keys(listing):
+        print("\t".join(row))
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (from keys list).")],
+) -> None:
+    """Revoke a key at once; calls with it get 401 from then on."""
+
+    async def revoke(keys: KeyRepository) -> bool:
+        return await keys.revoke(key_id)
+
+    if not _with_keys(revoke):
+        console.print(f"no active key {key_id}")
+        raise typer.Exit(1)
+    console.print(f"revoked {key_id}")
 
 
 @app.command()

@@ -23,6 +23,9 @@ class Settings(BaseSettings):
         description="Fernet key for HubSpot tokens at rest; unset means DATA_DIR/token.key "
         "(created with mode 0600).",
     )
+    require_api_key: bool = Field(
+        False, description="Require X-API-Key on /api/v1 even before any key exists."
+    )
     api_rate_limit_per_minute: int = Field(
         1000, ge=1, description="Requests a minute per client (API key, else IP address)."
     )

@@ -25,6 +25,7 @@ class ServiceProcess:
     env: dict[str, str]
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    api_key: str | None = None  # sent as X-API-Key with every call when set
 
     @property
     def url(self) -> str:
@@ -79,11 +80,16 @@ class ServiceProcess:
 
     # -- the API ----------------------------------------------------------------------------------
 
+    def _headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.api_key} if self.api_key else {}
+
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.get(f"{self.url}{path}", timeout=30, **kwargs)
+        return httpx.get(f"{self.url}{path}", timeout=30, headers=self._headers(), **kwargs)
 
     def post(self, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
-        return httpx.post(f"{self.url}{path}", json=body, timeout=30, **kwargs)
+        return httpx.post(
+            f"{self.url}{path}", json=body, timeout=30, headers=self._headers(), **kwargs
+        )
 
     def start_scan(self, scan_id: str, token: str, **config: Any) -> httpx.Response:
         body = {

@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from hubspot_deals import __version__
 from hubspot_deals.api import errors, middleware
+from hubspot_deals.api.deps import authenticate
 from hubspot_deals.api.routes import scans, service
 from hubspot_deals.api.schemas import StartScanRequest
 from hubspot_deals.config import Settings, get_settings
@@ -54,8 +55,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     middleware.install(app, settings.api_rate_limit_per_minute)
-    app.include_router(scans.router, prefix=API_PREFIX)
-    app.include_router(service.router, prefix=API_PREFIX)
+    keyed = [Depends(authenticate)]
+    app.include_router(scans.router, prefix=API_PREFIX, dependencies=keyed)
+    app.include_router(service.router, prefix=API_PREFIX, dependencies=keyed)
     app.include_router(service.router, include_in_schema=False)
     _document_start_body(app)
     return app

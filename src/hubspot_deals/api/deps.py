@@ -7,8 +7,13 @@ from collections.abc import AsyncIterator
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hubspot_deals.api.errors import ApiError
 from hubspot_deals.jobs.runtime import Runtime
 from hubspot_deals.store.jobs import ANY_ORG, OrgScope
+from hubspot_deals.store.keys import KeyRepository
+
+#: An organization id no scan can have (ids are never empty): another organization's view.
+NO_ORG = ""
 
 
 def runtime(request: Request) -> Runtime:
@@ -19,6 +24,38 @@ def runtime(request: Request) -> Runtime:
 async def session(request: Request) -> AsyncIterator[AsyncSession]:
     async with runtime(request).sessions() as db:
         yield db
+
+
+async def authenticate(request: Request) -> None:
+    """With keys in use, every /api/v1 call needs X-API-Key; the key binds it to its organization."""
+    rt = runtime(request)
+    key = request.headers.get("x-api-key")
+    async with rt.sessions() as db:
+        keys = KeyRepository(db)
+        if key:
+            record = await keys.find(key)
+            if record is None:
+                raise ApiError(
+                    401, "UNAUTHORIZED", "The X-API-Key header does not hold a valid key"
+                )
+            request.state.organization_id = record.organization_id
+            return
+        if rt.settings.require_api_key or await keys.active_count():
+            raise ApiError(401, "UNAUTHORIZED", "An X-API-Key header is required")
+
+
+def bound_organization(request: Request) -> str | None:
+    """The organization of the caller's API key, None when the service runs open."""
+    org: str | None = getattr(request.state, "organization_id", None)
+    return org
+
+
+def requested_scope(request: Request, organization_id: str | None) -> OrgScope:
+    """A list or stats filter, never wider than the caller's own organization."""
+    bound = bound_organization(request)
+    if bound is None:
+        return organization_id if organization_id is not None else ANY_ORG
+    return bound if organization_id in (None, bound) else NO_ORG
 
 
 def org_scope(request: Request) -> OrgScope:

@@ -102,3 +102,17 @@ class DealRow(Base):
         Index("ix_deals_job_stage", "job_id", "deal_stage", "deal_key"),
         Index("ix_deals_job_owner", "job_id", "owner_id", "deal_key"),
     )
+
+
+class ApiKey(Base):
+    """An API key binds its caller to one organization. Only a hash of the key is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -11,7 +11,13 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.api import presenters
-from hubspot_deals.api.deps import org_scope, runtime, session
+from hubspot_deals.api.deps import (
+    bound_organization,
+    org_scope,
+    requested_scope,
+    runtime,
+    session,
+)
 from hubspot_deals.api.errors import ApiError, ValidationFailed
 from hubspot_deals.api.schemas import (
     SCAN_ID_RE,
@@ -89,7 +95,12 @@ async def start(
     """Start extracting a portal's deals; the job runs in the background."""
     body = await _start_body(request)
     config = body.config
-    org = getattr(request.state, "organization_id", None) or config.organizationId
+    bound = bound_organization(request)
+    if bound is not None and config.organizationId not in (None, bound):
+        raise ValidationFailed(
+            {"config.organizationId": "Must be the organization of your API key"}
+        )
+    org = bound or config.organizationId
     started = await service.start_scan(
         db,
         rt.cipher,
@@ -194,7 +205,6 @@ async def results(
 async def list_scans(
     request: Request,
     db: Session,
-    scope: Scope,
     status: Annotated[
         str | None, Query(pattern="^(pending|running|completed|failed|cancelled)$")
     ] = None,
@@ -205,7 +215,7 @@ async def list_scans(
     sort_order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
 ) -> dict[str, Any]:
     """Every scan run, newest first by default."""
-    effective: OrgScope = organization_id if organization_id is not None else scope
+    effective = requested_scope(request, organization_id)
     found = await JobRepository(db).page(
         org=effective,
         status=status,

@@ -5,16 +5,15 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from hubspot_deals import __version__
-from hubspot_deals.api.deps import org_scope, runtime
+from hubspot_deals.api.deps import requested_scope, runtime
 from hubspot_deals.api.errors import timestamp
 from hubspot_deals.jobs import stats as stats_module
 from hubspot_deals.jobs.runtime import Runtime
-from hubspot_deals.store.jobs import OrgScope
 
 router = APIRouter(tags=["service"])
 HUBSPOT_STALE_SECONDS = 600
@@ -69,13 +68,11 @@ async def health(rt: Annotated[Runtime, Depends(runtime)]) -> JSONResponse:
 
 @router.get("/stats")
 async def stats(
+    request: Request,
     rt: Annotated[Runtime, Depends(runtime)],
-    scope: Annotated[OrgScope, Depends(org_scope)],
     period: Annotated[str, Query(pattern="^(24h|7d|30d)$")] = "24h",
     organization_id: Annotated[str | None, Query(max_length=255)] = None,
 ) -> dict[str, Any]:
     """Aggregates over the scans created in the period."""
     async with rt.sessions() as db:
-        return await stats_module.compute(
-            db, period, organization_id if organization_id is not None else scope
-        )
+        return await stats_module.compute(db, period, requested_scope(request, organization_id))

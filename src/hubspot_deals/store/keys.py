@@ -1,0 +1,57 @@
+"""API keys: created once (the key is shown then, never again), stored as SHA-256, revocable."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hubspot_deals.store.models import ApiKey
+
+KEY_PREFIX = "hsd_"
+
+
+def key_hash(key: str) -> str:
+    """Keys are 256 random bits: a plain SHA-256 is enough (no salt or slow hash needed)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class KeyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def create(self, organization_id: str, name: str | None) -> tuple[ApiKey, str]:
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        record = ApiKey(
+            id=f"key_{secrets.token_hex(6)}",
+            organization_id=organization_id,
+            name=name,
+            key_hash=key_hash(key),
+            prefix=key[:12],
+            created_at=datetime.now(UTC),
+        )
+        self.session.add(record)
+        return record, key
+
+    async def all(self) -> Sequence[ApiKey]:
+        return (await self.session.scalars(select(ApiKey).order_by(ApiKey.created_at))).all()
+
+    async def active_count(self) -> int:
+        query = select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None))
+        return int(await self.session.scalar(query) or 0)
+
+    async def find(self, key: str) -> ApiKey | None:
+        """The active key with this value, if any."""
+        query = select(ApiKey).where(ApiKey.key_hash == key_hash(key), ApiKey.revoked_at.is_(None))
+        return (await self.session.scalars(query)).first()
+
+    async def revoke(self, key_id: str) -> bool:
+        record = await self.session.get(ApiKey, key_id)
+        if record is None or record.revoked_at is not None:
+            return False
+        record.revoked_at = datetime.now(UTC)
+        return True

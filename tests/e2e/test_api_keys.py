@@ -1,0 +1,138 @@
+"""API keys: required once any exists, binding each caller to its organization's scans only."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hubspot_deals.sandbox.process import SandboxProcess
+from hubspot_deals.service_process import ServiceProcess
+
+
+def keys(data_dir: Path, *args: str) -> str:
+    """``hubspot-deals keys ...`` on the service's data directory; its standard output."""
+    env = os.environ | {"DATA_DIR": str(data_dir)}
+    done = subprocess.run(  # noqa: S603 - our own interpreter and fixed arguments
+        [sys.executable, "-m", "hubspot_deals", "keys", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def keyed(
+    portal: SandboxProcess, make_service: Callable[..., ServiceProcess]
+) -> tuple[ServiceProcess, str, str]:
+    service = make_service(portal)
+    return (
+        service,
+        keys(service.data_dir, "create", "--org", "org_a"),
+        keys(service.data_dir, "create", "--org", "org_b"),
+    )
+
+
+def call(
+    service: ServiceProcess, method: str, path: str, key: str | None, body: object = None
+) -> httpx.Response:
+    headers = {"X-API-Key": key} if key else {}
+    return httpx.request(method, f"{service.url}{path}", json=body, headers=headers, timeout=30)
+
+
+def start(
+    service: ServiceProcess, key: str, scan_id: str, token: str, **config: object
+) -> httpx.Response:
+    body = {
+        "config": {
+            "scanId": scan_id,
+            "type": ["hubspot_deals"],
+            "auth": {"hubspot_access_token": token},
+        }
+        | config
+    }
+    return call(service, "POST", "/api/v1/scan/start", key, body)
+
+
+class TestKeys:
+    def test_key_required_once_keys_exist(self, keyed: tuple[ServiceProcess, str, str]) -> None:
+        """Without a key, or with a wrong one: 401 in the envelope; the root health probe stays open."""
+        service, key_a, _ = keyed
+        assert key_a.startswith("hsd_")
+        for key in (None, "hsd_not-a-key"):
+            reply = call(service, "GET", "/api/v1/scan/list", key)
+            assert reply.status_code == 401
+            assert reply.json()["error_code"] == "UNAUTHORIZED"
+        assert call(service, "GET", "/api/v1/health", None).status_code == 401
+        assert call(service, "GET", "/health", None).status_code == 200
+        assert call(service, "GET", "/api/v1/scan/list", key_a).status_code == 200
+
+    def test_keys_are_stored_hashed_and_revocable(
+        self, keyed: tuple[ServiceProcess, str, str]
+    ) -> None:
+        """The database never holds a key; a revoked key is refused at once."""
+        service, key_a, _ = keyed
+        raw = b"".join(p.read_bytes() for p in service.data_dir.glob("hubspot_deals.db*"))
+        assert key_a.encode() not in raw
+        listing = keys(service.data_dir, "list")
+        assert key_a not in listing and key_a[:12] in listing
+        key_id = next(line.split("\t")[0] for line in listing.splitlines() if key_a[:12] in line)
+        keys(service.data_dir, "revoke", key_id)
+        assert call(service, "GET", "/api/v1/scan/list", key_a).status_code == 401
+
+
+class TestIsolation:
+    def test_other_organization_sees_nothing(
+        self, keyed: tuple[ServiceProcess, str, str], portal: SandboxProcess
+    ) -> None:
+        """Status, results, cancel, list, stats and filters of another organization show nothing."""
+        service, key_a, key_b = keyed
+        assert start(service, key_a, "a-only", portal.token).status_code == 202
+        assert start(service, key_a, "shared-id", portal.token).status_code == 202
+        assert (
+            start(service, key_b, "shared-id", portal.token).status_code == 202
+        )  # unique per organization
+        as_a, as_b = replace(service, api_key=key_a), replace(service, api_key=key_b)
+        as_a.wait("a-only")
+        as_a.wait("shared-id")
+        as_b.wait("shared-id")
+
+        assert (
+            call(service, "GET", "/api/v1/scan/status/a-only", key_b).json()["status"]
+            == "not_found"
+        )
+        assert call(service, "GET", "/api/v1/scan/results/a-only", key_b).status_code == 404
+        assert call(service, "POST", "/api/v1/scan/cancel/a-only", key_b).status_code == 404
+        listed = call(service, "GET", "/api/v1/scan/list", key_b).json()["scans"]
+        assert {s["organizationId"] for s in listed} == {"org_b"} and len(listed) == 1
+        foreign = call(service, "GET", "/api/v1/scan/list?organization_id=org_a", key_b).json()
+        assert foreign["scans"] == [] and foreign["pagination"]["total_items"] == 0
+        stats = call(service, "GET", "/api/v1/stats?organization_id=org_a", key_b).json()
+        assert stats["summary"]["total_scans"] == 0
+        own = call(service, "GET", "/api/v1/stats", key_b).json()
+        assert own["summary"]["total_scans"] == 1
+        mine = call(service, "GET", "/api/v1/scan/status/shared-id", key_a).json()
+        theirs = call(service, "GET", "/api/v1/scan/status/shared-id", key_b).json()
+        assert mine["organizationId"] == "org_a" and theirs["organizationId"] == "org_b"
+        assert mine["id"] != theirs["id"]
+
+    def test_config_organization_must_match_the_key(
+        self, keyed: tuple[ServiceProcess, str, str], portal: SandboxProcess
+    ) -> None:
+        """A key cannot start a scan for another organization."""
+        service, key_a, _ = keyed
+        reply = start(service, key_a, "wrong-org", portal.token, organizationId="org_b")
+        assert reply.status_code == 400
+        assert "config.organizationId" in reply.json()["errors"]
+        assert (
+            start(service, key_a, "right-org", portal.token, organizationId="org_a").status_code
+            == 202
+        )
