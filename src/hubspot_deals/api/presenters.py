@@ -32,8 +32,6 @@ def success_rate(processed: int, failed: int) -> str:
 def _seconds(start: datetime | None, end: datetime | None) -> int | None:
     if start is None or end is None:
         return None
-    start = start if start.tzinfo else start.replace(tzinfo=UTC)
-    end = end if end.tzinfo else end.replace(tzinfo=UTC)
     return max(int((end - start).total_seconds()), 0)
 
 
@@ -56,8 +54,7 @@ def time_remaining(job: ScanJob) -> str | None:
         or not job.total_items
     ):
         return None
-    started = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=UTC)
-    elapsed = max((datetime.now(UTC) - started).total_seconds(), 0.001)
+    elapsed = max((datetime.now(UTC) - job.started_at).total_seconds(), 0.001)
     left = max(job.total_items - job.processed_items - job.failed_items, 0)
     return humanize(left / (job.processed_items / elapsed)) if left else "under a minute"
 

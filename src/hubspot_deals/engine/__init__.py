@@ -1,8 +1,8 @@
 """The scan: fetch plan, transformation to result rows, checkpoints, progress, cancellation."""
 
+from hubspot_deals.engine.rows import DEFAULT_PROPERTIES
 from hubspot_deals.engine.scan import (
     DEFAULT_ASSOCIATIONS,
-    DEFAULT_PROPERTIES,
     ScanContext,
     run_scan,
 )

@@ -11,11 +11,10 @@ import orjson
 
 from hubspot_deals.hubspot import AccountDetails, AssociatedObject, Deal, Owner, Pipeline
 
-#: Properties asked of HubSpot whatever the user asked, because the row's own columns need them.
-ROW_PROPERTIES: tuple[str, ...] = (
+#: The spec's default properties, what a scan asks for when its config names none.
+DEFAULT_PROPERTIES: tuple[str, ...] = (
     "dealname",
     "amount",
-    "deal_currency_code",
     "dealstage",
     "pipeline",
     "closedate",
@@ -24,6 +23,8 @@ ROW_PROPERTIES: tuple[str, ...] = (
     "hubspot_owner_id",
     "dealtype",
 )
+#: Properties asked of HubSpot whatever the user asked, because the row's own columns need them.
+ROW_PROPERTIES: tuple[str, ...] = (*DEFAULT_PROPERTIES, "deal_currency_code")
 _INLINE_TYPE = {"contacts": "deal_to_contact", "line_items": "deal_to_line_item"}
 _PRIMARY_COMPANY_TYPE_ID = 5
 

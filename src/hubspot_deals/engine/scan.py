@@ -29,6 +29,7 @@ from hubspot_deals.engine.plan import (
     day_bounds_ms,
 )
 from hubspot_deals.engine.rows import (
+    DEFAULT_PROPERTIES,
     ROW_PROPERTIES,
     Lookups,
     association_entries,
@@ -49,17 +50,6 @@ from hubspot_deals.store.models import ScanJob
 
 log = structlog.get_logger(__name__)
 
-DEFAULT_PROPERTIES = (
-    "dealname",
-    "amount",
-    "dealstage",
-    "pipeline",
-    "closedate",
-    "createdate",
-    "hs_lastmodifieddate",
-    "hubspot_owner_id",
-    "dealtype",
-)
 DEFAULT_ASSOCIATIONS = ("contacts", "companies", "line_items")
 #: List chains walked at once: enough to spend a burst window in a few round trips, few enough to
 #: keep the connection pool cheap.

@@ -59,8 +59,6 @@ def now() -> datetime:
 def iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    if moment.tzinfo is None:  # SQLite returns naive datetimes; they were stored as UTC
-        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

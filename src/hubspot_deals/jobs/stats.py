@@ -18,10 +18,6 @@ _CAUSES = {
 }
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _percent(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "0%"
 
@@ -41,11 +37,9 @@ async def compute(session: AsyncSession, period: str, org: OrgScope) -> dict[str
         if job.status == "failed":
             errors[_CAUSES.get(job.error_cause or "", "other_errors")] += 1
         if job.started_at:
-            intervals.append(
-                (_utc(job.started_at), _utc(job.completed_at) if job.completed_at else now)
-            )
+            intervals.append((job.started_at, job.completed_at if job.completed_at else now))
         if job.status == "completed" and job.started_at and job.completed_at:
-            durations.append((_utc(job.completed_at) - _utc(job.started_at)).total_seconds())
+            durations.append((job.completed_at - job.started_at).total_seconds())
             deals_completed += job.processed_items
     total = sum(statuses.values())
     finished = statuses["completed"] + statuses["failed"]
