@@ -59,6 +59,6 @@ def requested_scope(request: Request, organization_id: str | None) -> OrgScope:
 
 
 def org_scope(request: Request) -> OrgScope:
-    """Unscoped until API keys bind callers to an organization (then: that organization)."""
+    """Unscoped while the service runs open; with an API key, the key's organization."""
     org: OrgScope = getattr(request.state, "organization_id", ANY_ORG)
     return org

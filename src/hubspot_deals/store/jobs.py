@@ -1,6 +1,6 @@
 """SQL for scan jobs. Callers own the transaction: nothing here commits.
 
-``org`` arguments scope a query to one organization; ``ANY_ORG`` leaves it unscoped (no API keys yet,
+``org`` arguments scope a query to one organization; ``ANY_ORG`` leaves it unscoped (the service runs open,
 so a scan id is unique across the service).
 """
 
