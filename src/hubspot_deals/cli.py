@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from rich.console import Console
 from hubspot_deals.sandbox import DEMO_TOKEN, FAULT_KINDS, SandboxConfig
 from hubspot_deals.sandbox.catalog import ALL_SCOPES
 from hubspot_deals.store.keys import KeyRepository
+
+if TYPE_CHECKING:
+    from hubspot_deals.config import Settings
 
 T = TypeVar("T")
 
@@ -61,13 +64,27 @@ keys_app = typer.Typer(
 app.add_typer(keys_app, name="keys")
 
 
+def _settings() -> Settings:
+    """The settings from the environment, or one clear line and exit code 2."""
+    from pydantic import ValidationError
+
+    from hubspot_deals.config import Settings
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]).upper() or "settings"
+            console.print(f"[red]configuration error[/red] ({where}): {error['msg']}")
+        raise typer.Exit(2) from None
+
+
 def _with_keys(work: Callable[[KeyRepository], Awaitable[T]]) -> T:
     """Run ``work`` against the configured database (migrated first), committing after it."""
-    from hubspot_deals.config import Settings
     from hubspot_deals.store.database import create_engine, migrate, session_factory
 
     async def run() -> T:
-        url = Settings().sqlalchemy_url()
+        url = _settings().sqlalchemy_url()
         await migrate(url)
         engine = create_engine(url)
         try:
@@ -150,11 +167,10 @@ def serve(
     import uvicorn
 
     from hubspot_deals.api.app import create_app
-    from hubspot_deals.config import Settings
     from hubspot_deals.logs import configure
     from hubspot_deals.sandbox.process import SandboxProcess
 
-    settings = Settings()
+    settings = _settings()
     configure(settings.log_level, settings.log_format)
     portal = None
     if demo:
@@ -169,6 +185,33 @@ def serve(
     finally:
         if portal is not None:
             portal.stop()
+
+
+@app.command()
+def worker() -> None:
+    """Run scans sent through Redis (the distributed mode: REDIS_URL and PostgreSQL set).
+
+    Start as many as the load needs, on any machine; each runs WORKER_CONCURRENCY scans at once.
+    """
+    from hubspot_deals.jobs.worker import run_worker
+    from hubspot_deals.logs import configure
+
+    settings = _settings()
+    configure(settings.log_level, settings.log_format)
+    asyncio.run(run_worker(settings))
+
+
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the schema to the newest revision (serve and worker also do it when they start)."""
+    from hubspot_deals.store.database import migrate
+
+    asyncio.run(migrate(_settings().sqlalchemy_url()))
+    console.print("the database schema is current")
 
 
 def _print_demo(host: str, port: int, sandbox_url: str, token: str) -> None:

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -16,7 +16,33 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), description="Where the SQLite file and the key file live.")
     database_url: str | None = Field(
         None,
-        description="SQLAlchemy async URL; unset means SQLite at DATA_DIR/hubspot_deals.db.",
+        description="SQLAlchemy async URL (postgresql+asyncpg://user@host/db in the distributed "
+        "mode); unset means SQLite at DATA_DIR/hubspot_deals.db.",
+    )
+    database_pool_size: int = Field(
+        10, ge=1, description="PostgreSQL connections kept open per process."
+    )
+    database_max_overflow: int = Field(
+        10, ge=0, description="PostgreSQL connections opened beyond the pool under load."
+    )
+    redis_url: str | None = Field(
+        None,
+        description="redis://host:port/db: set, jobs go to `hubspot-deals worker` processes and "
+        "every limit is shared through Redis (the distributed mode; needs PostgreSQL).",
+    )
+    redis_namespace: str = Field(
+        "hubspot_deals",
+        min_length=1,
+        description="Prefix of every Redis key and stream, so deployments can share one Redis.",
+    )
+    worker_concurrency: int = Field(
+        10, ge=1, description="Scans one worker process (or the embedded service) runs at once."
+    )
+    scan_lease_seconds: float = Field(
+        30.0,
+        ge=1,
+        description="A running scan whose heartbeat is older than this is resumed by another "
+        "worker; heartbeats are sent three times per lease.",
     )
     token_encryption_key: SecretStr | None = Field(
         None,
@@ -30,7 +56,12 @@ class Settings(BaseSettings):
         1000, ge=1, description="Requests a minute per client (API key, else IP address)."
     )
     max_concurrent_scans_per_org: int = Field(
-        10, ge=1, description="Scans an organization may have pending or running at once."
+        10,
+        ge=1,
+        description="Scans running at once per organization; more wait as pending, in order.",
+    )
+    results_mb_per_minute_per_org: float = Field(
+        100.0, gt=0, description="Megabytes of results pages an organization may download a minute."
     )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: Literal["auto", "json", "console"] = Field(
@@ -68,6 +99,26 @@ class Settings(BaseSettings):
 
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'hubspot_deals.db'}"
+
+    @property
+    def distributed(self) -> bool:
+        """Jobs through Redis to worker processes; otherwise they run inside the service."""
+        return self.redis_url is not None
+
+    @model_validator(mode="after")
+    def _distributed_needs_shared_state(self) -> Settings:
+        if self.distributed:
+            if not self.sqlalchemy_url().startswith("postgresql"):
+                raise ValueError(
+                    "REDIS_URL (the distributed mode) needs DATABASE_URL to name PostgreSQL "
+                    "(postgresql+asyncpg://...): workers on other machines cannot share SQLite"
+                )
+            if self.token_encryption_key is None:
+                raise ValueError(
+                    "REDIS_URL (the distributed mode) needs TOKEN_ENCRYPTION_KEY: every API "
+                    "replica and worker must hold the same key"
+                )
+        return self
 
 
 @lru_cache

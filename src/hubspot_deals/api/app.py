@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,8 +16,8 @@ from hubspot_deals.api.deps import authenticate
 from hubspot_deals.api.routes import scans, service
 from hubspot_deals.api.schemas import StartScanRequest
 from hubspot_deals.config import Settings, get_settings
-from hubspot_deals.jobs.runtime import Runtime, set_runtime
-from hubspot_deals.jobs.tasks import broker, dispatch
+from hubspot_deals.jobs.runtime import Runtime
+from hubspot_deals.jobs.tasks import dispatch
 from hubspot_deals.store.jobs import JobRepository
 
 log = structlog.get_logger(__name__)
@@ -30,21 +31,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await Runtime.start(settings)
         app.state.runtime = runtime
-        set_runtime(runtime)
-        await broker.startup()
-        async with runtime.sessions() as db:
-            unfinished = await JobRepository(db).unfinished()
-        for (
-            job_id
-        ) in unfinished:  # scans a stopped process left behind resume from their checkpoints
-            await dispatch(job_id)
-        if unfinished:
-            log.info("scans.resumed", count=len(unfinished))
+        await runtime.broker.startup()
+        sweeper = None
+        if not settings.distributed:  # the service is its own (only) worker
+            sweeper = asyncio.create_task(_run_embedded_worker(runtime))
         try:
             yield
         finally:
-            await broker.shutdown()
-            set_runtime(None)
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
+            await runtime.broker.shutdown()
             await runtime.close()
 
     app = FastAPI(
@@ -61,6 +59,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(service.router, include_in_schema=False)
     _document_start_body(app)
     return app
+
+
+async def _run_embedded_worker(runtime: Runtime) -> None:
+    """Resume the scans a stopped process left behind (it was the only worker, so their leases are
+    void now), then sweep like any worker."""
+    async with runtime.sessions() as db:
+        jobs = JobRepository(db)
+        await jobs.forget_workers()
+        await db.commit()
+        unfinished = await jobs.unfinished()
+    for job_id in unfinished:  # resumed from their checkpoints, oldest first
+        await dispatch(job_id)
+    if unfinished:
+        log.info("scans.resumed", count=len(unfinished))
+    await runtime.runner.sweep_forever()
 
 
 def _document_start_body(app: FastAPI) -> None:

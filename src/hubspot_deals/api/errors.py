@@ -18,7 +18,6 @@ from hubspot_deals.jobs.service import (
     ScanInProgress,
     ScanNotFound,
     ScanNotReady,
-    TooManyScans,
 )
 
 log = structlog.get_logger(__name__)
@@ -28,7 +27,6 @@ STATUS = {
     ScanNotFound: 404,
     ScanNotReady: 404,
     InvalidCancellation: 400,
-    TooManyScans: 429,
 }
 
 

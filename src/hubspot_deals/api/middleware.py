@@ -10,11 +10,9 @@ from collections.abc import Awaitable, Callable
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from limits import RateLimitItemPerMinute
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import FixedWindowRateLimiter
 
 from hubspot_deals.api.errors import envelope
+from hubspot_deals.api.quotas import requests_quota
 
 log = structlog.get_logger("hubspot_deals.access")
 HEALTH_PATHS = frozenset({"/health", "/api/v1/health"})
@@ -29,8 +27,6 @@ def _client_key(request: Request) -> str:
 
 
 def install(app: FastAPI, per_minute: int) -> None:
-    limiter = FixedWindowRateLimiter(MemoryStorage())
-    item = RateLimitItemPerMinute(per_minute)
 
     @app.middleware("http")
     async def plumbing(
@@ -42,18 +38,18 @@ def install(app: FastAPI, per_minute: int) -> None:
         request.state.request_id = request_id
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(request_id=request_id):
-            key = _client_key(request)
             # health probes (load balancers, orchestrators) are answered without spending the budget
-            allowed = request.url.path in HEALTH_PATHS or await limiter.hit(item, key)
-            window = await limiter.get_window_stats(item, key)
+            window = await requests_quota(request, per_minute).spend(
+                _client_key(request), 0 if request.url.path in HEALTH_PATHS else 1
+            )
             headers = {
                 "X-RateLimit-Limit": str(per_minute),
                 "X-RateLimit-Remaining": str(window.remaining),
                 "X-RateLimit-Reset": str(int(window.reset_time)),
                 "X-Request-ID": request_id,
             }
-            if not allowed:
-                retry_after = max(int(window.reset_time - time.time()) + 1, 1)
+            if not window.allowed:
+                retry_after = window.retry_after
                 response: Response = JSONResponse(
                     envelope(
                         request,

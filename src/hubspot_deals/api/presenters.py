@@ -7,7 +7,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from hubspot_deals.jobs.service import iso
+from hubspot_deals.jobs.service import Queue, iso
 from hubspot_deals.store.models import DealRow, ScanJob
 
 NOT_FOUND_STATUS: dict[str, Any] = {
@@ -76,7 +76,24 @@ def _identity(job: ScanJob) -> dict[str, Any]:
     }
 
 
-def status_body(job: ScanJob) -> dict[str, Any]:
+def queue_block(queue: Queue) -> dict[str, Any]:
+    position = queue.ahead + 1
+    if queue.running + queue.ahead < queue.limit:
+        message = "Waiting for a worker to start it"
+    else:
+        message = (
+            f"Waiting: the organization runs {queue.running} of its {queue.limit} scans at "
+            f"once; {queue.ahead} queued before this one"
+        )
+    return {
+        "position": position,
+        "running_in_organization": queue.running,
+        "max_running_per_organization": queue.limit,
+        "message": message,
+    }
+
+
+def status_body(job: ScanJob, queue: Queue | None = None) -> dict[str, Any]:
     body = _identity(job) | {"error_message": job.error_message}
     if job.error_code:
         body["error_code"] = job.error_code
@@ -106,6 +123,8 @@ def status_body(job: ScanJob) -> dict[str, Any]:
         if duration is not None:
             progress["duration_seconds"] = duration
     body["progress"] = progress
+    if queue is not None:
+        body["queue"] = queue_block(queue)
     if job.status in ("completed", "cancelled") or (job.status == "failed" and job.processed_items):
         body["results"] = results_block(job)
     return body

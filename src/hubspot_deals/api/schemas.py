@@ -189,6 +189,15 @@ class Results(BaseModel):
     data_size_mb: float
 
 
+class QueuePlace(BaseModel):
+    """Why a pending scan has not started: its organization runs its maximum of scans."""
+
+    position: int
+    running_in_organization: int
+    max_running_per_organization: int
+    message: str
+
+
 class ScanStatus(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={"description": "Fields absent for a state are omitted."}
@@ -206,6 +215,7 @@ class ScanStatus(BaseModel):
     created_at: str | None
     updated_at: str | None
     progress: Progress | None = None
+    queue: QueuePlace | None = None
     config: dict[str, Any] | None = None
     results: Results | None = None
 

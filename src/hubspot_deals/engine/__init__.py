@@ -3,8 +3,17 @@
 from hubspot_deals.engine.rows import DEFAULT_PROPERTIES
 from hubspot_deals.engine.scan import (
     DEFAULT_ASSOCIATIONS,
+    Claimed,
     ScanContext,
-    run_scan,
+    claim_scan,
+    run_claimed,
 )
 
-__all__ = ["DEFAULT_ASSOCIATIONS", "DEFAULT_PROPERTIES", "ScanContext", "run_scan"]
+__all__ = [
+    "DEFAULT_ASSOCIATIONS",
+    "DEFAULT_PROPERTIES",
+    "Claimed",
+    "ScanContext",
+    "claim_scan",
+    "run_claimed",
+]

@@ -13,8 +13,8 @@ import asyncio
 import contextlib
 import math
 from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -45,7 +45,7 @@ from hubspot_deals.hubspot import (
 )
 from hubspot_deals.store.crypto import TokenCipher
 from hubspot_deals.store.deals import DealRepository
-from hubspot_deals.store.jobs import ACTIVE, JobRepository
+from hubspot_deals.store.jobs import JobRepository, Lease
 from hubspot_deals.store.models import ScanJob
 
 log = structlog.get_logger(__name__)
@@ -68,32 +68,76 @@ def now() -> datetime:
 
 @dataclass
 class ScanContext:
-    """What a scan needs from its process: sessions, the token cipher, a HubSpot client factory."""
+    """What a scan needs from its process: sessions, the token cipher, a HubSpot client factory,
+    and who this worker is for the lease it holds on the jobs it runs."""
 
     sessions: async_sessionmaker[AsyncSession]
     cipher: TokenCipher
     client_factory: Callable[[str], HubSpotClient]
+    worker_id: str
+    lease_seconds: float
+    max_running_per_org: int
     observe: Callable[[CallRecord], None] = lambda record: None
+    #: one claim at a time in this process (SQLite has no cross-connection lock to lean on)
+    claim_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class _Stop(Exception):
-    """The job left ``running`` (cancelled) between two pages."""
+    """The job left ``running`` under our lease (cancelled, or taken over) between two pages."""
 
 
-async def run_scan(ctx: ScanContext, job_id: str) -> None:
-    """Run (or resume) one job to a final state. Safe to call for a job already finished."""
-    claimed = await _claim(ctx, job_id)
-    if claimed is None:
-        return
-    job, token = claimed
+@dataclass(frozen=True)
+class Claimed:
+    """A job this worker holds the lease of, with its token decrypted for the run."""
+
+    job: ScanJob
+    lease: Lease
+    token: str = field(repr=False)
+
+
+async def claim_scan(ctx: ScanContext, job_id: str) -> Claimed | None:
+    """Take the job's lease; None when it is not ours to run (finished, held by a live worker, or
+    waiting for a free slot of its organization)."""
+    async with ctx.claim_lock, ctx.sessions() as session:
+        jobs = JobRepository(session)
+        moment = now()
+        claimed = await jobs.claim(
+            job_id,
+            worker=ctx.worker_id,
+            moment=moment,
+            stale_before=moment - timedelta(seconds=ctx.lease_seconds),
+            max_running=ctx.max_running_per_org,
+        )
+        await session.commit()
+        if claimed is None:
+            return None
+        job, lease = claimed
+        if job.token_encrypted is None:
+            await jobs.update_if_running(
+                job_id,
+                lease,
+                status="failed",
+                completed_at=now(),
+                error_code="INTERNAL_ERROR",
+                error_cause="internal",
+                error_message="The scan's HubSpot token is no longer stored; start the scan again.",
+            )
+            await session.commit()
+            return None
+        return Claimed(job, lease, ctx.cipher.decrypt(job.token_encrypted))
+
+
+async def run_claimed(ctx: ScanContext, claimed: Claimed) -> None:
+    """Run (or resume, from its checkpoint) a claimed job to a final state."""
+    job, lease = claimed.job, claimed.lease
     bound = structlog.contextvars.bound_contextvars(scan_id=job.scan_id, job_id=job.id)
     with bound:
-        log.info("scan.started", resumed=job.checkpoint is not None)
+        log.info("scan.started", resumed=job.checkpoint is not None, worker=ctx.worker_id)
         try:
-            async with ctx.client_factory(token) as client:
-                await _extract(ctx, job, client)
+            async with ctx.client_factory(claimed.token) as client:
+                await _while_leased(ctx, job.id, lease, _extract(ctx, job, lease, client))
         except _Stop:
-            log.info("scan.cancelled")  # the cancel request already erased the token
+            log.info("scan.stopped", reason="cancelled or taken over")
         except Exception as exc:
             failure = describe(exc)
             if failure.cause == "internal":
@@ -102,7 +146,8 @@ async def run_scan(ctx: ScanContext, job_id: str) -> None:
                 log.warning("scan.failed", error_code=failure.code, cause=failure.cause)
             await _finish(
                 ctx,
-                job_id,
+                job.id,
+                lease,
                 status="failed",
                 error_code=failure.code,
                 error_message=failure.message,
@@ -110,25 +155,28 @@ async def run_scan(ctx: ScanContext, job_id: str) -> None:
             )
 
 
-async def _claim(ctx: ScanContext, job_id: str) -> tuple[ScanJob, str] | None:
-    async with ctx.sessions() as session:
-        job = await JobRepository(session).get(job_id)
-        if job is None or job.status not in ACTIVE:
-            return None
-        if job.token_encrypted is None:
-            job.status, job.completed_at = "failed", now()
-            job.error_code, job.error_cause = "INTERNAL_ERROR", "internal"
-            job.error_message = (
-                "The scan's HubSpot token is no longer stored; start the scan again."
-            )
-            await session.commit()
-            return None
-        token = ctx.cipher.decrypt(job.token_encrypted)
-        job.status = "running"
-        job.started_at = job.started_at or now()
-        job.updated_at = job.heartbeat_at = now()
-        await session.commit()
-        return job, token
+async def _while_leased(
+    ctx: ScanContext, job_id: str, lease: Lease, work: Coroutine[Any, Any, None]
+) -> None:
+    """Run ``work`` while renewing the lease; stop it as soon as the lease is lost (the scan was
+    cancelled, or another worker took it over after we stalled), wherever the request came from."""
+    task = asyncio.create_task(work)
+    interval = ctx.lease_seconds / 3
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=interval)
+            if done:
+                return task.result()
+            async with ctx.sessions() as session:
+                held = await JobRepository(session).renew(job_id, lease, now())
+                await session.commit()
+            if not held:
+                raise _Stop
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, _Stop):
+                await task
 
 
 async def _load_lookups(client: HubSpotClient) -> Lookups:
@@ -162,7 +210,7 @@ def _filters(config: dict[str, Any]) -> ScanFilters:
     )
 
 
-async def _extract(ctx: ScanContext, job: ScanJob, client: HubSpotClient) -> None:
+async def _extract(ctx: ScanContext, job: ScanJob, lease: Lease, client: HubSpotClient) -> None:
     config = job.config
     requested = list(config.get("properties") or DEFAULT_PROPERTIES)
     kinds = (
@@ -184,6 +232,7 @@ async def _extract(ctx: ScanContext, job: ScanJob, client: HubSpotClient) -> Non
         async with ctx.sessions() as session:
             await JobRepository(session).update_if_running(
                 job.id,
+                lease,
                 total_items=total,
                 total_batches=math.ceil(total / batch_size) if total is not None else None,
                 checkpoint=checkpoint_of(partitions),
@@ -218,10 +267,10 @@ async def _extract(ctx: ScanContext, job: ScanJob, client: HubSpotClient) -> Non
         for page in batch.pages:  # pages of one partition arrive, and are stored, in order
             position = positions[page.partition]
             position.next, position.done = page.next, page.done
-        await _store_batch(ctx, job.id, batch, checkpoint_of(list(positions.values())))
+        await _store_batch(ctx, job.id, lease, batch, checkpoint_of(list(positions.values())))
         if client.last_call is not None:
             ctx.observe(client.last_call)
-    await _complete(ctx, job.id)
+    await _complete(ctx, job.id, lease)
 
 
 @dataclass(frozen=True)
@@ -330,18 +379,19 @@ async def _associations(
 
 
 async def _store_batch(
-    ctx: ScanContext, job_id: str, batch: Batch, checkpoint: dict[str, Any]
+    ctx: ScanContext, job_id: str, lease: Lease, batch: Batch, checkpoint: dict[str, Any]
 ) -> None:
     rows, failed, batch_size = batch.rows, batch.failed, batch.batch_size
     async with ctx.sessions() as session:
         jobs = JobRepository(session)
         job = await jobs.get(job_id)
-        if job is None or job.status != "running":
+        if job is None or not lease.holds(job):
             raise _Stop
         await DealRepository(session).upsert(job_id, rows)
         processed = job.processed_items + len(rows)
         still_running = await jobs.update_if_running(
             job_id,
+            lease,
             processed_items=processed,
             failed_items=job.failed_items + failed,
             with_associations=job.with_associations
@@ -354,23 +404,32 @@ async def _store_batch(
             heartbeat_at=now(),
             updated_at=now(),
         )
-        if not still_running:
+        if not still_running:  # the rows above go with the rollback: nothing lands after a cancel
             await session.rollback()
             raise _Stop
         await session.commit()
 
 
-async def _complete(ctx: ScanContext, job_id: str) -> None:
+async def _complete(ctx: ScanContext, job_id: str, lease: Lease) -> None:
     async with ctx.sessions() as session:
         jobs = JobRepository(session)
         job = await jobs.get(job_id)
-        if job is None or job.status != "running":
+        if job is None or not lease.holds(job):
             raise _Stop
-        job.status = "completed"
-        job.completed_at = job.updated_at = now()
-        job.total_items = job.processed_items + job.failed_items
-        job.total_batches = job.current_batch
-        job.token_encrypted = None
+        moment = now()
+        completed = await jobs.update_if_running(
+            job_id,
+            lease,
+            status="completed",
+            completed_at=moment,
+            updated_at=moment,
+            total_items=job.processed_items + job.failed_items,
+            total_batches=job.current_batch,
+            token_encrypted=None,
+        )
+        if not completed:
+            await session.rollback()
+            raise _Stop
         superseded = await jobs.make_current(job)
         await session.commit()
         for old in superseded:  # the previous run's rows are no longer served
@@ -379,10 +438,13 @@ async def _complete(ctx: ScanContext, job_id: str) -> None:
     log.info("scan.completed")
 
 
-async def _finish(ctx: ScanContext, job_id: str, *, status: str, **values: Any) -> None:
+async def _finish(
+    ctx: ScanContext, job_id: str, lease: Lease, *, status: str, **values: Any
+) -> None:
     async with ctx.sessions() as session:
         await JobRepository(session).update_if_running(
             job_id,
+            lease,
             status=status,
             completed_at=now(),
             updated_at=now(),

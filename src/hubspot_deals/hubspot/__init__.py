@@ -27,6 +27,7 @@ from hubspot_deals.hubspot._models import (
     SearchPage,
 )
 from hubspot_deals.hubspot._pacing import BURST, SEARCH, LocalRateLimiter, Permit, RateLimiter
+from hubspot_deals.hubspot._redis_pacing import RedisRateLimiter
 
 __all__ = [
     "BURST",
@@ -53,6 +54,7 @@ __all__ = [
     "PipelineStage",
     "PropertyDefinition",
     "RateLimiter",
+    "RedisRateLimiter",
     "RetryPolicy",
     "SearchPage",
 ]

@@ -10,8 +10,8 @@ The limit is learned from ``X-HubSpot-RateLimit-Max`` and ``-Interval-Millisecon
 ``-Remaining`` lower than our own count means someone else uses the same app, and the gap is held as
 borrowed slots for a window. Search replies carry no headers, so search keeps its configured rate.
 
-``RateLimiter`` is the interface; ``LocalRateLimiter`` keeps its windows in process. A limiter shared
-through Redis (distributed mode) implements the same five calls.
+``RateLimiter`` is the interface; ``LocalRateLimiter`` keeps its windows in process;
+``RedisRateLimiter`` (distributed mode) shares them between processes with the same five calls.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ SEARCH = "search"
 class Permit:
     bucket: str
     sent_at: float
+    slot: str = ""  # the slot's name where the windows are shared (Redis)
 
 
 class RateLimiter(Protocol):

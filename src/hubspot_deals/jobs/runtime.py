@@ -1,15 +1,27 @@
-"""The process's shared pieces, built once from settings: database, cipher, HubSpot, broker."""
+"""The process's shared pieces, built once from settings: database, cipher, broker, Redis, runner.
+
+The settings alone choose the mode: without ``REDIS_URL`` everything is in process (SQLite by
+default, the in-memory broker, limits in memory); with it, jobs go through Redis to worker
+processes and the HubSpot and service limits are shared there.
+"""
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from dataclasses import dataclass, field
 
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from taskiq import AsyncBroker
 
 from hubspot_deals.config import Settings
 from hubspot_deals.engine import ScanContext
-from hubspot_deals.hubspot import CallRecord, HubSpotClient
+from hubspot_deals.hubspot import CallRecord, HubSpotClient, RateLimiter, RedisRateLimiter
+from hubspot_deals.jobs.runner import ScanRunner
+from hubspot_deals.jobs.tasks import dispatch, make_broker
 from hubspot_deals.store.crypto import TokenCipher
 from hubspot_deals.store.database import create_engine, migrate, session_factory
 
@@ -27,42 +39,91 @@ class HubSpotHealth:
             self.rate_limit_remaining = record.rate_limit_remaining
 
 
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
 @dataclass
 class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     cipher: TokenCipher
+    broker: AsyncBroker
+    redis: Redis | None
+    #: where the service's own limits (requests per key, downloads per organization) are counted
+    limits_storage: Storage
+    runner: ScanRunner = field(init=False)
     hubspot: HubSpotHealth = field(default_factory=HubSpotHealth)
     started: float = field(default_factory=time.monotonic)
+    worker_id: str = field(default_factory=worker_name)
+
+    def __post_init__(self) -> None:
+        self.runner = ScanRunner(
+            self.scan_context(), capacity=self.settings.worker_concurrency, dispatch=dispatch
+        )
+        self.broker.add_dependency_context({ScanRunner: self.runner})
 
     @classmethod
     async def start(cls, settings: Settings) -> Runtime:
+        """Build the runtime; the caller starts the broker (``broker.startup``) in its role."""
         url = settings.sqlalchemy_url()
         await migrate(url)
-        engine = create_engine(url)
+        engine = create_engine(
+            url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        )
         cipher = TokenCipher.from_settings(settings.token_encryption_key, settings.data_dir)
-        return cls(settings, engine, session_factory(engine), cipher)
+        redis: Redis | None = None
+        storage: Storage = MemoryStorage()
+        if settings.redis_url is not None:
+            redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+            storage = RedisStorage(
+                "async+" + settings.redis_url,
+                implementation="redispy",
+                key_prefix=f"{settings.redis_namespace}:limits",
+                socket_timeout=5,
+                socket_connect_timeout=5,
+            )
+        return cls(
+            settings,
+            engine,
+            session_factory(engine),
+            cipher,
+            make_broker(settings),
+            redis,
+            storage,
+        )
 
     async def close(self) -> None:
+        await self.runner.close()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.engine.dispose()
 
     def scan_context(self) -> ScanContext:
+        settings = self.settings
+
         def client(token: str) -> HubSpotClient:
-            return HubSpotClient(token, settings=self.settings)
+            limiter: RateLimiter | None = None
+            if self.redis is not None:
+                limiter = RedisRateLimiter(
+                    self.redis,
+                    token,
+                    namespace=settings.redis_namespace,
+                    burst_limit=settings.hubspot_burst_limit,
+                    search_rate=settings.hubspot_search_rate,
+                    hold_s=settings.hubspot_timeout_seconds,
+                )
+            return HubSpotClient(token, settings=settings, limiter=limiter)
 
-        return ScanContext(self.sessions, self.cipher, client, self.hubspot.observe)
-
-
-_current: Runtime | None = None
-
-
-def set_runtime(runtime: Runtime | None) -> None:
-    global _current
-    _current = runtime
-
-
-def get_runtime() -> Runtime:
-    if _current is None:
-        raise RuntimeError("the runtime is not started")
-    return _current
+        return ScanContext(
+            self.sessions,
+            self.cipher,
+            client,
+            worker_id=self.worker_id,
+            lease_seconds=settings.scan_lease_seconds,
+            max_running_per_org=settings.max_concurrent_scans_per_org,
+            observe=self.hubspot.observe,
+        )

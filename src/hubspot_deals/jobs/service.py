@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.jobs.tasks import dispatch
@@ -19,6 +20,8 @@ from hubspot_deals.store.crypto import TokenCipher
 from hubspot_deals.store.deals import DealFilter, DealRepository
 from hubspot_deals.store.jobs import ANY_ORG, FINISHED, JobRepository, OrgScope
 from hubspot_deals.store.models import ScanJob
+
+log = structlog.get_logger(__name__)
 
 
 class ScanError(Exception):
@@ -48,10 +51,6 @@ class InvalidCancellation(ScanError):
     code = "INVALID_CANCELLATION"
 
 
-class TooManyScans(ScanError):
-    code = "RATE_LIMIT_EXCEEDED"
-
-
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -76,8 +75,9 @@ async def start_scan(
     token: str,
     org: str | None,
     scope: OrgScope,
-    max_active_per_org: int,
 ) -> Started:
+    """Store the job and send it to the workers. Past the organization's running-scan limit it
+    waits as ``pending``, in order; a lost message only delays it (the sweepers find it)."""
     jobs = JobRepository(session)
     running = await jobs.active(config["scanId"], scope)
     if running is not None:
@@ -86,12 +86,6 @@ async def start_scan(
             scanId=running.scan_id,
             currentStatus=running.status,
             startedAt=iso(running.started_at or running.created_at),
-        )
-    if await jobs.count_active(org) >= max_active_per_org:
-        raise TooManyScans(
-            f"At most {max_active_per_org} scans may run at once per organization",
-            organizationId=org,
-            limit=max_active_per_org,
         )
     previous = await jobs.newest(config["scanId"], scope)
     moment = now()
@@ -104,7 +98,6 @@ async def start_scan(
         token_encrypted=cipher.encrypt(token),
         created_at=moment,
         updated_at=moment,
-        cancel_requested=False,
         processed_items=0,
         failed_items=0,
         current_batch=0,
@@ -115,7 +108,10 @@ async def start_scan(
     )
     jobs.add(job)
     await session.commit()
-    await dispatch(job.id)
+    try:
+        await dispatch(job.id)
+    except Exception as exc:  # the broker is down: the job is stored, a sweeper will start it
+        log.warning("dispatch.failed", job_id=job.id, error=type(exc).__name__)
     return Started(job, _estimate(previous))
 
 
@@ -181,3 +177,19 @@ async def results_job(session: AsyncSession, scan_id: str, scope: OrgScope = ANY
             "Scan not completed yet", scanId=scan_id, currentStatus=job.status, progress=progress
         )
     return job
+
+
+@dataclass(frozen=True)
+class Queue:
+    """Why a pending scan waits: its organization's running scans and those queued before it."""
+
+    running: int
+    ahead: int
+    limit: int
+
+
+async def queue_of(session: AsyncSession, job: ScanJob, limit: int) -> Queue | None:
+    if job.status != "pending":
+        return None
+    running, ahead = await JobRepository(session).queue_position(job)
+    return Queue(running, ahead, limit)

@@ -26,7 +26,7 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -48,7 +48,12 @@ def create_engine(url: str) -> AsyncEngine:
 
         return engine
     return create_async_engine(
-        url, pool_pre_ping=True, json_serializer=_dumps, json_deserializer=orjson.loads
+        url,
+        pool_pre_ping=True,  # a restarted PostgreSQL costs one failed check, not failed requests
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        json_serializer=_dumps,
+        json_deserializer=orjson.loads,
     )
 
 

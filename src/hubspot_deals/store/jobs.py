@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, and_, func, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.store.models import ScanJob
@@ -35,6 +35,21 @@ def _scoped(query: Select[Any], org: OrgScope) -> Select[Any]:
     return query.where(
         ScanJob.organization_id.is_(None) if org is None else ScanJob.organization_id == org
     )
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A worker's hold on a running job: every write of the scan is fenced by it."""
+
+    worker: str
+    version: int
+
+    def holds(self, job: ScanJob) -> bool:
+        return (
+            job.status == "running"
+            and job.worker_id == self.worker
+            and job.lease_version == self.version
+        )
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,118 @@ class JobRepository:
         query = select(ScanJob.id).where(ScanJob.status.in_(ACTIVE)).order_by(ScanJob.created_at)
         return (await self.session.scalars(query)).all()
 
+    async def orphaned(self, stale_before: datetime) -> Sequence[str]:
+        """Jobs no live worker holds: running with a stale heartbeat, or pending since before
+        ``stale_before`` (their message was lost, or their organization's slot has freed since)."""
+        query = (
+            select(ScanJob.id)
+            .where(
+                or_(
+                    and_(
+                        ScanJob.status == "running",
+                        or_(ScanJob.heartbeat_at.is_(None), ScanJob.heartbeat_at < stale_before),
+                    ),
+                    and_(ScanJob.status == "pending", ScanJob.updated_at < stale_before),
+                )
+            )
+            .order_by(ScanJob.created_at)
+        )
+        return (await self.session.scalars(query)).all()
+
+    async def waiting(self, org: str | None, limit: int) -> Sequence[str]:
+        """The organization's oldest pending jobs: the next to start when slots free."""
+        query = _scoped(select(ScanJob.id).where(ScanJob.status == "pending"), org)
+        return (await self.session.scalars(query.order_by(ScanJob.created_at).limit(limit))).all()
+
+    async def queue_position(self, job: ScanJob) -> tuple[int, int]:
+        """(running scans of the job's organization, pending ones created before it)."""
+        running = await self.count_status("running", job.organization_id)
+        ahead = _scoped(
+            select(func.count())
+            .select_from(ScanJob)
+            .where(
+                ScanJob.status == "pending",
+                tuple_(ScanJob.created_at, ScanJob.id) < tuple_(job.created_at, job.id),
+            ),
+            job.organization_id,
+        )
+        return running, int(await self.session.scalar(ahead) or 0)
+
+    async def count_status(self, status: str, org: OrgScope) -> int:
+        query = _scoped(
+            select(func.count()).select_from(ScanJob).where(ScanJob.status == status), org
+        )
+        return int(await self.session.scalar(query) or 0)
+
+    async def claim(
+        self,
+        job_id: str,
+        *,
+        worker: str,
+        moment: datetime,
+        stale_before: datetime,
+        max_running: int,
+    ) -> tuple[ScanJob, Lease] | None:
+        """Take the job for ``worker``, or None: a pending job once its organization has a free
+        slot and no older pending job waits, a running job once its heartbeat went stale.
+
+        The update is guarded by the lease version read here, so of two workers racing for one
+        job (a message delivered twice, two sweepers) exactly one wins. Commit right after: on
+        PostgreSQL the organization's lock is held until then.
+        """
+        job = await self.session.get(ScanJob, job_id, populate_existing=True)
+        if job is None or job.status not in ACTIVE:
+            return None
+        heartbeat = job.heartbeat_at
+        if job.status == "running" and heartbeat is not None and heartbeat >= stale_before:
+            return None
+        if job.status == "pending":
+            await self._lock_organization(job.organization_id)
+            running, ahead = await self.queue_position(job)
+            if running + ahead >= max_running:
+                return None
+        result = await self.session.execute(
+            update(ScanJob)
+            .where(
+                ScanJob.id == job_id,
+                ScanJob.status == job.status,
+                ScanJob.lease_version == job.lease_version,
+            )
+            .values(
+                status="running",
+                worker_id=worker,
+                lease_version=job.lease_version + 1,
+                heartbeat_at=moment,
+                updated_at=moment,
+                started_at=func.coalesce(ScanJob.started_at, moment),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return None
+        await self.session.refresh(job)
+        return job, Lease(worker, job.lease_version)
+
+    async def _lock_organization(self, org: str | None) -> None:
+        """Serialise claims of one organization's pending jobs across processes (PostgreSQL);
+        the embedded mode has one process, which serialises its claims itself."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            await self.session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:org, 1))"),
+                {"org": org or ""},
+            )
+
+    async def renew(self, job_id: str, lease: Lease, moment: datetime) -> bool:
+        """The heartbeat; False once the job was cancelled or another worker took it over."""
+        return await self.update_if_running(job_id, lease, heartbeat_at=moment)
+
+    async def forget_workers(self) -> None:
+        """Make every running job claimable at once: the embedded service, being the only
+        worker, knows on start that whoever held them is gone."""
+        await self.session.execute(
+            update(ScanJob).where(ScanJob.status == "running").values(heartbeat_at=None)
+        )
+
     async def page(
         self,
         *,
@@ -113,12 +240,19 @@ class JobRepository:
         query = _scoped(select(ScanJob).where(ScanJob.created_at >= moment), org)
         return (await self.session.scalars(query)).all()
 
-    async def update_if_running(self, job_id: str, **values: Any) -> bool:
-        """Apply ``values`` only while the job still runs; False means it was cancelled meanwhile."""
+    async def update_if_running(self, job_id: str, lease: Lease, **values: Any) -> bool:
+        """Apply ``values`` only while the job runs under ``lease``; False means it was cancelled
+        or taken over by another worker meanwhile."""
         result = await self.session.execute(
             update(ScanJob)
-            .where(ScanJob.id == job_id, ScanJob.status == "running")
+            .where(
+                ScanJob.id == job_id,
+                ScanJob.status == "running",
+                ScanJob.worker_id == lease.worker,
+                ScanJob.lease_version == lease.version,
+            )
             .values(**values)
+            .execution_options(synchronize_session=False)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -129,7 +263,6 @@ class JobRepository:
             .where(ScanJob.id == job_id, ScanJob.status.in_(ACTIVE))
             .values(
                 status="cancelled",
-                cancel_requested=True,
                 completed_at=moment,
                 updated_at=moment,
                 token_encrypted=None,

@@ -60,7 +60,6 @@ class ScanJob(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     #: what made a failed scan fail, for /stats: auth, rate_limit, network, hubspot or internal
@@ -74,7 +73,11 @@ class ScanJob(Base):
     archived_deals: Mapped[int] = mapped_column(Integer, default=0)
     data_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: The lease: the worker running the scan, renewed by its heartbeat. A claim bumps
+    #: lease_version, so of two workers racing for one job exactly one wins.
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    worker_id: Mapped[str | None] = mapped_column(String(128))
+    lease_version: Mapped[int] = mapped_column(Integer, default=0)
     #: True on the newest run that completed (or on the only run so far): the one results serve.
     is_current: Mapped[bool] = mapped_column(Boolean, default=False)
 
@@ -82,6 +85,7 @@ class ScanJob(Base):
         Index("ix_scan_jobs_scan", "organization_id", "scan_id", "created_at"),
         Index("ix_scan_jobs_created", "created_at"),
         Index("ix_scan_jobs_status", "status"),
+        Index("ix_scan_jobs_org_status", "organization_id", "status", "created_at"),
     )
 
 

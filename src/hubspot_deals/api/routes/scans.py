@@ -19,6 +19,7 @@ from hubspot_deals.api.deps import (
     session,
 )
 from hubspot_deals.api.errors import ApiError, ValidationFailed
+from hubspot_deals.api.quotas import charge_download
 from hubspot_deals.api.schemas import (
     SCAN_ID_RE,
     CancelResponse,
@@ -108,7 +109,6 @@ async def start(
         token=config.auth.hubspot_access_token.get_secret_value(),
         org=org,
         scope=scope,
-        max_active_per_org=rt.settings.max_concurrent_scans_per_org,
     )
     return {
         "message": "HubSpot deal extraction started",
@@ -125,10 +125,15 @@ async def start(
     response_model_exclude_unset=True,
     responses={400: _ERRORS[400]},
 )
-async def status(scan_id: str, db: Session, scope: Scope) -> dict[str, Any]:
+async def status(
+    scan_id: str, db: Session, scope: Scope, rt: Annotated[Runtime, Depends(runtime)]
+) -> dict[str, Any]:
     """The newest run of a scan; ``status: not_found`` (still 200) when there is none."""
     job = await JobRepository(db).newest(checked_scan_id(scan_id), scope)
-    return presenters.status_body(job) if job else presenters.NOT_FOUND_STATUS
+    if job is None:
+        return presenters.NOT_FOUND_STATUS
+    queue = await service.queue_of(db, job, rt.settings.max_concurrent_scans_per_org)
+    return presenters.status_body(job, queue)
 
 
 @router.post("/cancel/{scan_id}", response_model=CancelResponse, responses=_ERRORS)
@@ -147,6 +152,7 @@ async def cancel(scan_id: str, db: Session, scope: Scope) -> dict[str, Any]:
 
 @router.get("/results/{scan_id}", response_model=ResultsResponse, responses=_ERRORS)
 async def results(
+    request: Request,
     scan_id: str,
     db: Session,
     scope: Scope,
@@ -185,7 +191,7 @@ async def results(
     )
     # built to the ResultsResponse shape (tests hold it); returned as is, because validating up to
     # 500 deals again would cost more than reading them
-    return ORJSONResponse(
+    response = ORJSONResponse(
         {
             "scanId": job.scan_id,
             "status": job.status,
@@ -194,6 +200,8 @@ async def results(
             "deals": [presenters.deal_body(r) for r in rows],
         }
     )
+    await charge_download(request, job.organization_id, len(response.body))
+    return response
 
 
 @router.get(

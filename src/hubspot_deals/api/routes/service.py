@@ -31,9 +31,21 @@ def _hubspot_block(rt: Runtime) -> dict[str, Any]:
     }
 
 
+async def _redis_block(rt: Runtime) -> dict[str, Any]:
+    if rt.redis is None:
+        return {"status": "not_configured", "response_time_ms": None}
+    started = time.perf_counter()
+    try:
+        await rt.redis.ping()
+    except Exception as exc:
+        return {"status": "unhealthy", "response_time_ms": None, "error": type(exc).__name__}
+    return {"status": "healthy", "response_time_ms": round((time.perf_counter() - started) * 1000)}
+
+
 @router.get("/health")
 async def health(rt: Annotated[Runtime, Depends(runtime)]) -> JSONResponse:
-    """The service and its dependencies; 503 when the database does not answer."""
+    """The service and its dependencies; 503 when the database (or Redis, when used) does not
+    answer. Nothing needs restarting after an outage: connections are checked before use."""
     started = time.perf_counter()
     metrics: dict[str, int] = {
         "active_scans": 0,
@@ -50,7 +62,8 @@ async def health(rt: Annotated[Runtime, Depends(runtime)]) -> JSONResponse:
             metrics = await stats_module.today(db)
     except Exception as exc:
         database = {"status": "unhealthy", "response_time_ms": None, "error": type(exc).__name__}
-    healthy = database["status"] == "healthy"
+    redis = await _redis_block(rt)
+    healthy = database["status"] == "healthy" and redis["status"] != "unhealthy"
     body = {
         "status": "healthy" if healthy else "unhealthy",
         "timestamp": timestamp(),
@@ -59,7 +72,7 @@ async def health(rt: Annotated[Runtime, Depends(runtime)]) -> JSONResponse:
         "dependencies": {
             "database": database,
             "hubspot_api": _hubspot_block(rt),
-            "redis_cache": {"status": "not_configured", "response_time_ms": None},
+            "redis_cache": redis,
         },
         "metrics": metrics,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -20,6 +21,10 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # replicas and workers starting together migrate one at a time; the others then find
+            # the schema current
+            connection.execute(text("SELECT pg_advisory_xact_lock(7061626)"))
         context.run_migrations()
 
 

@@ -1,0 +1,74 @@
+"""The service's own limits: requests a minute per client, results bytes a minute per organization.
+
+Both are fixed windows of the ``limits`` library over the runtime's storage: memory in the
+embedded mode, Redis in the distributed one, so every replica counts the same windows. A storage
+that cannot be reached admits the request: the service's limits are not worth refusing service.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import structlog
+from fastapi import Request
+from limits import RateLimitItem, RateLimitItemPerMinute
+from limits.aio.strategies import FixedWindowRateLimiter
+
+from hubspot_deals.api.errors import ApiError
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Window:
+    allowed: bool
+    remaining: int
+    reset_time: float
+
+    @property
+    def retry_after(self) -> int:
+        return max(int(self.reset_time - time.time()) + 1, 1)
+
+
+class Quota:
+    def __init__(self, request: Request, item: RateLimitItem) -> None:
+        self.limiter = FixedWindowRateLimiter(request.app.state.runtime.limits_storage)
+        self.item = item
+
+    async def spend(self, key: str, cost: int = 1) -> Window:
+        """Spend ``cost`` (0: only look) if the window has room for all of it."""
+        try:
+            if cost > 1:  # only what fits whole is spent
+                stats = await self.limiter.get_window_stats(self.item, key)
+                if stats.remaining < cost:
+                    return Window(False, stats.remaining, stats.reset_time)
+            allowed = await self.limiter.hit(self.item, key, cost=cost) if cost else True
+            stats = await self.limiter.get_window_stats(self.item, key)
+        except Exception as exc:
+            log.warning("quota.unavailable", error=type(exc).__name__)
+            return Window(True, self.item.amount, time.time() + self.item.get_expiry())
+        return Window(allowed, stats.remaining, stats.reset_time)
+
+
+def requests_quota(request: Request, per_minute: int) -> Quota:
+    return Quota(request, RateLimitItemPerMinute(per_minute, namespace="requests"))
+
+
+async def charge_download(request: Request, org: str | None, size: int) -> None:
+    """Count a results page against its organization's bytes a minute, or refuse it (429)."""
+    mb = request.app.state.runtime.settings.results_mb_per_minute_per_org
+    quota = Quota(request, RateLimitItemPerMinute(int(mb * 1_000_000), namespace="downloads"))
+    window = await quota.spend(f"org:{org or ''}", size)
+    if not window.allowed:
+        raise ApiError(
+            429,
+            "RATE_LIMIT_EXCEEDED",
+            "Results download limit exceeded for this organization",
+            {
+                "limit_mb": mb,
+                "window": "1 minute",
+                "retry_after_seconds": window.retry_after,
+            },
+            headers={"Retry-After": str(window.retry_after)},
+        )
