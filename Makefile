@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench sandbox setup clean
+.PHONY: run test lint typecheck pytest pytest-distributed bench sandbox setup clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -20,7 +20,9 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/hubspot-deals serve --demo
 
-test: $(STAMP) lint typecheck pytest
+## Lint, types, the whole suite on the embedded defaults, then the end-to-end suite again in the
+## distributed mode (PostgreSQL and Redis on 127.0.0.1, two worker processes).
+test: $(STAMP) lint typecheck pytest pytest-distributed
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -31,6 +33,9 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+pytest-distributed: $(STAMP)
+	HUBSPOT_DEALS_TEST_MODE=distributed $(BIN)/pytest tests/e2e
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

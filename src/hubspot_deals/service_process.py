@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -19,13 +20,20 @@ from hubspot_deals.sandbox.process import free_port, rss_mb
 
 @dataclass
 class ServiceProcess:
-    """``hubspot-deals serve`` with its own data directory; restartable on the same data."""
+    """``hubspot-deals serve`` with its own data directory; restartable on the same data.
+
+    With ``workers`` (the distributed mode: ``env`` names PostgreSQL and Redis) it also runs that
+    many ``hubspot-deals worker`` processes, which can be killed and started one by one.
+    """
 
     data_dir: Path
     env: dict[str, str]
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     api_key: str | None = None  # sent as X-API-Key with every call when set
+    workers: int = 0
+    worker_processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _spawned: int = 0
 
     @property
     def url(self) -> str:
@@ -35,9 +43,13 @@ class ServiceProcess:
     def log_path(self) -> Path:
         return self.data_dir / "service.log"
 
-    def start(self) -> ServiceProcess:
-        env = (
-            os.environ
+    def logs(self) -> str:
+        """Everything the service and its workers wrote."""
+        return "".join(p.read_text() for p in sorted(self.data_dir.glob("*.log")))
+
+    def child_env(self) -> dict[str, str]:
+        return (
+            dict(os.environ)
             | {
                 "DATA_DIR": str(self.data_dir),
                 "LOG_FORMAT": "json",
@@ -46,13 +58,71 @@ class ServiceProcess:
             }
             | self.env
         )
-        with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
-            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-                [sys.executable, "-m", "hubspot_deals", "serve", "--port", str(self.port)],
+
+    def _spawn(self, *args: str, log_name: str) -> subprocess.Popen[bytes]:
+        with (self.data_dir / log_name).open("ab") as log:  # the child keeps its own descriptor
+            return subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
+                [sys.executable, "-m", "hubspot_deals", *args],
                 stdout=log,
                 stderr=log,
-                env=env,
+                env=self.child_env(),
             )
+
+    def cli(self, *args: str) -> str:
+        """``hubspot-deals ARGS`` on the service's configuration; its standard output."""
+        done = subprocess.run(  # noqa: S603 - our own interpreter and fixed arguments
+            [sys.executable, "-m", "hubspot_deals", *args],
+            capture_output=True,
+            text=True,
+            env=self.child_env(),
+            check=True,
+        )
+        return done.stdout.strip()
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        self._spawned += 1
+        worker = self._spawn("worker", log_name=f"worker-{self._spawned}.log")
+        self.worker_processes.append(worker)
+        return worker
+
+    def kill_worker(self, worker: subprocess.Popen[bytes]) -> None:
+        """SIGKILL: no goodbye, the lease is left to go stale."""
+        worker.kill()
+        worker.wait()
+        self.worker_processes.remove(worker)
+
+    def _postgres(self) -> str | None:
+        url = self.env.get("DATABASE_URL")
+        return url.replace("postgresql+asyncpg://", "postgresql://") if url else None
+
+    def database_dump(self) -> bytes:
+        """Every byte the database holds: the SQLite files, or pg_dump of PostgreSQL."""
+        postgres = self._postgres()
+        if postgres is None:
+            return b"".join(p.read_bytes() for p in self.data_dir.glob("hubspot_deals.db*"))
+        return subprocess.run(  # noqa: S603 - fixed arguments
+            ["pg_dump", "--data-only", postgres],  # noqa: S607 - the PostgreSQL client on PATH
+            capture_output=True,
+            check=True,
+        ).stdout
+
+    def scalar(self, query: str) -> str:
+        """The first column of the first row of ``query``, as text, from the service's database."""
+        postgres = self._postgres()
+        if postgres is None:
+            with sqlite3.connect(self.data_dir / "hubspot_deals.db") as db:
+                return str(db.execute(query).fetchone()[0])
+        return subprocess.run(  # noqa: S603 - fixed arguments
+            ["psql", "-tAc", query, postgres],  # noqa: S607 - the PostgreSQL client on PATH
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
+    def start(self) -> ServiceProcess:
+        self.process = self._spawn("serve", "--port", str(self.port), log_name="service.log")
+        for _ in range(self.workers - len(self.worker_processes)):
+            self.start_worker()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -68,15 +138,18 @@ class ServiceProcess:
         return rss_mb(self.process.pid) if self.process else 0.0
 
     def stop(self, *, kill: bool = False) -> None:
-        if self.process is None:
-            return
-        self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        """Stop the service and its workers (SIGTERM, or SIGKILL with ``kill``)."""
+        children = [p for p in (self.process, *self.worker_processes) if p is not None]
+        for child in children:
+            child.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
         self.process = None
+        self.worker_processes.clear()
 
     # -- the API ----------------------------------------------------------------------------------
 

@@ -1,15 +1,32 @@
-"""The service as a real process on SQLite, talking to a sandbox process over real HTTP."""
+"""The service as real processes, talking to sandbox processes over real HTTP, in either mode.
+
+``HUBSPOT_DEALS_TEST_MODE=distributed`` runs every service of these tests on PostgreSQL and Redis
+(127.0.0.1) with two ``hubspot-deals worker`` processes; the default is the embedded mode (SQLite,
+jobs in the service). Each service gets a database and a Redis namespace of its own.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import asyncpg
 import pytest
+import redis
+from cryptography.fernet import Fernet
 
 from hubspot_deals.sandbox.process import SandboxProcess
 from hubspot_deals.service_process import ServiceProcess
 
-__all__ = ["ServiceProcess"]
+__all__ = ["DISTRIBUTED", "ServiceProcess"]
+
+DISTRIBUTED = os.environ.get("HUBSPOT_DEALS_TEST_MODE", "embedded") == "distributed"
+POSTGRES = os.environ.get("HUBSPOT_DEALS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+REDIS = os.environ.get("HUBSPOT_DEALS_TEST_REDIS", "redis://127.0.0.1:6379/0")
+WORKERS = 2
 
 FAST_RETRIES = {
     "HUBSPOT_RETRY_WAIT_INITIAL": "0.01",
@@ -41,24 +58,83 @@ def service_env(portal: SandboxProcess, **extra: str) -> dict[str, str]:
     )
 
 
+class Backing:
+    """A PostgreSQL database and a Redis namespace for one distributed deployment, removed after."""
+
+    def __init__(self) -> None:
+        self.name = f"hsd_test_{uuid.uuid4().hex[:12]}"
+        asyncio.run(self._sql(f'CREATE DATABASE "{self.name}"'))
+
+    @property
+    def env(self) -> dict[str, str]:
+        host = POSTGRES.removeprefix("postgresql://")
+        return {
+            "DATABASE_URL": f"postgresql+asyncpg://{host}/{self.name}",
+            "REDIS_URL": REDIS,
+            "REDIS_NAMESPACE": self.name,
+            "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            "SCAN_LEASE_SECONDS": "3",  # a killed worker's scan is resumed within seconds
+        }
+
+    @staticmethod
+    async def _sql(statement: str) -> None:
+        connection = await asyncpg.connect(f"{POSTGRES}/postgres")
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    def drop(self) -> None:
+        asyncio.run(self._sql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        client = redis.Redis.from_url(REDIS)
+        for key in client.scan_iter(match=f"{self.name}:*", count=1000):
+            client.delete(key)
+        client.close()
+
+
+def new_service(
+    data_dir: Path, env: dict[str, str], backings: list[Backing], *, distributed: bool
+) -> ServiceProcess:
+    if not distributed:
+        return ServiceProcess(data_dir, env)
+    backing = Backing()
+    backings.append(backing)
+    return ServiceProcess(data_dir, backing.env | env, workers=WORKERS)
+
+
 @pytest.fixture(scope="session")
 def service(
     portal: SandboxProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceProcess]:
-    running = ServiceProcess(tmp_path_factory.mktemp("service"), service_env(portal)).start()
+    backings: list[Backing] = []
+    running = new_service(
+        tmp_path_factory.mktemp("service"),
+        service_env(portal),
+        backings,
+        distributed=DISTRIBUTED,
+    ).start()
     yield running
     running.stop()
+    for backing in backings:
+        backing.drop()
 
 
 @pytest.fixture
 def make_service(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[..., ServiceProcess]]:
+    """Services of one test, in the suite's mode unless ``distributed=`` says otherwise."""
     started: list[ServiceProcess] = []
+    backings: list[Backing] = []
 
-    def make(portal: SandboxProcess, **extra: str) -> ServiceProcess:
-        running = ServiceProcess(
-            tmp_path_factory.mktemp("service"), service_env(portal, **extra)
+    def make(
+        portal: SandboxProcess, *, distributed: bool = DISTRIBUTED, **extra: str
+    ) -> ServiceProcess:
+        running = new_service(
+            tmp_path_factory.mktemp("service"),
+            service_env(portal, **extra),
+            backings,
+            distributed=distributed,
         ).start()
         started.append(running)
         return running
@@ -66,3 +142,5 @@ def make_service(
     yield make
     for running in started:
         running.stop()
+    for backing in backings:
+        backing.drop()

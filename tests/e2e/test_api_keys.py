@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
 import httpx
 import pytest
 
 from hubspot_deals.sandbox.process import SandboxProcess
 from hubspot_deals.service_process import ServiceProcess
-
-
-def keys(data_dir: Path, *args: str) -> str:
-    """``hubspot-deals keys ...`` on the service's data directory; its standard output."""
-    env = os.environ | {"DATA_DIR": str(data_dir)}
-    done = subprocess.run(  # noqa: S603 - our own interpreter and fixed arguments
-        [sys.executable, "-m", "hubspot_deals", "keys", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    )
-    return done.stdout.strip()
 
 
 @pytest.fixture
@@ -36,8 +19,8 @@ def keyed(
     service = make_service(portal)
     return (
         service,
-        keys(service.data_dir, "create", "--org", "org_a"),
-        keys(service.data_dir, "create", "--org", "org_b"),
+        service.cli("keys", "create", "--org", "org_a"),
+        service.cli("keys", "create", "--org", "org_b"),
     )
 
 
@@ -80,12 +63,11 @@ class TestKeys:
     ) -> None:
         """The database never holds a key; a revoked key is refused at once."""
         service, key_a, _ = keyed
-        raw = b"".join(p.read_bytes() for p in service.data_dir.glob("hubspot_deals.db*"))
-        assert key_a.encode() not in raw
-        listing = keys(service.data_dir, "list")
+        assert key_a.encode() not in service.database_dump()
+        listing = service.cli("keys", "list")
         assert key_a not in listing and key_a[:12] in listing
         key_id = next(line.split("\t")[0] for line in listing.splitlines() if key_a[:12] in line)
-        keys(service.data_dir, "revoke", key_id)
+        service.cli("keys", "revoke", key_id)
         assert call(service, "GET", "/api/v1/scan/list", key_a).status_code == 401
 
 

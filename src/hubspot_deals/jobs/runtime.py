@@ -7,13 +7,17 @@ processes and the HubSpot and service limits are shared there.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
+import orjson
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from taskiq import AsyncBroker
 
@@ -28,15 +32,42 @@ from hubspot_deals.store.database import create_engine, migrate, session_factory
 
 @dataclass
 class HubSpotHealth:
-    """The latest real HubSpot call this process made, for /health."""
+    """The latest real HubSpot call, for /health. In the distributed mode the workers make the
+    calls and the API replicas answer /health, so the record goes through Redis (at most once a
+    second per worker)."""
 
+    redis: Redis | None = None
+    key: str = ""
     last: CallRecord | None = None
     rate_limit_remaining: int | None = None
+    _published: float = 0.0
+    _publishing: set[asyncio.Task[None]] = field(default_factory=set)
 
     def observe(self, record: CallRecord) -> None:
         self.last = record
         if record.rate_limit_remaining is not None:  # exempt endpoints send no Remaining header
             self.rate_limit_remaining = record.rate_limit_remaining
+        if self.redis is not None and record.at - self._published >= 1:
+            self._published = record.at
+            task = asyncio.create_task(self._publish())
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
+
+    async def _publish(self) -> None:
+        assert self.redis is not None and self.last is not None
+        body = {"record": asdict(self.last), "remaining": self.rate_limit_remaining}
+        with contextlib.suppress(RedisError):  # health reporting never fails a scan
+            await self.redis.set(self.key, orjson.dumps(body), ex=3600)
+
+    async def latest(self) -> tuple[CallRecord | None, int | None]:
+        """The newest record and the newest known remaining budget, wherever the call was made."""
+        if self.redis is None:
+            return self.last, self.rate_limit_remaining
+        raw = await self.redis.get(self.key)
+        if raw is None:
+            return None, None
+        body = orjson.loads(raw)
+        return CallRecord(**body["record"]), body["remaining"]
 
 
 def worker_name() -> str:
@@ -54,11 +85,12 @@ class Runtime:
     #: where the service's own limits (requests per key, downloads per organization) are counted
     limits_storage: Storage
     runner: ScanRunner = field(init=False)
-    hubspot: HubSpotHealth = field(default_factory=HubSpotHealth)
+    hubspot: HubSpotHealth = field(init=False)
     started: float = field(default_factory=time.monotonic)
     worker_id: str = field(default_factory=worker_name)
 
     def __post_init__(self) -> None:
+        self.hubspot = HubSpotHealth(self.redis, f"{self.settings.redis_namespace}:hubspot:last")
         self.runner = ScanRunner(
             self.scan_context(), capacity=self.settings.worker_concurrency, dispatch=dispatch
         )

@@ -19,15 +19,18 @@ router = APIRouter(tags=["service"])
 HUBSPOT_STALE_SECONDS = 600
 
 
-def _hubspot_block(rt: Runtime) -> dict[str, Any]:
-    last = rt.hubspot.last
+async def _hubspot_block(rt: Runtime) -> dict[str, Any]:
+    try:
+        last, remaining = await rt.hubspot.latest()
+    except Exception:  # Redis is down: reported in its own block
+        last, remaining = None, None
     if last is None or time.time() - last.at > HUBSPOT_STALE_SECONDS:
         return {"status": "unknown", "response_time_ms": None, "rate_limit_remaining": None}
     healthy = last.status_code < 500 and last.status_code != 429
     return {
         "status": "healthy" if healthy else "degraded",
         "response_time_ms": round(last.elapsed_ms),
-        "rate_limit_remaining": rt.hubspot.rate_limit_remaining,
+        "rate_limit_remaining": remaining,
     }
 
 
@@ -71,7 +74,7 @@ async def health(rt: Annotated[Runtime, Depends(runtime)]) -> JSONResponse:
         "uptime_seconds": int(time.monotonic() - rt.started),
         "dependencies": {
             "database": database,
-            "hubspot_api": _hubspot_block(rt),
+            "hubspot_api": await _hubspot_block(rt),
             "redis_cache": redis,
         },
         "metrics": metrics,
