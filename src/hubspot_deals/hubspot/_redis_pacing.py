@@ -13,18 +13,25 @@ unit HubSpot's burst limit counts); the token itself never reaches Redis.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import logging
 import secrets
 import time
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from hubspot_deals.hubspot._pacing import BURST, SEARCH, Permit
 
 #: How long a waiting sender sleeps at most before asking again when the earliest slot frees at
 #: an unknown moment (its answer has not arrived yet).
 POLL_S = 0.05
+#: Longest pause between two attempts to reach Redis during an outage.
+OUTAGE_WAIT_MAX_S = 2.0
+
+log = logging.getLogger(__name__)
 
 # KEYS: slots, settings, pause. ARGV: member, hold, default limit, default window.
 _ACQUIRE = """
@@ -120,13 +127,22 @@ class RedisRateLimiter:
         return self._known[bucket]
 
     async def acquire(self, bucket: str) -> Permit:
+        """Waits out a Redis outage too: sending without the shared count could overrun the
+        portal's limit, and a scan that waits loses nothing."""
         member = secrets.token_hex(8)
         limit, window = self._defaults[bucket]
+        outage = 0.0
         async with self._turns[bucket]:
             while True:
-                taken, wait, known_limit, known_window = await self._acquire(
-                    keys=self._keys(bucket), args=[member, self._hold, limit, window]
-                )
+                try:
+                    taken, wait, known_limit, known_window = await self._acquire(
+                        keys=self._keys(bucket), args=[member, self._hold, limit, window]
+                    )
+                except RedisError as exc:
+                    outage = min(max(outage * 2, 0.1), OUTAGE_WAIT_MAX_S)
+                    log.warning("pacing waits for Redis (%s)", type(exc).__name__)
+                    await asyncio.sleep(outage)
+                    continue
                 self._known[bucket] = (int(float(known_limit)), float(known_window))
                 if int(taken):
                     return Permit(bucket, time.monotonic(), member)
@@ -134,7 +150,8 @@ class RedisRateLimiter:
 
     async def release(self, permit: Permit) -> None:
         keys = self._keys(permit.bucket)[:2]
-        await self._release(keys=keys, args=[permit.slot, self._defaults[permit.bucket][1]])
+        with contextlib.suppress(RedisError):  # the held slot then frees at its hold deadline
+            await self._release(keys=keys, args=[permit.slot, self._defaults[permit.bucket][1]])
 
     async def learn(self, bucket: str, limit: int, window_s: float, remaining: int | None) -> None:
         limit, window_s = max(limit, 1), max(window_s, 0.001)
@@ -145,7 +162,9 @@ class RedisRateLimiter:
             -1 if remaining is None else remaining,
             f"foreign:{secrets.token_hex(4)}:",
         ]
-        await self._learn(keys=self._keys(bucket)[:2], args=args)
+        with contextlib.suppress(RedisError):  # learnt again from the next answer
+            await self._learn(keys=self._keys(bucket)[:2], args=args)
 
     async def pause(self, bucket: str, seconds: float) -> None:
-        await self._pause(keys=[self._keys(bucket)[2]], args=[max(seconds, 0.001)])
+        with contextlib.suppress(RedisError):  # the retry's own backoff still applies
+            await self._pause(keys=[self._keys(bucket)[2]], args=[max(seconds, 0.001)])
