@@ -106,6 +106,70 @@ class TestIsolation:
         assert mine["organizationId"] == "org_a" and theirs["organizationId"] == "org_b"
         assert mine["id"] != theirs["id"]
 
+    def test_no_guess_reveals_the_other_organization(
+        self, keyed: tuple[ServiceProcess, str, str], portal: SandboxProcess
+    ) -> None:
+        """Every endpoint, filter and id guess of org_b about org_a's scan answers exactly as for
+        a scan that never existed: same codes, same bodies but for request ids and times."""
+        service, key_a, key_b = keyed
+        start(service, key_a, "guess-me", portal.token, includeAssociations=True)
+        as_a = replace(service, api_key=key_a)
+        done = as_a.wait("guess-me")
+        first = call(service, "GET", "/api/v1/scan/results/guess-me?page_size=5", key_a).json()
+        deal = first["deals"][0]
+        their_cursor = first["pagination"]["next_cursor"]
+        guesses = ["guess-me", done["id"], deal["id"], deal["deal_id"]]
+        queries = [
+            "",
+            "?page=2&page_size=5",
+            f"?cursor={their_cursor}",
+            f"?pipeline={deal['pipeline_id']}",
+            f"?dealstage={deal['deal_stage']}",
+            f"?owner_id={deal['owner_id'] or '1'}",
+        ]
+
+        def normal(reply: httpx.Response) -> tuple[int, object]:
+            body = reply.json()
+            if isinstance(body, dict):
+                for volatile in ("request_id", "timestamp"):
+                    body.pop(volatile, None)
+                if isinstance(body.get("details"), dict):
+                    body["details"].pop("scanId", None)
+            return reply.status_code, body
+
+        checked = 0
+        for scan_id in guesses:
+            absent = "never-existed"
+            for path in (
+                "/api/v1/scan/status/{}",
+                *[f"/api/v1/scan/results/{{}}{q}" for q in queries],
+            ):
+                theirs = normal(call(service, "GET", path.format(scan_id), key_b))
+                nothing = normal(call(service, "GET", path.format(absent), key_b))
+                assert theirs == nothing, (path, scan_id)
+                checked += 1
+            cancel = call(service, "POST", f"/api/v1/scan/cancel/{scan_id}", key_b)
+            assert cancel.status_code == 404
+        for query in (
+            "",
+            "?organization_id=org_a",
+            "?status=completed",
+            "?status=completed&organization_id=org_a",
+            "?sort_by=completed_at&sort_order=asc",
+        ):
+            listed = call(service, "GET", f"/api/v1/scan/list{query}", key_b).json()
+            assert all(s["organizationId"] == "org_b" for s in listed["scans"])
+            assert "guess-me" not in {s["scanId"] for s in listed["scans"]}
+        for period in ("24h", "7d", "30d"):
+            foreign = call(
+                service, "GET", f"/api/v1/stats?period={period}&organization_id=org_a", key_b
+            ).json()
+            assert foreign["summary"]["total_scans"] == 0
+        # a job id of org_a's used as org_b's own scan id starts a new, separate scan
+        assert start(service, key_b, done["id"], portal.token).status_code == 202
+        assert as_a.status("guess-me")["status"] == "completed"
+        assert checked >= 28
+
     def test_config_organization_must_match_the_key(
         self, keyed: tuple[ServiceProcess, str, str], portal: SandboxProcess
     ) -> None:
