@@ -16,16 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from hubspot_deals.engine import DEFAULT_ASSOCIATIONS, DEFAULT_PROPERTIES
-from hubspot_deals.sandbox.process import SandboxProcess
-from hubspot_deals.service_process import ServiceProcess
+from hubspot_deals.sandbox.process import SandboxProcess, rss_mb
+from hubspot_deals.service_process import DistributedBacking, ServiceProcess
 
 PROPERTIES = list(DEFAULT_PROPERTIES)  # the spec's nine defaults
 ASSOCIATIONS = list(DEFAULT_ASSOCIATIONS)
 LIMIT, WINDOW_S, SEARCH_RATE, LATENCY_MS = 150, 10.0, 5, 250
+POSTGRES, REDIS = "postgresql://postgres@127.0.0.1:5432", "redis://127.0.0.1:6379/0"
 
 
 class PeakMemory:
-    """Samples a process's resident memory every 50 ms and keeps the peak."""
+    """Samples the resident memory of the process that runs the scans every 50 ms; keeps the peak."""
 
     def __init__(self, service: ServiceProcess) -> None:
         self.service, self.peak = service, 0.0
@@ -34,7 +35,9 @@ class PeakMemory:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self.service.rss_mb())
+            workers = self.service.worker_processes
+            current = max((rss_mb(w.pid) for w in workers), default=self.service.rss_mb())
+            self.peak = max(self.peak, current)
             time.sleep(0.05)
 
     def __enter__(self) -> PeakMemory:
@@ -101,6 +104,22 @@ def run(deals: int = 10_000) -> None:
         finally:
             service.stop()
             portal.stop()
+    # the same scan in the distributed mode: PostgreSQL, Redis, one API process and one worker
+    backing = DistributedBacking(POSTGRES, REDIS)
+    fresh = SandboxProcess.start(*flags)
+    try:
+        with tempfile.TemporaryDirectory() as data:
+            env = backing.env | {"HUBSPOT_BASE_URL": fresh.url, "LOG_LEVEL": "WARNING"}
+            distributed = ServiceProcess(Path(data), env, workers=1).start()
+            try:
+                with PeakMemory(distributed) as worker_memory:
+                    pg_seconds, pg_status = scan(distributed, fresh.token, "bench-distributed")
+                pg_stats = fresh.stats()
+            finally:
+                distributed.stop()
+    finally:
+        fresh.stop()
+        backing.drop()
     fresh = SandboxProcess.start(*flags)
     try:
         sdk_seconds, sdk_deals = sdk_loop(fresh)
@@ -128,6 +147,12 @@ def run(deals: int = 10_000) -> None:
     )
     print(
         f"  list + search bound          {both_bound:.2f} s -> scan takes {seconds / both_bound:.2f}x"
+    )
+    print(
+        f"  distributed mode (PostgreSQL, Redis, 1 worker): {pg_status['status']}, "
+        f"{pg_status['results']['deals_extracted']:,} deals in {pg_seconds:.2f} s "
+        f"({pg_seconds / list_bound:.2f}x the list bound), "
+        f"{pg_stats['rate_limited_total']} 429s, worker peak {worker_memory.peak:.0f} MB"
     )
     print(f"  official SDK get_all loop    {sdk_seconds:.2f} s for {sdk_deals:,} deals")
     print(f"  speed-up over the SDK loop   {sdk_seconds / seconds:.1f}x")

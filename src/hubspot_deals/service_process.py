@@ -2,20 +2,61 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
+import redis
+from cryptography.fernet import Fernet
 
 from hubspot_deals.sandbox.process import free_port, rss_mb
+
+
+class DistributedBacking:
+    """A PostgreSQL database and a Redis namespace of their own for one distributed deployment
+    (tests, benchmarks), with the settings that point a service at them; ``drop`` removes both."""
+
+    def __init__(self, postgres: str, redis_url: str, *, lease_seconds: float = 3) -> None:
+        self.postgres, self.redis_url = postgres.rstrip("/"), redis_url
+        self.name = f"hsd_test_{uuid.uuid4().hex[:12]}"
+        self.lease_seconds = lease_seconds
+        asyncio.run(self._sql(f'CREATE DATABASE "{self.name}"'))
+
+    @property
+    def env(self) -> dict[str, str]:
+        host = self.postgres.removeprefix("postgresql://")
+        return {
+            "DATABASE_URL": f"postgresql+asyncpg://{host}/{self.name}",
+            "REDIS_URL": self.redis_url,
+            "REDIS_NAMESPACE": self.name,
+            "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            "SCAN_LEASE_SECONDS": str(self.lease_seconds),
+        }
+
+    async def _sql(self, statement: str) -> None:
+        connection = await asyncpg.connect(f"{self.postgres}/postgres")
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    def drop(self) -> None:
+        asyncio.run(self._sql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        client = redis.Redis.from_url(self.redis_url)
+        for key in client.scan_iter(match=f"{self.name}:*", count=1000):
+            client.delete(key)
+        client.close()
 
 
 @dataclass

@@ -18,7 +18,7 @@ from hubspot_deals.jobs.tasks import dispatch, make_broker
 from hubspot_deals.sandbox.process import SandboxProcess
 from hubspot_deals.service_process import ServiceProcess
 from tests.distributed.proxy import Outage
-from tests.e2e.conftest import POSTGRES, REDIS, Backing, service_env
+from tests.e2e.conftest import POSTGRES, REDIS, new_backing, service_env
 
 DONE = ("completed", "failed", "cancelled")
 
@@ -249,7 +249,7 @@ class TestOutages:
     ) -> None:
         """503 while PostgreSQL or Redis is unreachable; back to 200 on its own, and a scan
         accepted during the Redis outage completes after it."""
-        backing = Backing()
+        backing = new_backing()
         pg_host, pg_port = POSTGRES.rsplit("@", 1)[1].split(":")
         redis_host, redis_port = REDIS.removeprefix("redis://").split("/")[0].split(":")
         postgres, redis = Outage(pg_host, int(pg_port)), Outage(redis_host, int(redis_port))

@@ -7,19 +7,14 @@ jobs in the service). Each service gets a database and a Redis namespace of its 
 
 from __future__ import annotations
 
-import asyncio
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
-import redis
-from cryptography.fernet import Fernet
 
 from hubspot_deals.sandbox.process import SandboxProcess
-from hubspot_deals.service_process import ServiceProcess
+from hubspot_deals.service_process import DistributedBacking, ServiceProcess
 
 __all__ = ["DISTRIBUTED", "ServiceProcess"]
 
@@ -58,46 +53,16 @@ def service_env(portal: SandboxProcess, **extra: str) -> dict[str, str]:
     )
 
 
-class Backing:
-    """A PostgreSQL database and a Redis namespace for one distributed deployment, removed after."""
-
-    def __init__(self) -> None:
-        self.name = f"hsd_test_{uuid.uuid4().hex[:12]}"
-        asyncio.run(self._sql(f'CREATE DATABASE "{self.name}"'))
-
-    @property
-    def env(self) -> dict[str, str]:
-        host = POSTGRES.removeprefix("postgresql://")
-        return {
-            "DATABASE_URL": f"postgresql+asyncpg://{host}/{self.name}",
-            "REDIS_URL": REDIS,
-            "REDIS_NAMESPACE": self.name,
-            "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-            "SCAN_LEASE_SECONDS": "3",  # a killed worker's scan is resumed within seconds
-        }
-
-    @staticmethod
-    async def _sql(statement: str) -> None:
-        connection = await asyncpg.connect(f"{POSTGRES}/postgres")
-        try:
-            await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    def drop(self) -> None:
-        asyncio.run(self._sql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
-        client = redis.Redis.from_url(REDIS)
-        for key in client.scan_iter(match=f"{self.name}:*", count=1000):
-            client.delete(key)
-        client.close()
+def new_backing() -> DistributedBacking:
+    return DistributedBacking(POSTGRES, REDIS)
 
 
 def new_service(
-    data_dir: Path, env: dict[str, str], backings: list[Backing], *, distributed: bool
+    data_dir: Path, env: dict[str, str], backings: list[DistributedBacking], *, distributed: bool
 ) -> ServiceProcess:
     if not distributed:
         return ServiceProcess(data_dir, env)
-    backing = Backing()
+    backing = new_backing()
     backings.append(backing)
     return ServiceProcess(data_dir, backing.env | env, workers=WORKERS)
 
@@ -106,7 +71,7 @@ def new_service(
 def service(
     portal: SandboxProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceProcess]:
-    backings: list[Backing] = []
+    backings: list[DistributedBacking] = []
     running = new_service(
         tmp_path_factory.mktemp("service"),
         service_env(portal),
@@ -125,7 +90,7 @@ def make_service(
 ) -> Iterator[Callable[..., ServiceProcess]]:
     """Services of one test, in the suite's mode unless ``distributed=`` says otherwise."""
     started: list[ServiceProcess] = []
-    backings: list[Backing] = []
+    backings: list[DistributedBacking] = []
 
     def make(
         portal: SandboxProcess, *, distributed: bool = DISTRIBUTED, **extra: str
