@@ -34,15 +34,7 @@ def call(
 def start(
     service: ServiceProcess, key: str, scan_id: str, token: str, **config: object
 ) -> httpx.Response:
-    body = {
-        "config": {
-            "scanId": scan_id,
-            "type": ["hubspot_deals"],
-            "auth": {"hubspot_access_token": token},
-        }
-        | config
-    }
-    return call(service, "POST", "/api/v1/scan/start", key, body)
+    return replace(service, api_key=key).start_scan(scan_id, token, **config)
 
 
 class TestKeys:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hubspot_deals.store.jobs import ANY_ORG, JobRepository, OrgScope
+from hubspot_deals.store.jobs import ACTIVE, ANY_ORG, JobRepository, OrgScope
 
 PERIODS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 _CAUSES = {
@@ -94,7 +94,7 @@ async def today(session: AsyncSession) -> dict[str, int]:
             completed += 1
             deals += job.processed_items
     return {
-        "active_scans": await jobs.count_active(ANY_ORG),
+        "active_scans": await jobs.count(ACTIVE, ANY_ORG),
         "completed_scans_today": completed,
         "total_deals_extracted_today": deals,
     }

@@ -86,12 +86,6 @@ class JobRepository:
         current = (await self.session.scalars(query.limit(1))).first()
         return current or await self.newest(scan_id, org)
 
-    async def count_active(self, org: OrgScope) -> int:
-        query = _scoped(
-            select(func.count()).select_from(ScanJob).where(ScanJob.status.in_(ACTIVE)), org
-        )
-        return int(await self.session.scalar(query) or 0)
-
     async def unfinished(self) -> Sequence[str]:
         """Jobs a stopped process left pending or running, oldest first."""
         query = select(ScanJob.id).where(ScanJob.status.in_(ACTIVE)).order_by(ScanJob.created_at)
@@ -122,7 +116,7 @@ class JobRepository:
 
     async def queue_position(self, job: ScanJob) -> tuple[int, int]:
         """(running scans of the job's organization, pending ones created before it)."""
-        running = await self.count_status("running", job.organization_id)
+        running = await self.count(("running",), job.organization_id)
         ahead = _scoped(
             select(func.count())
             .select_from(ScanJob)
@@ -134,9 +128,10 @@ class JobRepository:
         )
         return running, int(await self.session.scalar(ahead) or 0)
 
-    async def count_status(self, status: str, org: OrgScope) -> int:
+    async def count(self, statuses: Sequence[str], org: OrgScope) -> int:
+        """Jobs in any of ``statuses``."""
         query = _scoped(
-            select(func.count()).select_from(ScanJob).where(ScanJob.status == status), org
+            select(func.count()).select_from(ScanJob).where(ScanJob.status.in_(statuses)), org
         )
         return int(await self.session.scalar(query) or 0)
 
