@@ -168,7 +168,8 @@ class TestIsolation:
         """A key cannot start a scan for another organization."""
         service, key_a, _ = keyed
         reply = start(service, key_a, "wrong-org", portal.token, organizationId="org_b")
-        assert reply.status_code == 400
+        assert reply.status_code == 403
+        assert reply.json()["error_code"] == "FORBIDDEN"
         assert "config.organizationId" in reply.json()["errors"]
         assert (
             start(service, key_a, "right-org", portal.token, organizationId="org_a").status_code

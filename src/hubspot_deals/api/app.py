@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
 
 import structlog
 from fastapi import Depends, FastAPI
 
 from hubspot_deals import __version__
-from hubspot_deals.api import errors, middleware
+from hubspot_deals.api import errors, middleware, openapi
 from hubspot_deals.api.deps import authenticate
 from hubspot_deals.api.routes import scans, service
-from hubspot_deals.api.schemas import StartScanRequest
 from hubspot_deals.config import Settings, get_settings
 from hubspot_deals.jobs.runtime import Runtime
 from hubspot_deals.jobs.tasks import dispatch
@@ -57,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(scans.router, prefix=API_PREFIX, dependencies=keyed)
     app.include_router(service.router, prefix=API_PREFIX, dependencies=keyed)
     app.include_router(service.router, include_in_schema=False)
-    _document_start_body(app)
+    openapi.install(app)
     return app
 
 
@@ -74,22 +72,3 @@ async def _run_embedded_worker(runtime: Runtime) -> None:
     if unfinished:
         log.info("scans.resumed", count=len(unfinished))
     await runtime.runner.sweep_forever()
-
-
-def _document_start_body(app: FastAPI) -> None:
-    """/scan/start reads its body itself (to answer bad JSON in the envelope); publish its schema."""
-    original = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = original()
-            definitions = StartScanRequest.model_json_schema(
-                ref_template="#/components/schemas/{model}"
-            )
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.update(definitions.pop("$defs", {}))
-            components["StartScanRequest"] = definitions
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import redis.exceptions
+import sqlalchemy.exc
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -76,6 +78,42 @@ def envelope(
     return body
 
 
+#: Failures of a dependency that comes back by itself: the client should retry, not report a bug.
+UNAVAILABLE = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    ConnectionError,
+    TimeoutError,
+)
+RETRY_AFTER_UNAVAILABLE = 5
+
+
+def failure_response(request: Request, exc: Exception) -> JSONResponse:
+    """A request that raised: 503 when the database or Redis is out of reach, else 500. Messages
+    stay generic (the log has the type and trace, never the request's secrets)."""
+    if isinstance(exc, UNAVAILABLE) or (
+        isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated
+    ):
+        log.warning("request.unavailable", error_type=type(exc).__name__)
+        return JSONResponse(
+            envelope(
+                request,
+                "SERVICE_UNAVAILABLE",
+                "The service's database or Redis does not answer; retry later",
+                {"retry_after_seconds": RETRY_AFTER_UNAVAILABLE},
+            ),
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)},
+        )
+    log.exception("request.crashed", error_type=type(exc).__name__)
+    return JSONResponse(
+        envelope(request, "INTERNAL_ERROR", "Unexpected server error"), status_code=500
+    )
+
+
 def install(app: FastAPI) -> None:
     async def api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
@@ -110,10 +148,7 @@ def install(app: FastAPI) -> None:
         )
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("request.crashed", error_type=type(exc).__name__)
-        return JSONResponse(
-            envelope(request, "INTERNAL_ERROR", "Unexpected server error"), status_code=500
-        )
+        return failure_response(request, exc)
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(ScanError, scan_error)

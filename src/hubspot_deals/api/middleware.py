@@ -11,7 +11,7 @@ import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from hubspot_deals.api.errors import envelope
+from hubspot_deals.api.errors import envelope, failure_response
 from hubspot_deals.api.quotas import requests_quota
 
 log = structlog.get_logger("hubspot_deals.access")
@@ -65,7 +65,10 @@ def install(app: FastAPI, per_minute: int) -> None:
                     headers={"Retry-After": str(retry_after)},
                 )
             else:
-                response = await call_next(request)
+                try:
+                    response = await call_next(request)
+                except Exception as exc:  # answered here, with our headers, and not raised on
+                    response = failure_response(request, exc)
             response.headers.update(headers)
             log.info(
                 "request",

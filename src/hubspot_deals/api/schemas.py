@@ -7,11 +7,24 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic.config import JsonDict
 
 SCAN_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
 SCAN_ID_RE = re.compile(SCAN_ID_PATTERN)
 #: HubSpot's internal property names: lowercase letters, digits and underscores.
-PROPERTY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+PROPERTY_PATTERN = r"^[a-z][a-z0-9_]*$"
+PROPERTY_RE = re.compile(PROPERTY_PATTERN)
+#: Tokens travel in an HTTP header: visible ASCII only (HubSpot's are ``pat-<region>-<uuid>``).
+TOKEN_PATTERN = r"^[!-~]+$"  # noqa: S105 (a pattern, not a password)
+TOKEN_RE = re.compile(TOKEN_PATTERN)
+#: A date, or a date and time (RFC 3339), as the document states it; the validators parse them.
+MOMENT_SCHEMA: JsonDict = {
+    "anyOf": [
+        {"type": "string", "format": "date"},
+        {"type": "string", "format": "date-time"},
+        {"type": "null"},
+    ]
+}
 AssociationType = Literal["contacts", "companies", "line_items"]
 
 
@@ -41,7 +54,8 @@ def _as_datetime(value: str) -> datetime:
 
 class Auth(_Strict):
     hubspot_access_token: SecretStr = Field(
-        description="HubSpot private-app or OAuth access token."
+        description="HubSpot private-app or OAuth access token.",
+        json_schema_extra={"minLength": 1, "maxLength": 512, "pattern": TOKEN_PATTERN},
     )
 
     @field_validator("hubspot_access_token")
@@ -50,16 +64,37 @@ class Auth(_Strict):
         token = value.get_secret_value()
         if not token.strip():
             raise ValueError("Field is required")
-        if len(token) > 512 or any(c.isspace() or not c.isprintable() for c in token):
-            raise ValueError("Must be a HubSpot access token (no spaces, at most 512 characters)")
+        if len(token) > 512 or not TOKEN_RE.match(token):
+            raise ValueError(
+                "Must be a HubSpot access token (visible ASCII, no spaces, at most 512 characters)"
+            )
         return value
 
 
 class DateFilter(_Strict):
-    property: str = Field("createdate", description="A date or datetime deal property.")
-    startDate: str | None = Field(None, description="YYYY-MM-DD or ISO-8601; inclusive.")
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": [end], "properties": {end: {"type": "string"}}}
+                for end in ("startDate", "endDate")
+            ],
+            "description": "endDate must not be before startDate.",
+        }
+    )
+
+    property: str = Field(
+        "createdate",
+        max_length=100,
+        description="A date or datetime deal property.",
+        json_schema_extra={"pattern": PROPERTY_PATTERN},
+    )
+    startDate: str | None = Field(
+        None, description="YYYY-MM-DD or ISO-8601; inclusive.", json_schema_extra=MOMENT_SCHEMA
+    )
     endDate: str | None = Field(
-        None, description="YYYY-MM-DD (the whole day) or ISO-8601; inclusive."
+        None,
+        description="YYYY-MM-DD (the whole day) or ISO-8601; inclusive.",
+        json_schema_extra=MOMENT_SCHEMA,
     )
 
     @field_validator("property")
@@ -97,15 +132,41 @@ class Filters(_Strict):
 
 
 class ScanConfig(_Strict):
-    scanId: str = Field(max_length=255, description="Letters, digits, hyphens and underscores.")
-    type: list[str] = Field(description='Must include "hubspot_deals".')
+    scanId: str = Field(
+        max_length=255,
+        description="Letters, digits, hyphens and underscores.",
+        json_schema_extra={"minLength": 1, "pattern": SCAN_ID_PATTERN},
+    )
+    type: list[str] = Field(
+        description='Must include "hubspot_deals".',
+        json_schema_extra={"contains": {"const": "hubspot_deals"}},
+    )
     auth: Auth
-    organizationId: str | None = Field(None, min_length=1, max_length=255)
-    properties: list[str] | None = Field(None, max_length=1000)
+    organizationId: str | None = Field(
+        None, min_length=1, max_length=255, json_schema_extra={"pattern": SCAN_ID_PATTERN}
+    )
+    properties: list[str] | None = Field(
+        None,
+        max_length=1000,
+        json_schema_extra={
+            "uniqueItems": True,
+            "items": {"type": "string", "pattern": PROPERTY_PATTERN, "maxLength": 100},
+        },
+    )
     includeAssociations: bool = False
-    associationTypes: list[AssociationType] | None = Field(None, max_length=3)
+    associationTypes: list[AssociationType] | None = Field(
+        None, max_length=3, json_schema_extra={"uniqueItems": True}
+    )
     filters: Filters | None = None
     batchSize: int = Field(100, ge=1, le=100)
+
+    @field_validator("batchSize", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any) -> Any:
+        """JSON does not tell 71 from 71.0 (JSON Schema calls both integers); 71.5 stays wrong."""
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
 
     @field_validator("scanId")
     @classmethod
@@ -307,3 +368,52 @@ class ErrorResponse(BaseModel):
     errors: dict[str, str] | None = None
     timestamp: str
     request_id: str | None
+
+
+class DependencyHealth(BaseModel):
+    status: Literal["healthy", "unhealthy", "unknown", "not_configured"]
+    response_time_ms: int | None
+    rate_limit_remaining: int | None = None
+    error: str | None = None
+
+
+class HealthResponse(BaseModel):
+    status: Literal["healthy", "unhealthy"]
+    timestamp: str
+    version: str
+    uptime_seconds: int
+    dependencies: dict[str, DependencyHealth]
+    metrics: dict[str, int]
+
+
+class StatsSummary(BaseModel):
+    total_scans: int
+    successful_scans: int
+    failed_scans: int
+    success_rate: str
+    total_deals_extracted: int
+    average_scan_duration_seconds: float
+    total_data_extracted_mb: float
+
+
+class PerformanceMetrics(BaseModel):
+    fastest_scan_seconds: float
+    slowest_scan_seconds: float
+    average_deals_per_second: float
+    peak_concurrent_scans: int
+
+
+class ErrorAnalysis(BaseModel):
+    authentication_failures: int
+    rate_limit_errors: int
+    network_timeouts: int
+    other_errors: int
+
+
+class StatsResponse(BaseModel):
+    period: Literal["24h", "7d", "30d"]
+    timestamp: str
+    summary: StatsSummary
+    status_breakdown: dict[str, int]
+    performance_metrics: PerformanceMetrics
+    error_analysis: ErrorAnalysis

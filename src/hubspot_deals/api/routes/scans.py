@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import ORJSONResponse
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +21,7 @@ from hubspot_deals.api.deps import (
 from hubspot_deals.api.errors import ApiError, ValidationFailed
 from hubspot_deals.api.quotas import charge_download
 from hubspot_deals.api.schemas import (
+    SCAN_ID_PATTERN,
     SCAN_ID_RE,
     CancelResponse,
     ErrorResponse,
@@ -39,11 +40,14 @@ from hubspot_deals.store.jobs import JobRepository, OrgScope
 router = APIRouter(prefix="/scan", tags=["scans"])
 Session = Annotated[AsyncSession, Depends(session)]
 Scope = Annotated[OrgScope, Depends(org_scope)]
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse, "description": "Invalid input"},
-    404: {"model": ErrorResponse, "description": "Scan not found"},
-    429: {"model": ErrorResponse, "description": "Rate limit exceeded"},
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "No scan of this id (for the caller)"}
 }
+#: The path parameter as documented; ``checked_scan_id`` enforces it with the spec's message.
+ScanId = Annotated[
+    str,
+    Path(json_schema_extra={"minLength": 1, "maxLength": 255, "pattern": SCAN_ID_PATTERN}),
+]
 
 
 def checked_scan_id(scan_id: str) -> str:
@@ -78,7 +82,7 @@ async def _start_body(request: Request) -> StartScanRequest:
     status_code=202,
     response_model=StartScanResponse,
     responses={
-        **_ERRORS,
+        403: {"model": ErrorResponse, "description": "organizationId is not the API key's"},
         409: {"model": ErrorResponse, "description": "A scan of this id is in progress"},
     },
     openapi_extra={
@@ -98,8 +102,11 @@ async def start(
     config = body.config
     bound = bound_organization(request)
     if bound is not None and config.organizationId not in (None, bound):
-        raise ValidationFailed(
-            {"config.organizationId": "Must be the organization of your API key"}
+        raise ApiError(
+            403,
+            "FORBIDDEN",
+            "Your API key does not act for this organization",
+            errors={"config.organizationId": "Must be the organization of your API key"},
         )
     org = bound or config.organizationId
     started = await service.start_scan(
@@ -123,10 +130,9 @@ async def start(
     "/status/{scan_id}",
     response_model=ScanStatus,
     response_model_exclude_unset=True,
-    responses={400: _ERRORS[400]},
 )
 async def status(
-    scan_id: str, db: Session, scope: Scope, rt: Annotated[Runtime, Depends(runtime)]
+    scan_id: ScanId, db: Session, scope: Scope, rt: Annotated[Runtime, Depends(runtime)]
 ) -> dict[str, Any]:
     """The newest run of a scan; ``status: not_found`` (still 200) when there is none."""
     job = await JobRepository(db).newest(checked_scan_id(scan_id), scope)
@@ -136,8 +142,8 @@ async def status(
     return presenters.status_body(job, queue)
 
 
-@router.post("/cancel/{scan_id}", response_model=CancelResponse, responses=_ERRORS)
-async def cancel(scan_id: str, db: Session, scope: Scope) -> dict[str, Any]:
+@router.post("/cancel/{scan_id}", response_model=CancelResponse, responses=NOT_FOUND)
+async def cancel(scan_id: ScanId, db: Session, scope: Scope) -> dict[str, Any]:
     """Cancel a pending or running scan; it stops before its next page is stored."""
     job = await service.cancel_scan(db, checked_scan_id(scan_id), scope)
     await db.commit()
@@ -150,10 +156,10 @@ async def cancel(scan_id: str, db: Session, scope: Scope) -> dict[str, Any]:
     }
 
 
-@router.get("/results/{scan_id}", response_model=ResultsResponse, responses=_ERRORS)
+@router.get("/results/{scan_id}", response_model=ResultsResponse, responses=NOT_FOUND)
 async def results(
     request: Request,
-    scan_id: str,
+    scan_id: ScanId,
     db: Session,
     scope: Scope,
     page: Annotated[int, Query(ge=1, le=10_000_000)] = 1,
@@ -207,7 +213,6 @@ async def results(
 @router.get(
     "/list",
     response_model=ScanListResponse,
-    responses={400: _ERRORS[400]},
     response_model_exclude_unset=True,
 )
 async def list_scans(

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from hubspot_deals import __version__
 from hubspot_deals.api.deps import requested_scope, runtime
 from hubspot_deals.api.errors import timestamp
+from hubspot_deals.api.schemas import HealthResponse, StatsResponse
 from hubspot_deals.jobs import stats as stats_module
 from hubspot_deals.jobs.runtime import Runtime
 
@@ -45,7 +46,11 @@ async def _redis_block(rt: Runtime) -> dict[str, Any]:
     return {"status": "healthy", "response_time_ms": round((time.perf_counter() - started) * 1000)}
 
 
-@router.get("/health")
+@router.get(
+    "/health",
+    response_model=HealthResponse,
+    responses={503: {"model": HealthResponse, "description": "The database or Redis is down"}},
+)
 async def health(rt: Annotated[Runtime, Depends(runtime)]) -> JSONResponse:
     """The service and its dependencies; 503 when the database (or Redis, when used) does not
     answer. Nothing needs restarting after an outage: connections are checked before use."""
@@ -82,7 +87,7 @@ async def health(rt: Annotated[Runtime, Depends(runtime)]) -> JSONResponse:
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 
-@router.get("/stats")
+@router.get("/stats", response_model=StatsResponse)
 async def stats(
     request: Request,
     rt: Annotated[Runtime, Depends(runtime)],

@@ -1,0 +1,89 @@
+"""The OpenAPI document, made true to what the service answers.
+
+FastAPI describes validation failures as 422 (we answer 400 in the spec's envelope), knows nothing of
+what the middleware answers on every route (401, 429, 500, 503 and the rate-limit headers), and cannot
+see the start body, which the route reads itself to answer malformed JSON in the envelope.
+Schemathesis holds the document to the service (tests/reliability/test_fuzz.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from hubspot_deals.api.schemas import StartScanRequest
+
+API_PREFIX = "/api/v1"
+ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
+#: What any operation may answer besides its own outcomes.
+EVERYWHERE = {
+    "401": "An X-API-Key is missing or not valid (when the service uses keys)",
+    "429": "Rate limit exceeded (the service's own): see Retry-After",
+    "500": "Unexpected server error",
+    "503": "The database or Redis does not answer; retry later",
+}
+_INT = {"schema": {"type": "integer"}}
+HEADERS: dict[str, dict[str, Any]] = {
+    "X-Request-ID": {
+        "description": "The request's id, as in logs and error bodies",
+        "schema": {"type": "string"},
+    },
+    "X-RateLimit-Limit": {"description": "Requests allowed a minute", **_INT},
+    "X-RateLimit-Remaining": {"description": "Requests left in this minute", **_INT},
+    "X-RateLimit-Reset": {"description": "Unix time when the minute's window resets", **_INT},
+}
+
+
+def install(app: FastAPI) -> None:
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _true_to_the_service(original())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _true_to_the_service(schema: dict[str, Any]) -> dict[str, Any]:
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    start_body = StartScanRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(start_body.pop("$defs", {}))
+    components["StartScanRequest"] = start_body
+    for name in ("ValidationError", "HTTPValidationError"):  # FastAPI's 422 bodies, never sent
+        components.pop(name, None)
+    schema["components"]["securitySchemes"] = {
+        "ApiKey": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-API-Key",
+            "description": "Needed once any key exists (or with REQUIRE_API_KEY): `hubspot-deals "
+            "keys create`. The key binds the caller to its organization.",
+        }
+    }
+    for path, ops in schema["paths"].items():
+        for operation in ops.values():
+            _complete(operation, keyed=path.startswith(API_PREFIX))
+    return schema
+
+
+def _complete(operation: dict[str, Any], *, keyed: bool) -> None:
+    if keyed:  # or no key at all, while the service runs open
+        operation["security"] = [{"ApiKey": []}, {}]
+    responses: dict[str, Any] = operation["responses"]
+    responses.pop("422", None)
+    if operation.get("parameters") or "requestBody" in operation:
+        responses.setdefault("400", _error("Invalid input: see `errors`, keyed by field"))
+    for code, description in EVERYWHERE.items():
+        if code != "401" or keyed:
+            responses.setdefault(code, _error(description))
+    for code, response in responses.items():
+        headers = response.setdefault("headers", {})
+        headers.update(HEADERS)
+        if code in ("429", "503"):
+            headers["Retry-After"] = {"description": "Seconds to wait", **_INT}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ERROR_REF}}}
