@@ -197,13 +197,23 @@ class ServiceProcess:
     def _headers(self) -> dict[str, str]:
         return {"X-API-Key": self.api_key} if self.api_key else {}
 
+    def request(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """Any call, with the service's API key (when it has one) added to ``headers``."""
+        return httpx.request(
+            method,
+            f"{self.url}{path}",
+            timeout=60,
+            headers=self._headers() | (headers or {}),
+            **kwargs,
+        )
+
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.get(f"{self.url}{path}", timeout=30, headers=self._headers(), **kwargs)
+        return self.request("GET", path, **kwargs)
 
     def post(self, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
-        return httpx.post(
-            f"{self.url}{path}", json=body, timeout=30, headers=self._headers(), **kwargs
-        )
+        return self.request("POST", path, json=body, **kwargs)
 
     def start_scan(self, scan_id: str, token: str, **config: Any) -> httpx.Response:
         body = {

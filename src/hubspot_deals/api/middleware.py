@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -24,6 +25,12 @@ def _client_key(request: Request) -> str:
     if api_key:
         return "key:" + hashlib.sha256(api_key.encode()).hexdigest()[:32]
     return "ip:" + (request.client.host if request.client else "unknown")
+
+
+def _repeated_parameters(request: Request) -> list[str]:
+    """``?page=1&page=2`` is ambiguous (which one did the caller mean?): refused, not guessed."""
+    counts = Counter(name for name, _ in request.query_params.multi_items())
+    return sorted(name for name, count in counts.items() if count > 1)
 
 
 def install(app: FastAPI, per_minute: int) -> None:
@@ -48,9 +55,20 @@ def install(app: FastAPI, per_minute: int) -> None:
                 "X-RateLimit-Reset": str(int(window.reset_time)),
                 "X-Request-ID": request_id,
             }
-            if not window.allowed:
-                retry_after = window.retry_after
+            repeated = _repeated_parameters(request)
+            if repeated:
                 response: Response = JSONResponse(
+                    envelope(
+                        request,
+                        "VALIDATION_ERROR",
+                        "Input validation failed",
+                        errors=dict.fromkeys(repeated, "Given more than once"),
+                    ),
+                    status_code=400,
+                )
+            elif not window.allowed:
+                retry_after = window.retry_after
+                response = JSONResponse(
                     envelope(
                         request,
                         "RATE_LIMIT_EXCEEDED",

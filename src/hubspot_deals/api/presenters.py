@@ -198,6 +198,9 @@ def pagination(
     return body
 
 
+_CURSOR_NUMBER_LIMIT = 2**62
+
+
 def encode_cursor(job_id: str, deal_key: int, offset: int) -> str:
     """Opaque: the run, the last deal id served, and how many rows came before the next page."""
     raw = f"{job_id}:{deal_key}:{offset}"
@@ -208,6 +211,9 @@ def decode_cursor(cursor: str) -> tuple[str, int, int] | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         job_id, key, offset = raw.rsplit(":", 2)
-        return job_id, int(key), max(int(offset), 0)
-    except (ValueError, UnicodeDecodeError):
+        numbers = int(key), int(offset)
+    except ValueError:  # also UnicodeDecodeError
         return None
+    if not all(0 <= n < _CURSOR_NUMBER_LIMIT for n in numbers):  # a database integer, made up
+        return None
+    return job_id, *numbers

@@ -40,6 +40,8 @@ from hubspot_deals.store.jobs import JobRepository, OrgScope
 router = APIRouter(prefix="/scan", tags=["scans"])
 Session = Annotated[AsyncSession, Depends(session)]
 Scope = Annotated[OrgScope, Depends(org_scope)]
+#: A config is a few hundred bytes; a thousand property names still fit many times over.
+MAX_START_BODY_BYTES = 1_000_000
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "No scan of this id (for the caller)"}
 }
@@ -64,12 +66,23 @@ async def _start_body(request: Request) -> StartScanRequest:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise ValidationFailed({"body": "Content-Type must be application/json"})
-    raw = await request.body()
+    raw = bytearray()
+    async for chunk in request.stream():  # never more than the cap in memory, whatever is sent
+        raw += chunk
+        if len(raw) > MAX_START_BODY_BYTES:
+            raise ApiError(
+                413,
+                "PAYLOAD_TOO_LARGE",
+                "The request body is too large",
+                {"max_bytes": MAX_START_BODY_BYTES},
+            )
     if not raw.strip():
         raise ValidationFailed({"body": "Request body is required"})
     try:
         data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except RecursionError:
+        raise ValidationFailed({"body": "Malformed JSON: nested too deeply"}) from None
+    except ValueError as exc:  # also UnicodeDecodeError and Python's 4,300-digit limit on ints
         raise ValidationFailed({"body": f"Malformed JSON: {exc}"}) from None
     try:
         return StartScanRequest.model_validate(data)
@@ -83,6 +96,7 @@ async def _start_body(request: Request) -> StartScanRequest:
     response_model=StartScanResponse,
     responses={
         403: {"model": ErrorResponse, "description": "organizationId is not the API key's"},
+        413: {"model": ErrorResponse, "description": "The body is over 1 MB"},
         409: {"model": ErrorResponse, "description": "A scan of this id is in progress"},
     },
     openapi_extra={
