@@ -13,6 +13,7 @@ from rich.console import Console
 
 from hubspot_deals.sandbox import DEMO_TOKEN, FAULT_KINDS, SandboxConfig
 from hubspot_deals.sandbox.catalog import ALL_SCOPES
+from hubspot_deals.sandbox.gateway import DEFAULT_FAULT_KINDS
 from hubspot_deals.store.keys import KeyRepository
 
 if TYPE_CHECKING:
@@ -260,9 +261,13 @@ def sandbox(
     fault_rate: Annotated[
         float, typer.Option(min=0, max=1, help="Share of API calls that fail.")
     ] = 0.0,
-    fault_kinds: Annotated[str, typer.Option(help="Comma-separated fault kinds to draw from.")] = (
-        ",".join(FAULT_KINDS)
-    ),
+    fault_kinds: Annotated[
+        str,
+        typer.Option(help="Comma-separated fault kinds to draw from (`stall` only when named)."),
+    ] = ",".join(DEFAULT_FAULT_KINDS),
+    stall_seconds: Annotated[
+        float, typer.Option(min=0, help="How long a `stall` fault holds its answer.")
+    ] = SandboxConfig.stall_seconds,
     retry_after: Annotated[
         int, typer.Option(min=0, help="Retry-After of injected 429s, seconds.")
     ] = 1,
@@ -290,6 +295,7 @@ def sandbox(
         daily_limit=daily_limit,
         fault_rate=fault_rate,
         fault_kinds=_parse_kinds(fault_kinds),
+        stall_seconds=stall_seconds,
         retry_after_s=retry_after,
         churn=churn,
         tokens=_parse_tokens(token or []),

@@ -22,6 +22,7 @@ from hubspot_deals.sandbox import responses
 from hubspot_deals.sandbox.catalog import ALL_SCOPES, DEALS_READ, Account
 from hubspot_deals.sandbox.endpoints import BadRequest, Endpoints, list_param
 from hubspot_deals.sandbox.gateway import (
+    DEFAULT_FAULT_KINDS,
     FAULT_KINDS,
     Gateway,
     GatewaySettings,
@@ -54,7 +55,8 @@ class SandboxConfig:
     search_rate: int = 5  # per second, per account
     daily_limit: int = 500_000
     fault_rate: float = 0.0
-    fault_kinds: tuple[str, ...] = FAULT_KINDS
+    fault_kinds: tuple[str, ...] = DEFAULT_FAULT_KINDS
+    stall_seconds: float = 5.0
     retry_after_s: int = 1
     churn: float = 0.0  # changes per second
     tokens: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -113,6 +115,7 @@ class Sandbox:
                 latency_ms=cfg.latency_ms,
                 fault_rate=cfg.fault_rate,
                 fault_kinds=cfg.fault_kinds,
+                stall_seconds=cfg.stall_seconds,
                 retry_after_s=cfg.retry_after_s,
                 seed=cfg.seed,
             )

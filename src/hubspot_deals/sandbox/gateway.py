@@ -28,7 +28,9 @@ Policy = Literal["burst", "search", "exempt"]
 #: Longest request target (path and query) HubSpot accepts before answering 414.
 MAX_URI_CHARS = 16_000
 BURST_WINDOW_MS = 10_000
-FAULT_KINDS = ("500", "502", "503", "504", "429", "drop", "truncate")
+FAULT_KINDS = ("500", "502", "503", "504", "429", "drop", "truncate", "stall")
+#: Drawn unless kinds are named: ``stall`` costs real time, so it is asked for explicitly.
+DEFAULT_FAULT_KINDS = tuple(k for k in FAULT_KINDS if k != "stall")
 _QUERY_TOKEN_PARAMS = ("hapikey", "access_token", "token", "api_key")
 
 #: (scopes this request needs, each a tuple of alternatives) for one request.
@@ -94,6 +96,7 @@ class GatewaySettings:
     latency_ms: float
     fault_rate: float
     fault_kinds: tuple[str, ...]
+    stall_seconds: float
     retry_after_s: int
     seed: int
 
@@ -149,6 +152,8 @@ class Gateway:
             )
         if fault == "drop":
             return _DroppedResponse()
+        if fault == "stall":  # a latency spike: the answer comes, after the client gave up on it
+            await asyncio.sleep(self.settings.stall_seconds)
         response = await handler(request)
         self._add_headers(response, policy, request)
         if fault == "truncate":
