@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import redis.exceptions
-import sqlalchemy.exc
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,6 +19,7 @@ from hubspot_deals.jobs.service import (
     ScanNotFound,
     ScanNotReady,
 )
+from hubspot_deals.store.outages import is_outage
 
 log = structlog.get_logger(__name__)
 
@@ -78,25 +77,13 @@ def envelope(
     return body
 
 
-#: Failures of a dependency that comes back by itself: the client should retry, not report a bug.
-UNAVAILABLE = (
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    sqlalchemy.exc.TimeoutError,
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    ConnectionError,
-    TimeoutError,
-)
 RETRY_AFTER_UNAVAILABLE = 5
 
 
 def failure_response(request: Request, exc: Exception) -> JSONResponse:
     """A request that raised: 503 when the database or Redis is out of reach, else 500. Messages
     stay generic (the log has the type and trace, never the request's secrets)."""
-    if isinstance(exc, UNAVAILABLE) or (
-        isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated
-    ):
+    if is_outage(exc):
         log.warning("request.unavailable", error_type=type(exc).__name__)
         return JSONResponse(
             envelope(

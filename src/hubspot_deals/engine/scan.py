@@ -47,6 +47,7 @@ from hubspot_deals.store.crypto import TokenCipher
 from hubspot_deals.store.deals import DealRepository
 from hubspot_deals.store.jobs import JobRepository, Lease
 from hubspot_deals.store.models import ScanJob
+from hubspot_deals.store.outages import is_outage
 
 log = structlog.get_logger(__name__)
 
@@ -139,6 +140,9 @@ async def run_claimed(ctx: ScanContext, claimed: Claimed) -> None:
         except _Stop:
             log.info("scan.stopped", reason="cancelled or taken over")
         except Exception as exc:
+            if is_outage(exc):  # not the scan's fault: resumed from its checkpoint later
+                log.warning("scan.interrupted", error=type(exc).__name__)
+                return
             failure = describe(exc)
             if failure.cause == "internal":
                 log.exception("scan.crashed")
