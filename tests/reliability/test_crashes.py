@@ -28,10 +28,8 @@ SLOW_CLIENT = {"HUBSPOT_BURST_LIMIT": "60", "HUBSPOT_SEARCH_RATE": "2"}
 
 def owner_pid(svc: ServiceProcess, scan_id: str) -> int | None:
     """The process id of the worker holding the scan's running lease, if one does."""
-    owner = svc.scalar(
-        "select coalesce(max(worker_id), '') from scan_jobs"
-        f" where scan_id = '{scan_id}' and status = 'running'"
-    )
+    query = "select coalesce(max(worker_id), '') from scan_jobs where status = 'running'"
+    owner = svc.scalar(f"{query} and scan_id = '{scan_id}'")
     return int(owner.split(":")[1]) if owner else None
 
 
