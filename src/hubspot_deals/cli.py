@@ -17,6 +17,8 @@ from hubspot_deals.sandbox.gateway import DEFAULT_FAULT_KINDS
 from hubspot_deals.store.keys import KeyRepository
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from hubspot_deals.config import Settings
 
 T = TypeVar("T")
@@ -80,7 +82,7 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
-def _with_keys(work: Callable[[KeyRepository], Awaitable[T]]) -> T:
+def _with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run ``work`` against the configured database (migrated first), committing after it."""
     from hubspot_deals.store.database import create_engine, migrate, session_factory
 
@@ -90,13 +92,17 @@ def _with_keys(work: Callable[[KeyRepository], Awaitable[T]]) -> T:
         engine = create_engine(url)
         try:
             async with session_factory(engine)() as session:
-                result = await work(KeyRepository(session))
+                result = await work(session)
                 await session.commit()
                 return result
         finally:
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+def _with_keys(work: Callable[[KeyRepository], Awaitable[T]]) -> T:
+    return _with_session(lambda session: work(KeyRepository(session)))
 
 
 @keys_app.command("create")
@@ -213,6 +219,22 @@ def db_upgrade() -> None:
 
     asyncio.run(migrate(_settings().sqlalchemy_url()))
     console.print("the database schema is current")
+
+
+@db_app.command("rotate-tokens")
+def db_rotate_tokens() -> None:
+    """Re-encrypt the stored HubSpot tokens (of scans not yet finished) with the first key of
+    TOKEN_ENCRYPTION_KEY; after it, the keys behind the first can be dropped (docs/security.md)."""
+    from hubspot_deals.store.crypto import TokenCipher
+    from hubspot_deals.store.jobs import JobRepository
+
+    settings = _settings()
+    cipher = TokenCipher.from_settings(settings.token_encryption_key, settings.data_dir)
+
+    async def rotate(session: AsyncSession) -> int:
+        return await JobRepository(session).rotate_tokens(cipher.rotate)
+
+    print(f"re-encrypted {_with_session(rotate)} stored tokens with the first key", flush=True)
 
 
 def _print_demo(host: str, port: int, sandbox_url: str, token: str) -> None:

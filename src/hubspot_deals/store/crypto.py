@@ -24,6 +24,15 @@ class TokenCipher:
     def encrypt(self, token: str) -> bytes:
         return self._fernet.encrypt(token.encode())
 
+    def rotate(self, blob: bytes) -> bytes:
+        """The same token, encrypted with the first key (whichever key encrypted it)."""
+        try:
+            return self._fernet.rotate(blob)
+        except InvalidToken:
+            raise ValueError(
+                "a stored HubSpot token cannot be decrypted with the configured keys"
+            ) from None
+
     def decrypt(self, blob: bytes) -> str:
         try:
             return self._fernet.decrypt(blob).decode()

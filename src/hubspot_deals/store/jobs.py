@@ -6,7 +6,7 @@ so a scan id is unique across the service).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -250,6 +250,24 @@ class JobRepository:
             .execution_options(synchronize_session=False)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def rotate_tokens(self, rotate: Callable[[bytes], bytes]) -> int:
+        """Re-encrypt every stored token with ``rotate``; a token erased meanwhile (its scan
+        ended) stays erased."""
+        stored = await self.session.execute(
+            select(ScanJob.id, ScanJob.token_encrypted).where(ScanJob.token_encrypted.is_not(None))
+        )
+        rotated = 0
+        for job_id, blob in stored.tuples():
+            if blob is None:  # excluded by the query; said for the type checker
+                continue
+            result = await self.session.execute(
+                update(ScanJob)
+                .where(ScanJob.id == job_id, ScanJob.token_encrypted == blob)
+                .values(token_encrypted=rotate(blob))
+            )
+            rotated += result.rowcount  # type: ignore[attr-defined]
+        return rotated
 
     async def cancel(self, job_id: str, moment: datetime) -> bool:
         """Cancel the job if it is still pending or running, erasing its token; False otherwise."""

@@ -1,0 +1,277 @@
+"""Tenancy and secrets, in both modes.
+
+- OWASP API1 (object level) and API5 (function level): over a thousand requests by another
+  organization, by callers without a key, with a wrong or revoked key, with every kind of the first
+  organization's identifiers, on every endpoint and method: each answer is the one for an id that
+  never existed, and none carries anything of the first organization.
+- A canary token, used for scans that complete, are cancelled, fail, conflict or are refused, is
+  searched for in every response, the logs at debug level (exceptions included), the database's
+  bytes and every Redis key and value: zero hits.
+- Encryption keys rotate (MultiFernet) under running scans, which complete; then the old key goes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from cryptography.fernet import Fernet
+
+from hubspot_deals.sandbox.catalog import ALL_SCOPES
+from hubspot_deals.sandbox.process import SandboxProcess
+from hubspot_deals.service_process import ServiceProcess
+from tests.distributed.test_distributed import exactly_once, live_ids
+from tests.reliability.conftest import MODES
+from tests.reliability.test_crashes import SLOW_PORTAL
+
+PATHS = ("/api/v1/scan/status/{}", "/api/v1/scan/results/{}", "/api/v1/scan/cancel/{}")
+
+
+def normalized(reply: httpx.Response, scan_id: str) -> tuple[int, str]:
+    """The answer without what differs from call to call (time, request id) or names the id."""
+    text = re.sub(r'"(timestamp|request_id)":"[^"]*"', "", reply.text)
+    return reply.status_code, text.replace(json.dumps(scan_id)[1:-1], "<id>")
+
+
+def call(svc: ServiceProcess, method: str, path: str, key: str | None, **kw: Any) -> httpx.Response:
+    headers = {"X-API-Key": key} if key else {}
+    return httpx.request(method, f"{svc.url}{path}", headers=headers, timeout=30, **kw)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES)
+def test_a_thousand_requests_across_organizations(
+    mode: str, portal: SandboxProcess, make_service: Callable[..., ServiceProcess]
+) -> None:
+    svc = make_service(
+        portal, distributed=mode == "distributed", API_RATE_LIMIT_PER_MINUTE="100000"
+    )
+    key_a = svc.cli("keys", "create", "--org", "org_a")
+    key_b = svc.cli("keys", "create", "--org", "org_b")
+    key_gone = svc.cli("keys", "create", "--org", "org_a")
+    gone_id = next(
+        line.split("\t")[0]
+        for line in svc.cli("keys", "list").splitlines()
+        if key_gone[:12] in line
+    )
+    svc.cli("keys", "revoke", gone_id)
+    alice, bob = replace(svc, api_key=key_a), replace(svc, api_key=key_b)
+
+    # the first organization's scans, and every identifier they expose
+    for scan_id in ("alpha-only", "shared-name"):
+        alice.start_scan(scan_id, portal.token, includeAssociations=True)
+        assert alice.wait(scan_id)["status"] == "completed"
+    bob.start_scan("shared-name", portal.token)  # same scan id, another organization
+    assert bob.wait("shared-name")["status"] == "completed"
+    page = alice.get("/api/v1/scan/results/alpha-only?page_size=5").json()
+    secrets = {
+        "job ids": [alice.status(s)["id"] for s in ("alpha-only", "shared-name")],
+        "result ids": [d["id"] for d in page["deals"]],
+        "cursor": [page["pagination"]["next_cursor"]],
+        "scan id": ["alpha-only"],
+    }
+    guesses = [g for values in secrets.values() for g in values] + [
+        d["deal_id"] for d in page["deals"]
+    ]
+    cursor = page["pagination"]["next_cursor"]
+    queries = ("", "?page=2&page_size=1", "?pipeline=default", f"?cursor={cursor}")
+    replies: list[httpx.Response] = []
+
+    def never(method: str, path: str, key: str | None) -> tuple[int, str]:
+        return normalized(call(svc, method, path.format("never-existed"), key), "never-existed")
+
+    # API1: object level, every identifier on every endpoint, as another organization
+    for guess in guesses:
+        for template in PATHS:
+            method = "POST" if "cancel" in template else "GET"
+            for query in queries if "results" in template else ("",):
+                reply = call(svc, method, template.format(guess) + query, key_b)
+                replies.append(reply)
+                if reply.status_code != 400:  # not a malformed id: as if it never existed
+                    expected = never(method, template + query, key_b)
+                    assert normalized(reply, guess) == expected, (template, guess)
+    # bob's own "shared-name" with alice's cursor: refused like any made-up cursor
+    reply = call(svc, "GET", f"/api/v1/scan/results/shared-name?cursor={cursor}", key_b)
+    replies.append(reply)
+    assert reply.status_code == 400
+    for status in ("", "completed", "running", "cancelled"):
+        for listed_page in range(1, 6):
+            for org in ("org_a", ""):
+                query = f"?page={listed_page}&organization_id={org}" + (
+                    f"&status={status}" if status else ""
+                )
+                reply = call(svc, "GET", "/api/v1/scan/list" + query.replace("=&", "=x&"), key_b)
+                replies.append(reply)
+                assert reply.status_code == 200
+                assert {s["organizationId"] for s in reply.json()["scans"]} <= {"org_b"}
+    for period in ("24h", "7d", "30d"):
+        for org in ("org_a", "org_b"):
+            reply = call(svc, "GET", f"/api/v1/stats?period={period}&organization_id={org}", key_b)
+            replies.append(reply)
+            assert reply.json()["summary"]["total_scans"] == (1 if org == "org_b" else 0)
+    # a key cannot act for another organization
+    body = {"config": {"scanId": "x", "type": ["hubspot_deals"], "organizationId": "org_a",
+                       "auth": {"hubspot_access_token": portal.token}}}  # fmt: skip
+    reply = call(svc, "POST", "/api/v1/scan/start", key_b, json=body)
+    replies.append(reply)
+    assert reply.status_code == 403
+    # no key, a made-up key, a revoked key: 401 everywhere under /api/v1
+    for key in (None, "hsd_made-up", key_gone):
+        for guess in guesses[:4]:
+            for template in (*PATHS, "/api/v1/scan/list", "/api/v1/stats", "/api/v1/health"):
+                method = "POST" if "cancel" in template else "GET"
+                reply = call(svc, method, template.format(guess), key)
+                replies.append(reply)
+                assert reply.status_code == 401, (key, template)
+    # API5: function level: methods and routes that are not there
+    for template in (*PATHS, "/api/v1/scan/start", "/api/v1/scan/list", "/api/v1/stats"):
+        for method in ("DELETE", "PUT", "PATCH"):
+            reply = call(svc, method, template.format("alpha-only"), key_b)
+            replies.append(reply)
+            assert reply.status_code == 405
+    for path in ("/api/v1/keys", "/api/v1/admin", "/api/v1/scan/all", "/_sandbox/truth", "/api"):
+        for method in ("GET", "POST"):
+            reply = call(svc, method, path, key_b)
+            replies.append(reply)
+            assert reply.status_code == 404
+    while len(replies) < 1000:  # the same questions again: answers do not drift
+        for guess in guesses:
+            reply = call(svc, "GET", f"/api/v1/scan/status/{guess}", key_b)
+            replies.append(reply)
+            assert reply.json()["status"] in ("not_found",) or reply.status_code == 400
+    leaks = [  # an id the caller sent may come back to it (an echo); nothing else of org_a may
+        (kind, value, str(reply.request.url))
+        for kind, values in secrets.items()
+        for value in values
+        for reply in replies
+        if value in reply.text and value not in str(reply.request.url) + str(reply.request.content)
+    ]
+    assert not leaks, leaks[:5]
+    assert all(r.status_code < 500 for r in replies)
+    print(f"\ncross-organization ({mode}): {len(replies)} requests, 0 leaks, 0 server errors")
+
+
+def redis_haystack(svc: ServiceProcess) -> bytes:
+    """Every key of the deployment's namespace and every value under it."""
+    client = redis.Redis.from_url(svc.env["REDIS_URL"])
+    found = []
+    for key in client.scan_iter(match=f"{svc.env['REDIS_NAMESPACE']}*", count=1000):
+        kind = client.type(key).decode()
+        value: Any = {
+            "string": lambda k: client.get(k),
+            "hash": lambda k: client.hgetall(k),
+            "list": lambda k: client.lrange(k, 0, -1),
+            "set": lambda k: client.smembers(k),
+            "zset": lambda k: client.zrange(k, 0, -1, withscores=True),
+            "stream": lambda k: client.xrange(k),
+        }.get(kind, lambda k: b"")(key)
+        found.append(key + b"=" + repr(value).encode())
+    client.close()
+    return b"\n".join(found)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES)
+def test_canary_token_is_nowhere(
+    mode: str,
+    make_sandbox: Callable[..., SandboxProcess],
+    make_service: Callable[..., ServiceProcess],
+) -> None:
+    canary = f"pat-na1-c4na7y00-{uuid.uuid4().hex[:4]}-4000-8000-{uuid.uuid4().hex[:12]}"
+    refused = f"pat-na1-c4na7y99-{uuid.uuid4().hex[:4]}-4000-8000-{uuid.uuid4().hex[:12]}"
+    portal = make_sandbox(
+        "--deals", "2000", "--rate-limit", "200", "--latency-ms", "20",
+        "--token", f"{canary}={','.join(ALL_SCOPES)}",
+    )  # fmt: skip
+    svc = make_service(portal, distributed=mode == "distributed", HUBSPOT_BURST_LIMIT="200")
+    replies = [
+        svc.start_scan("canary-done", canary, includeAssociations=True),
+        svc.start_scan("canary-cancelled", canary),
+        svc.start_scan("canary-cancelled", canary),  # 409 while it runs
+        svc.post("/api/v1/scan/cancel/canary-cancelled"),
+        svc.start_scan("canary-refused", refused),  # HubSpot answers 401
+        svc.start_scan("canary-invalid", canary, batchSize=0),  # 400
+        svc.start_scan("canary-spaced", f"{canary} x"),  # 400, the token itself invalid
+        svc.start_scan("canary-long", canary * 20),  # 400
+    ]
+    for scan_id in ("canary-done", "canary-cancelled", "canary-refused"):
+        svc.wait(scan_id, timeout=180)
+    assert svc.status("canary-refused")["error_code"] == "HUBSPOT_AUTH_FAILED"
+    for scan_id in ("canary-done", "canary-cancelled", "canary-refused", "canary-invalid"):
+        replies += [
+            svc.get(f"/api/v1/scan/status/{scan_id}"),
+            svc.get(f"/api/v1/scan/results/{scan_id}?page_size=500"),
+        ]
+    replies += [svc.get("/api/v1/scan/list"), svc.get("/api/v1/stats"), svc.get("/health")]
+    haystacks = {
+        "responses": "\n".join(f"{r.headers}\n{r.text}" for r in replies).encode(),
+        "logs": svc.logs().encode(),
+        "database": svc.database_dump(),
+    }
+    if mode == "distributed":
+        haystacks["redis"] = redis_haystack(svc)
+    needles = [
+        form
+        for token in (canary, refused)
+        for form in (
+            token.encode(),
+            token.split("-", 2)[2].encode(),  # the token's own part, without its prefix
+            base64.b64encode(token.encode()),
+            base64.urlsafe_b64encode(token.encode()),
+        )
+    ]
+    hits = {name: [n for n in needles if n in hay] for name, hay in haystacks.items()}
+    sizes = {name: f"{len(hay) / 1000:.0f} kB" for name, hay in haystacks.items()}
+    print(f"\ncanary ({mode}): searched {sizes}; hits {sum(map(len, hits.values()))}")
+    assert not any(hits.values()), hits
+    assert "DEBUG" in haystacks["logs"].decode() or '"level": "debug"' in haystacks["logs"].decode()
+    assert len(haystacks["database"]) > 100_000  # the deals are there: the dump is real
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES)
+def test_encryption_keys_rotate_under_running_scans(
+    mode: str,
+    make_sandbox: Callable[..., SandboxProcess],
+    make_service: Callable[..., ServiceProcess],
+) -> None:
+    """Old key K1, new key K2: restart with "K2,K1" (a running scan resumes, decrypting with K1; a
+    new one is encrypted with K2), `db rotate-tokens`, restart with K2 alone: both complete."""
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    slow_portal = make_sandbox(*SLOW_PORTAL)
+    svc = make_service(
+        slow_portal,
+        distributed=mode == "distributed",
+        TOKEN_ENCRYPTION_KEY=old,
+        SCAN_LEASE_SECONDS="3",
+        HUBSPOT_BURST_LIMIT="60",
+        HUBSPOT_SEARCH_RATE="2",
+    )
+    svc.start_scan("rotate-1", slow_portal.token, batchSize=50)
+    svc.wait("rotate-1", until=lambda s: s["progress"]["processed_items"] > 0)
+
+    def restart(keys: str) -> None:
+        svc.stop(kill=True)  # mid-scan: the scans must resume under the new keys
+        svc.env["TOKEN_ENCRYPTION_KEY"] = keys
+        svc.start()
+
+    restart(f"{new},{old}")
+    svc.start_scan("rotate-2", slow_portal.token, batchSize=50)
+    rotated = svc.cli("db", "rotate-tokens")
+    assert "re-encrypted" in rotated
+    for scan_id in ("rotate-1", "rotate-2"):
+        assert svc.status(scan_id)["status"] in ("pending", "running"), "rotate under live scans"
+    restart(new)
+    for scan_id in ("rotate-1", "rotate-2"):
+        assert svc.wait(scan_id, timeout=240)["status"] == "completed"
+        exactly_once(svc, scan_id, live_ids(slow_portal))
+    assert "cannot be decrypted" not in svc.logs()
+    print(f"\nkey rotation ({mode}): {rotated}; both scans completed after the old key was dropped")
