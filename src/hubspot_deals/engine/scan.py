@@ -125,7 +125,17 @@ async def claim_scan(ctx: ScanContext, job_id: str) -> Claimed | None:
             )
             await session.commit()
             return None
-        return Claimed(job, lease, ctx.cipher.decrypt(job.token_encrypted))
+        try:
+            token = ctx.cipher.decrypt(job.token_encrypted)
+        except ValueError:  # this process lacks the key: one that has it resumes the scan
+            log.error(
+                "scan.token_undecryptable",
+                job_id=job_id,
+                hint="TOKEN_ENCRYPTION_KEY must list the key that encrypted it until "
+                "`hubspot-deals db rotate-tokens` has run",
+            )
+            return None
+        return Claimed(job, lease, token)
 
 
 async def run_claimed(ctx: ScanContext, claimed: Claimed) -> None:
