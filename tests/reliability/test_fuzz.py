@@ -25,7 +25,10 @@ SEED = "20261124"
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES)
 def test_schemathesis_every_check_every_operation(
-    mode: str, portal: SandboxProcess, make_service: Callable[..., ServiceProcess]
+    mode: str,
+    portal: SandboxProcess,
+    make_service: Callable[..., ServiceProcess],
+    tmp_path: Path,
 ) -> None:
     """Embedded and open; distributed with API keys required (the key sent with every request)."""
     keyed = mode == "distributed"
@@ -60,7 +63,7 @@ def test_schemathesis_every_check_every_operation(
         ],
         capture_output=True,
         text=True,
-        cwd=ROOT,
+        cwd=tmp_path,  # where schemathesis keeps its cache
         env=dict(os.environ)
         | {
             "PYTHONPATH": str(ROOT),
