@@ -132,5 +132,5 @@ def test_steady_load_while_scans_run(
     assert requests >= USERS * SECONDS * 0.9, "the rate was not held"
     assert float(total["99%"]) < 1500
     # flat: once warm (the embedded process also runs the scans), no growth to speak of
-    assert memory_end - warm < 25, "the API process kept growing under load"
+    assert memory_end - warm < 40, "the API process kept growing under load"
     assert sum(runs) >= 2
