@@ -49,6 +49,26 @@ class PeakMemory:
         self._thread.join()
 
 
+def measured_scan(
+    flags: tuple[str, ...], env: dict[str, str], workers: int, scan_id: str
+) -> tuple[float, dict[str, Any], dict[str, Any], PeakMemory]:
+    """One scan on a fresh portal: its time, final status, the portal's counters, peak memory of
+    the process that ran it (the worker, when there is one)."""
+    portal = SandboxProcess.start(*flags)
+    try:
+        with tempfile.TemporaryDirectory() as data:
+            settings = env | {"HUBSPOT_BASE_URL": portal.url, "LOG_LEVEL": "WARNING"}
+            service = ServiceProcess(Path(data), settings, workers=workers).start()
+            try:
+                with PeakMemory(service) as memory:
+                    seconds, status = scan(service, portal.token, scan_id)
+                return seconds, status, portal.stats(), memory
+            finally:
+                service.stop()
+    finally:
+        portal.stop()
+
+
 def scan(
     service: ServiceProcess, token: str, scan_id: str, timeout: float = 3600
 ) -> tuple[float, dict[str, Any]]:
@@ -92,33 +112,14 @@ def run(deals: int = 10_000) -> None:
         "--latency-ms",
         str(LATENCY_MS),
     )
-    portal = SandboxProcess.start(*flags)
-    with tempfile.TemporaryDirectory() as data:
-        service = ServiceProcess(
-            Path(data), {"HUBSPOT_BASE_URL": portal.url, "LOG_LEVEL": "WARNING"}
-        ).start()
-        try:
-            with PeakMemory(service) as memory:
-                seconds, status = scan(service, portal.token, "bench-realistic")
-            stats = portal.stats()
-        finally:
-            service.stop()
-            portal.stop()
+    seconds, status, stats, memory = measured_scan(flags, {}, 0, "bench-realistic")
     # the same scan in the distributed mode: PostgreSQL, Redis, one API process and one worker
     backing = DistributedBacking(POSTGRES, REDIS)
-    fresh = SandboxProcess.start(*flags)
     try:
-        with tempfile.TemporaryDirectory() as data:
-            env = backing.env | {"HUBSPOT_BASE_URL": fresh.url, "LOG_LEVEL": "WARNING"}
-            distributed = ServiceProcess(Path(data), env, workers=1).start()
-            try:
-                with PeakMemory(distributed) as worker_memory:
-                    pg_seconds, pg_status = scan(distributed, fresh.token, "bench-distributed")
-                pg_stats = fresh.stats()
-            finally:
-                distributed.stop()
+        pg_seconds, pg_status, pg_stats, worker_memory = measured_scan(
+            flags, backing.env, 1, "bench-distributed"
+        )
     finally:
-        fresh.stop()
         backing.drop()
     fresh = SandboxProcess.start(*flags)
     try:

@@ -12,13 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from hubspot_deals.sandbox.process import free_port
+
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), Path("/usr/bin"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_for_port(port: int, timeout: float = 30) -> None:
@@ -38,7 +34,6 @@ class PrivateRedis:
     def __init__(self) -> None:
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
-        self.restarts = 0
 
     @property
     def url(self) -> str:
@@ -69,12 +64,6 @@ class PrivateRedis:
             self.process.wait(30)
             self.process = None
 
-    def restart(self, down_for: float = 0.0) -> None:
-        self.stop()
-        time.sleep(down_for)
-        self.start()
-        self.restarts += 1
-
 
 class PrivatePostgres:
     """A PostgreSQL cluster of its own in a temporary directory (trust auth, user postgres), started
@@ -84,7 +73,6 @@ class PrivatePostgres:
         self.port = free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="hsd-pg-"))
         self.data = self.directory / "data"
-        self.restarts = 0
         os.chmod(self.directory, 0o755)  # noqa: S103 - the server's user must reach it
         if os.geteuid() == 0:
             shutil.chown(self.directory, "postgres", "postgres")
@@ -116,12 +104,6 @@ class PrivatePostgres:
         """``crash``: the immediate mode (no checkpoint: recovery from the WAL at the next start),
         else fast (connections are terminated, the server shuts down cleanly)."""
         self._ctl("stop", "-m", "immediate" if crash else "fast")
-
-    def restart(self, *, crash: bool = False, down_for: float = 0.0) -> None:
-        self.stop(crash=crash)
-        time.sleep(down_for)
-        self.start()
-        self.restarts += 1
 
     def remove(self) -> None:
         self._ctl("stop", "-m", "immediate")

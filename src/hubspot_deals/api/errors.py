@@ -134,11 +134,8 @@ def install(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        return failure_response(request, exc)
-
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(ScanError, scan_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(Exception, unexpected)
+    app.add_exception_handler(Exception, failure_response)
