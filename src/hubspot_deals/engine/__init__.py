@@ -1,8 +1,7 @@
 """The scan: fetch plan, transformation to result rows, checkpoints, progress, cancellation."""
 
-from hubspot_deals.engine.rows import DEFAULT_PROPERTIES
+from hubspot_deals.engine.rows import DEFAULT_ASSOCIATIONS, DEFAULT_PROPERTIES, requested_of
 from hubspot_deals.engine.scan import (
-    DEFAULT_ASSOCIATIONS,
     Claimed,
     ScanContext,
     claim_scan,
@@ -15,5 +14,6 @@ __all__ = [
     "Claimed",
     "ScanContext",
     "claim_scan",
+    "requested_of",
     "run_claimed",
 ]

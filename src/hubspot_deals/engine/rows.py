@@ -23,6 +23,8 @@ DEFAULT_PROPERTIES: tuple[str, ...] = (
     "hubspot_owner_id",
     "dealtype",
 )
+#: Association types read when a config asks for associations without naming them.
+DEFAULT_ASSOCIATIONS: tuple[str, ...] = ("contacts", "companies", "line_items")
 #: Properties asked of HubSpot whatever the user asked, because the row's own columns need them.
 ROW_PROPERTIES: tuple[str, ...] = (*DEFAULT_PROPERTIES, "deal_currency_code")
 _INLINE_TYPE = {"contacts": "deal_to_contact", "line_items": "deal_to_line_item"}
@@ -74,6 +76,17 @@ class Lookups:
             stages={(p.id, s.id): s.label for p in pipelines for s in p.stages},
             owner_emails={o.id: o.email for o in owners},
         )
+
+
+def requested_of(config: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The properties and association types a scan config asks for: what every row of it holds."""
+    properties = list(config.get("properties") or DEFAULT_PROPERTIES)
+    kinds = (
+        list(config.get("associationTypes") or DEFAULT_ASSOCIATIONS)
+        if config.get("includeAssociations")
+        else []
+    )
+    return properties, kinds
 
 
 def association_entries(to_type: str, found: Sequence[AssociatedObject]) -> list[dict[str, str]]:

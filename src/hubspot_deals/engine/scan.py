@@ -29,11 +29,11 @@ from hubspot_deals.engine.plan import (
     day_bounds_ms,
 )
 from hubspot_deals.engine.rows import (
-    DEFAULT_PROPERTIES,
     ROW_PROPERTIES,
     Lookups,
     association_entries,
     build_row,
+    requested_of,
     row_size,
 )
 from hubspot_deals.hubspot import (
@@ -51,7 +51,6 @@ from hubspot_deals.store.outages import is_outage
 
 log = structlog.get_logger(__name__)
 
-DEFAULT_ASSOCIATIONS = ("contacts", "companies", "line_items")
 #: List chains walked at once: enough to spend a burst window in a few round trips, few enough to
 #: keep the connection pool cheap.
 LIST_WORKERS = 32
@@ -226,12 +225,7 @@ def _filters(config: dict[str, Any]) -> ScanFilters:
 
 async def _extract(ctx: ScanContext, job: ScanJob, lease: Lease, client: HubSpotClient) -> None:
     config = job.config
-    requested = list(config.get("properties") or DEFAULT_PROPERTIES)
-    kinds = (
-        list(config.get("associationTypes") or DEFAULT_ASSOCIATIONS)
-        if config.get("includeAssociations")
-        else []
-    )
+    requested, kinds = requested_of(config)
     batch_size = int(config.get("batchSize") or 100)
     filters = _filters(config)
     fetched = list(dict.fromkeys([*requested, *ROW_PROPERTIES, *filters.extra_properties()]))
