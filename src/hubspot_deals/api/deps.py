@@ -28,8 +28,14 @@ async def session(request: Request) -> AsyncIterator[AsyncSession]:
 
 async def authenticate(request: Request) -> None:
     """With keys in use, every /api/v1 call needs X-API-Key; the key binds it to its organization."""
+    await bind_key(request, request.headers.get("x-api-key"))
+
+
+async def bind_key(request: Request, key: str | None) -> None:
+    """Bind the request to ``key``'s organization (what ``org_scope`` and ``requested_scope``
+    read), or raise 401 when the key is wrong, or missing while keys are in use. Shared by the
+    API (the header) and the dashboard (its session cookie), so both scope callers alike."""
     rt = runtime(request)
-    key = request.headers.get("x-api-key")
     async with rt.sessions() as db:
         keys = KeyRepository(db)
         if key:
@@ -40,8 +46,13 @@ async def authenticate(request: Request) -> None:
                 )
             request.state.organization_id = record.organization_id
             return
-        if rt.settings.require_api_key or await keys.active_count():
+        if await keys_required(rt, keys):
             raise ApiError(401, "UNAUTHORIZED", "An X-API-Key header is required")
+
+
+async def keys_required(rt: Runtime, keys: KeyRepository) -> bool:
+    """Keys are in use once one is active, or from the start with REQUIRE_API_KEY."""
+    return rt.settings.require_api_key or await keys.active_count() > 0
 
 
 def bound_organization(request: Request) -> str | None:

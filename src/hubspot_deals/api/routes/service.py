@@ -54,6 +54,12 @@ async def _redis_block(rt: Runtime) -> dict[str, Any]:
 async def health(rt: Annotated[Runtime, Depends(runtime)]) -> JSONResponse:
     """The service and its dependencies; 503 when the database (or Redis, when used) does not
     answer. Nothing needs restarting after an outage: connections are checked before use."""
+    body = await health_report(rt)
+    return JSONResponse(body, status_code=200 if body["status"] == "healthy" else 503)
+
+
+async def health_report(rt: Runtime) -> dict[str, Any]:
+    """The /health body; the dashboard's overview shows the same figures."""
     started = time.perf_counter()
     metrics: dict[str, int] = {
         "active_scans": 0,
@@ -72,7 +78,7 @@ async def health(rt: Annotated[Runtime, Depends(runtime)]) -> JSONResponse:
         database = {"status": "unhealthy", "response_time_ms": None, "error": type(exc).__name__}
     redis = await _redis_block(rt)
     healthy = database["status"] == "healthy" and redis["status"] != "unhealthy"
-    body = {
+    return {
         "status": "healthy" if healthy else "unhealthy",
         "timestamp": timestamp(),
         "version": __version__,
@@ -84,7 +90,6 @@ async def health(rt: Annotated[Runtime, Depends(runtime)]) -> JSONResponse:
         },
         "metrics": metrics,
     }
-    return JSONResponse(body, status_code=200 if healthy else 503)
 
 
 @router.get("/stats", response_model=StatsResponse)
