@@ -11,15 +11,16 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 from rich.console import Console
 
+from hubspot_deals.console.scan_commands import scan_app
 from hubspot_deals.sandbox import DEMO_TOKEN, FAULT_KINDS, SandboxConfig
 from hubspot_deals.sandbox.catalog import ALL_SCOPES
 from hubspot_deals.sandbox.gateway import DEFAULT_FAULT_KINDS
-from hubspot_deals.store.keys import KeyRepository
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from hubspot_deals.config import Settings
+    from hubspot_deals.store.keys import KeyRepository
 
 T = TypeVar("T")
 
@@ -65,6 +66,7 @@ keys_app = typer.Typer(
     help="API keys: each binds its caller to one organization.", no_args_is_help=True
 )
 app.add_typer(keys_app, name="keys")
+app.add_typer(scan_app, name="scan")
 
 
 def _settings() -> Settings:
@@ -102,6 +104,8 @@ def _with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
 
 
 def _with_keys(work: Callable[[KeyRepository], Awaitable[T]]) -> T:
+    from hubspot_deals.store.keys import KeyRepository  # SQLAlchemy: only for the commands using it
+
     return _with_session(lambda session: work(KeyRepository(session)))
 
 

@@ -1,0 +1,114 @@
+"""``--wait``: follow a scan until it ends, with a live progress bar on standard error.
+
+The bar shows deals processed of the total, the rate, rich's ETA from that rate, and the current
+batch; it is fed by polling ``/scan/status`` (the service pushes nothing). A service that blips
+(restarts, 503, a 429) is polled again for a while instead of ending a long wait.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from hubspot_deals.console.api_client import JSON, ClientError, ScanApi
+from hubspot_deals.console.exit_codes import ExitCode, exit_code_of
+
+FINISHED = ("completed", "failed", "cancelled", "not_found")
+#: How long polling may keep failing with "retry later" answers before the wait gives up.
+GRACE_SECONDS = 30.0
+
+
+class RateColumn(ProgressColumn):
+    """Deals a second, from rich's own moving estimate of the task's speed."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} deals/s" if speed else "- deals/s", style="progress.data.speed")
+
+
+class CountColumn(ProgressColumn):
+    """``1,200/2,543 deals`` (the total is ``?`` until the scan has counted its deals)."""
+
+    def render(self, task: Task) -> Text:
+        total = f"{task.total:,.0f}" if task.total is not None else "?"
+        return Text(f"{task.completed:,.0f}/{total} deals", style="progress.download")
+
+
+def scan_progress(console: Console) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.fields[state]}"),
+        BarColumn(),
+        CountColumn(),
+        RateColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[batch]}"),
+        console=console,
+        transient=False,
+    )
+
+
+def _batch(status: JSON) -> str:
+    progress: JSON = status.get("progress") or {}
+    queue: JSON = status.get("queue") or {}
+    if queue:
+        return f"queued, position {queue.get('position')}"
+    current, total = progress.get("current_batch"), progress.get("total_batches")
+    if not current:
+        return ""
+    return f"batch {current}/{total if total is not None else '?'}"
+
+
+def _poll(api: ScanApi, scan_id: str, since_ok: float) -> JSON | float:
+    """The status, or (on a "retry later" failure within the grace time) seconds to wait."""
+    try:
+        return api.status(scan_id)
+    except ClientError as error:
+        retryable = exit_code_of(error) in (ExitCode.UNREACHABLE, ExitCode.RATE_LIMITED)
+        if not retryable or time.monotonic() - since_ok > GRACE_SECONDS:
+            raise
+        return float(getattr(error, "retry_after", None) or 1.0)
+
+
+def follow(api: ScanApi, scan_id: str, console: Console, *, interval: float = 0.5) -> JSON:
+    """Poll the scan until it is finished; its last status. Ctrl-C propagates (the caller decides
+    whether the scan keeps running)."""
+    with scan_progress(console) as progress:
+        task = progress.add_task(scan_id, total=None, state="", batch="")
+        last_ok = time.monotonic()
+        while True:
+            polled = _poll(api, scan_id, last_ok)
+            if isinstance(polled, float):
+                progress.update(task, batch="(service busy, retrying)")
+                time.sleep(polled)
+                continue
+            status, last_ok = polled, time.monotonic()
+            state = str(status.get("status"))
+            numbers: JSON = status.get("progress") or {}
+            done = numbers.get("processed_items") or 0
+            total = numbers.get("total_items")
+            if state == "completed":
+                total = done
+            progress.update(
+                task,
+                completed=done,
+                total=total if isinstance(total, int) and total > 0 else None,
+                state=state,
+                batch=_batch(status),
+            )
+            if state in FINISHED:
+                progress.stop_task(task)
+                return status
+            time.sleep(interval)

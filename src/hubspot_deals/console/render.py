@@ -1,0 +1,242 @@
+"""The API's JSON as rich tables and one-line messages, for people (``--json`` bypasses it).
+
+Every value the service sends goes into a ``Text``, never into markup: a deal named ``[bold]``
+prints as written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from hubspot_deals.console.api_client import JSON, ApiError, ClientError
+
+STATUS_STYLE = {
+    "completed": "green",
+    "running": "cyan",
+    "pending": "yellow",
+    "failed": "red",
+    "cancelled": "magenta",
+    "not_found": "dim",
+}
+
+
+def error_line(error: ClientError) -> str:
+    """One line that says what went wrong and, where the service said so, what to change."""
+    if not isinstance(error, ApiError):
+        return str(error)
+    parts = [str(error)]
+    if error.errors:
+        parts.append("; ".join(f"{field}: {why}" for field, why in error.errors.items()))
+    scalars = {k: v for k, v in error.details.items() if isinstance(v, str | int | float | bool)}
+    if scalars:
+        parts.append(", ".join(f"{k}={v}" for k, v in scalars.items()))
+    if error.retry_after is not None and "retry_after_seconds" not in error.details:
+        parts.append(f"retry after {error.retry_after} s")
+    if error.status >= 500 and error.request_id:
+        parts.append(f"request {error.request_id}")
+    return " - ".join(parts)
+
+
+def _count(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else "-" if value is None else str(value)
+
+
+def _status(value: Any) -> Text:
+    text = str(value or "-")
+    return Text(text, style=STATUS_STYLE.get(text, ""))
+
+
+def _cell(value: Any) -> Text:
+    return Text("-" if value is None or value == "" else str(value))
+
+
+def _seconds(value: Any) -> str | None:
+    if not isinstance(value, int | float):
+        return None
+    minutes, seconds = divmod(int(value), 60)
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+
+
+def progress_text(progress: JSON) -> str:
+    """``1,200 of 2,543 deals (47%)``; the total is unknown until the scan has counted."""
+    done, total = progress.get("processed_items", 0), progress.get("total_items")
+    if isinstance(total, int) and total > 0:
+        return f"{done:,} of {total:,} deals ({100 * done // total}%)"
+    return f"{_count(done)} deals"
+
+
+def status_table(body: JSON) -> Table:
+    """A scan's status as field/value rows: what ``scan status`` prints."""
+    table = Table(show_header=False, box=box.SIMPLE, pad_edge=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    progress: JSON = body.get("progress") or {}
+    results: JSON = body.get("results") or {}
+    queue: JSON = body.get("queue") or {}
+    batch = None
+    if progress.get("current_batch") is not None:
+        batch = f"{progress['current_batch']} of {_count(progress.get('total_batches'))}"
+    error = None
+    if body.get("error_message") or body.get("error_code"):
+        error = ": ".join(str(p) for p in (body.get("error_code"), body.get("error_message")) if p)
+    rows: list[tuple[str, Any]] = [
+        ("scan", body.get("scanId")),
+        ("status", _status(body.get("status"))),
+        ("job", body.get("id")),
+        ("organization", body.get("organizationId")),
+        ("created", body.get("created_at")),
+        ("started", body.get("started_at")),
+        ("completed", body.get("completed_at")),
+        ("progress", progress_text(progress) if progress else None),
+        (
+            "failed items",
+            _count(progress["failed_items"]) if progress.get("failed_items") else None,
+        ),
+        ("success rate", progress.get("success_rate")),
+        ("batch", batch),
+        ("time remaining", progress.get("estimated_time_remaining")),
+        ("duration", _seconds(progress.get("duration_seconds"))),
+        ("queue", queue.get("message")),
+        ("deals extracted", _count(results.get("deals_extracted")) if results else None),
+        ("with associations", _count(results.get("with_associations")) if results else None),
+        ("archived deals", _count(results.get("archived_deals")) if results else None),
+        ("data size", f"{results['data_size_mb']} MB" if "data_size_mb" in results else None),
+        ("error", error),
+    ]
+    for name, value in rows:
+        if value is not None:
+            table.add_row(name, value if isinstance(value, Text) else _cell(value))
+    return table
+
+
+def _moment(value: Any) -> Text:
+    """``2025-09-29 10:30`` of ``2025-09-29T10:30:00Z``: tables have no room for seconds."""
+    return _cell(value[:16].replace("T", " ") if isinstance(value, str) else None)
+
+
+@dataclass
+class Column:
+    """A table column and its cells. ``ratio`` 0 is a column that never shrinks (ids, amounts,
+    dates cut short would mislead); others share what is left of the width, by ratio, and cut
+    their cells with an ellipsis, so every row stays one line."""
+
+    name: str
+    cells: list[Text]
+    ratio: int = 0
+    right: bool = False
+
+
+#: What SIMPLE_HEAD without edges puts between two columns: padding, divider, padding.
+GAP = 3
+
+
+def _table(columns: list[Column], width: int) -> Table:
+    fixed = [c for c in columns if not c.ratio]
+    fixed_width = sum(max([len(c.name), *(t.cell_len for t in c.cells)]) for c in fixed)
+    room = width - fixed_width - GAP * (len(columns) - 1)
+    ratios = sum(c.ratio for c in columns)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for column in columns:
+        justify: Literal["left", "right"] = "right" if column.right else "left"
+        if column.ratio:
+            share = max(room * column.ratio // ratios, len(column.name), 4)
+            table.add_column(
+                column.name, justify=justify, no_wrap=True, overflow="ellipsis", max_width=share
+            )
+        else:
+            table.add_column(column.name, justify=justify, no_wrap=True)
+    for row in zip(*(c.cells for c in columns), strict=True):
+        table.add_row(*row)
+    return table
+
+
+def _deals(scan: JSON) -> str:
+    done, total = scan.get("processed_items"), scan.get("total_items")
+    return _count(done) if done == total else f"{_count(done)}/{_count(total)}"
+
+
+def list_table(body: JSON, width: int = 80) -> Table:
+    """One row per scan run: what ``scan list`` prints."""
+    scans: list[JSON] = body.get("scans", [])
+    notes = [s.get("error_message") or s.get("estimated_time_remaining") for s in scans]
+    columns = [
+        Column("scan", [_cell(s.get("scanId")) for s in scans]),
+        Column("status", [_status(s.get("status")) for s in scans]),
+        Column("org", [_cell(s.get("organizationId")) for s in scans], ratio=1),
+        Column("started", [_moment(s.get("started_at")) for s in scans]),
+        Column("deals", [Text(_deals(s)) for s in scans], right=True),
+        Column("duration", [_cell(_seconds(s.get("duration_seconds"))) for s in scans], right=True),
+        Column("error / time left", [_cell(n) for n in notes], ratio=3),
+    ]
+    return _table(columns, width)
+
+
+def _amount(deal: JSON) -> str:
+    amount = deal.get("amount")
+    if not isinstance(amount, int | float):
+        return "-"
+    return f"{amount:,.2f} {deal.get('currency') or ''}".strip()
+
+
+def _associations(deal: JSON) -> str:
+    found = deal.get("associations")
+    if not isinstance(found, dict):
+        return "-"
+    short = {"contacts": "ct", "companies": "co", "line_items": "li"}
+    return " ".join(f"{short.get(kind, kind)} {len(ids)}" for kind, ids in found.items())
+
+
+#: From this width on, the results table also shows pipelines and association counts.
+WIDE = 140
+
+
+def results_table(body: JSON, width: int = 80) -> Table:
+    """One row per deal of a results page: what ``scan results`` prints."""
+    deals: list[JSON] = body.get("deals", [])
+    names = []
+    for deal in deals:
+        name = _cell(deal.get("deal_name"))
+        if deal.get("is_archived"):
+            name.append(" (archived)", style="dim")
+        names.append(name)
+    close = [d.get("close_date") for d in deals]
+    columns = [
+        Column("deal id", [_cell(d.get("deal_id")) for d in deals]),
+        Column("name", names, ratio=3),
+        Column("amount", [Text(_amount(d)) for d in deals], right=True),
+        Column(
+            "stage", [_cell(d.get("deal_stage_label") or d.get("deal_stage")) for d in deals], 1
+        ),
+        Column(
+            "pipeline", [_cell(d.get("pipeline_label") or d.get("pipeline_id")) for d in deals], 1
+        ),
+        Column("close date", [_cell(c[:10] if isinstance(c, str) else None) for c in close]),
+        Column("owner", [_cell(d.get("owner_email") or d.get("owner_id")) for d in deals], 2),
+        Column("associations", [Text(_associations(d)) for d in deals]),
+    ]
+    if width < WIDE:
+        columns = [c for c in columns if c.name not in ("pipeline", "associations")]
+    elif not any(isinstance(d.get("associations"), dict) for d in deals):
+        columns = columns[:-1]
+    return _table(columns, width)
+
+
+def page_line(body: JSON) -> str:
+    """``page 1 of 30 (1,500 deals); next: --page 2 or --cursor ...``, for standard error."""
+    pagination: JSON = body.get("pagination") or {}
+    line = (
+        f"page {pagination.get('current_page')} of {pagination.get('total_pages')} "
+        f"({_count(pagination.get('total_items'))} {'deals' if 'deals' in body else 'scans'})"
+    )
+    if body.get("partial"):
+        line += f", partial: the scan is {body.get('status')}"
+    if pagination.get("has_next"):
+        line += f"; next: --page {pagination.get('next_page')}"
+        if pagination.get("next_cursor"):
+            line += f" or --cursor {pagination['next_cursor']}"
+    return line
