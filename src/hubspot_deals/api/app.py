@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 
 import structlog
 from fastapi import Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from hubspot_deals import __version__
 from hubspot_deals.api import errors, middleware, openapi
 from hubspot_deals.api.deps import authenticate
-from hubspot_deals.api.routes import scans, service
+from hubspot_deals.api.routes import dashboard, scans, service
 from hubspot_deals.config import Settings, get_settings
 from hubspot_deals.jobs.runtime import Runtime
 from hubspot_deals.jobs.tasks import dispatch
@@ -55,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(scans.router, prefix=API_PREFIX, dependencies=keyed)
     app.include_router(service.router, prefix=API_PREFIX, dependencies=keyed)
     app.include_router(service.router, include_in_schema=False)
+    app.include_router(dashboard.router)  # the web dashboard at /: docs/dashboard.md
+    app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     openapi.install(app)
     return app
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.jobs.tasks import dispatch
 from hubspot_deals.store.crypto import TokenCipher
-from hubspot_deals.store.deals import DealFilter, DealRepository
+from hubspot_deals.store.deals import DealFilter, DealRepository, Facets
 from hubspot_deals.store.jobs import ANY_ORG, FINISHED, JobRepository, OrgScope
 from hubspot_deals.store.models import ScanJob
 
@@ -164,6 +164,23 @@ async def count_results(session: AsyncSession, job: ScanJob, where: DealFilter) 
         if len(_COUNTS) > _COUNTS_KEPT:
             _COUNTS.popitem(last=False)
     return total
+
+
+#: Filter choices of finished runs, for the same reason as their counts.
+_FACETS: OrderedDict[str, Facets] = OrderedDict()
+
+
+async def result_facets(session: AsyncSession, job: ScanJob) -> Facets:
+    """The pipelines, stages and owners a run's rows have (the dashboard's filter choices)."""
+    if job.id in _FACETS:
+        _FACETS.move_to_end(job.id)
+        return _FACETS[job.id]
+    facets = await DealRepository(session).facets(job.id)
+    if job.status in FINISHED:
+        _FACETS[job.id] = facets
+        if len(_FACETS) > _COUNTS_KEPT:
+            _FACETS.popitem(last=False)
+    return facets
 
 
 async def results_job(session: AsyncSession, scan_id: str, scope: OrgScope = ANY_ORG) -> ScanJob:

@@ -35,6 +35,20 @@ class DealFilter:
         return query
 
 
+#: Filter choices listed per kind: a portal has a few pipelines and stages, and owners by the
+#: dozen; past this many, typing the id is quicker than scrolling a list.
+FACETS_KEPT = 200
+
+
+@dataclass(frozen=True)
+class Facets:
+    """The values a job's rows have per filter, each with a label: ``(value, label)``."""
+
+    pipelines: list[tuple[str, str]]
+    stages: list[tuple[str, str]]
+    owners: list[tuple[str, str]]
+
+
 class DealRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -81,3 +95,29 @@ class DealRepository:
 
     async def delete_job(self, job_id: str) -> None:
         await self.session.execute(delete(DealRow).where(DealRow.job_id == job_id))
+
+    async def facets(self, job_id: str, limit: int = FACETS_KEPT) -> Facets:
+        """The pipelines, stages and owners a job's rows have, with their labels (at most
+        ``limit`` of each): the choices of the results filters."""
+
+        async def distinct(value: Any, *labels: Any) -> list[tuple[str, list[str | None]]]:
+            query = (
+                select(value, *(func.max(label) for label in labels))
+                .where(DealRow.job_id == job_id, value.is_not(None))
+                .group_by(value)
+                .order_by(value)
+                .limit(limit)
+            )
+            return [(row[0], list(row[1:])) for row in (await self.session.execute(query)).all()]
+
+        pipelines = await distinct(DealRow.pipeline_id, DealRow.pipeline_label)
+        stages = await distinct(
+            DealRow.deal_stage, DealRow.deal_stage_label, DealRow.pipeline_label
+        )
+        owners = await distinct(DealRow.owner_id, DealRow.owner_email)
+        return Facets(
+            pipelines=[(v, label or v) for v, (label,) in pipelines],
+            # stage names repeat across pipelines ("Closed won"): the pipeline tells them apart
+            stages=[(v, f"{s or v} ({p})" if p else s or v) for v, (s, p) in stages],
+            owners=[(v, email or v) for v, (email,) in owners],
+        )

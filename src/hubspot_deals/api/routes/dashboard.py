@@ -368,10 +368,11 @@ class ResultsQuery:
         return f"?{encoded}" if encoded else ""
 
     def export_query(self, fmt: str) -> str:
-        """The export of every row these filters select (no paging), as the export endpoint
-        takes it."""
+        """The export of every row these filters select (no paging). A CSV from a browser is
+        most likely opened in a spreadsheet: it starts with a byte order mark, which tells
+        spreadsheets it is UTF-8."""
         filters = self.params(page=1, page_size=RESULTS_PAGE_SIZES[0])
-        return urlencode({"format": fmt} | filters)
+        return urlencode({"format": fmt} | filters | ({"bom": "true"} if fmt == "csv" else {}))
 
 
 def results_query(
@@ -428,7 +429,7 @@ async def _results_view(
         "pagination": presenters.pagination(query.page, query.page_size, total, with_cursor=False),
         "query": query,
         "page_href": lambda number: query.href(page=number),
-        "facets": {"pipelines": [], "stages": [], "owners": []},
+        "facets": await service.result_facets(db, job),
     }
 
 
