@@ -22,6 +22,11 @@ from hubspot_deals.service_process import ServiceProcess
 from tests.e2e.conftest import service_env
 from tests.e2e.test_extraction import Expectation
 
+#: What the scan of ``flags_scan`` asks for (flag for flag), so its rows can be checked.
+PROPS = ["dealname", "amount", "deal_currency_code", "contract_tier"]
+KINDS = ("contacts", "companies")
+Run = subprocess.CompletedProcess[str]
+
 #: Variables of the user's shell that would change what the command does or prints.
 SCRUBBED = (
     "HUBSPOT_DEALS_URL",
@@ -147,3 +152,31 @@ def slow_cli(slow_service: ServiceProcess, tmp_path_factory: pytest.TempPathFact
 @pytest.fixture(scope="session")
 def expect(fast_portal: SandboxProcess) -> Expectation:
     return Expectation(fast_portal)
+
+
+@pytest.fixture(scope="session")
+def flags_scan(cli: Cli, fast_portal: SandboxProcess) -> Run:
+    """A scan configured by flags alone, followed with --wait: archived deals, custom properties,
+    two association types, odd batches."""
+    return cli(
+        "scan",
+        "start",
+        "cli-flags",
+        "--token",
+        fast_portal.token,
+        "--properties",
+        "dealname,amount",
+        "-p",
+        "deal_currency_code",
+        "-p",
+        "contract_tier",
+        "--include-associations",
+        "--association-types",
+        ",".join(KINDS),
+        "--include-archived",
+        "--batch-size",
+        "37",
+        "--wait",
+        "--interval",
+        "0.2",
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -16,23 +15,20 @@ import pytest
 
 from hubspot_deals.sandbox.process import SandboxProcess, free_port
 from hubspot_deals.service_process import ServiceProcess
-from tests.cli.conftest import Cli
+from tests.cli.conftest import KINDS, PROPS, Cli, Run
 from tests.e2e.test_extraction import Expectation, assert_rows_match, comparable
 
-PROPS = ["dealname", "amount", "deal_currency_code", "contract_tier"]
-KINDS = ("contacts", "companies")
-Run = subprocess.CompletedProcess[str]
 
-
-def assert_error_line(run: Run, code: int, *fragments: str) -> str:
-    """The command failed with ``code`` and said why in one line on standard error, nothing else."""
+def assert_error_line(run: Run, code: int, *fragments: str, after_progress: bool = False) -> str:
+    """The command failed with ``code`` and said why in one line on standard error, nothing else
+    (but, ``after_progress``, the progress bar as it stood when the failure came)."""
     assert run.returncode == code, (run.returncode, run.stdout, run.stderr)
     assert "Traceback" not in run.stderr
     lines = [line for line in run.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), run.stderr
+    assert len(lines) == 1 + after_progress and lines[-1].startswith("error: "), run.stderr
     for fragment in fragments:
-        assert fragment in lines[0]
-    return lines[0]
+        assert fragment in lines[-1]
+    return lines[-1]
 
 
 def json_out(run: Run) -> Any:
@@ -42,34 +38,6 @@ def json_out(run: Run) -> Any:
 
 def live(expect: Expectation) -> set[str]:
     return {i for i, d in expect.truth.items() if not d["archived"]}
-
-
-@pytest.fixture(scope="module")
-def flags_scan(cli: Cli, fast_portal: SandboxProcess) -> Run:
-    """A scan configured by flags alone, followed with --wait: archived deals, custom properties,
-    two association types, odd batches."""
-    return cli(
-        "scan",
-        "start",
-        "cli-flags",
-        "--token",
-        fast_portal.token,
-        "--properties",
-        "dealname,amount",
-        "-p",
-        "deal_currency_code",
-        "-p",
-        "contract_tier",
-        "--include-associations",
-        "--association-types",
-        ",".join(KINDS),
-        "--include-archived",
-        "--batch-size",
-        "37",
-        "--wait",
-        "--interval",
-        "0.2",
-    )
 
 
 class TestStart:

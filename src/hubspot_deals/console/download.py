@@ -21,6 +21,7 @@ from typing import BinaryIO
 
 import httpx
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -34,7 +35,6 @@ from rich.progress import (
 
 from hubspot_deals.console.follow import CountColumn, RateColumn
 
-FORMATS = ("csv", "ndjson", "parquet")
 #: What a file name taken from the service may hold: no directories, no hidden files.
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,250}$")
 
@@ -51,12 +51,14 @@ class Downloaded:
 
 
 def attachment_name(response: httpx.Response, fallback: str) -> str:
-    """The file name of ``Content-Disposition``, if it is a plain one; ``fallback`` otherwise."""
-    header = response.headers.get("Content-Disposition", "")
+    """The file name of ``Content-Disposition`` if it is a plain one (never a path: the service
+    does not choose where files go), else ``fallback`` if that is, else ``export``."""
     message = Message()
-    message["Content-Disposition"] = header
-    name = message.get_filename()
-    return name if name and SAFE_NAME.match(name) else fallback
+    message["Content-Disposition"] = response.headers.get("Content-Disposition", "")
+    for name in (message.get_filename(), fallback):
+        if name and SAFE_NAME.match(name):
+            return name
+    return "export"
 
 
 def total_count(response: httpx.Response) -> int | None:
@@ -123,7 +125,7 @@ def save(
     try:
         with _progress(console, counts_rows) as progress:
             name = "standard output" if target is None else str(target)
-            task = progress.add_task(name, total=deals if counts_rows else None)
+            task = progress.add_task(escape(name), total=deals if counts_rows else None)
             for chunk in response.iter_bytes():
                 sink.write(chunk)
                 written += len(chunk)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -86,7 +87,7 @@ def follow(api: ScanApi, scan_id: str, console: Console, *, interval: float = 0.
     """Poll the scan until it is finished; its last status. Ctrl-C propagates (the caller decides
     whether the scan keeps running)."""
     with scan_progress(console) as progress:
-        task = progress.add_task(scan_id, total=None, state="", batch="")
+        task = progress.add_task(escape(scan_id), total=None, state="", batch="")
         last_ok = time.monotonic()
         while True:
             polled = _poll(api, scan_id, last_ok)
