@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.api import presenters
 from hubspot_deals.api.deps import (
-    bound_organization,
     org_scope,
     requested_scope,
     runtime,
@@ -31,6 +30,7 @@ from hubspot_deals.api.schemas import (
     StartScanRequest,
     StartScanResponse,
 )
+from hubspot_deals.api.starting import start_for_caller
 from hubspot_deals.api.validation import field_errors
 from hubspot_deals.jobs import service
 from hubspot_deals.jobs.runtime import Runtime
@@ -109,28 +109,11 @@ async def _start_body(request: Request) -> StartScanRequest:
     },
 )
 async def start(
-    request: Request, db: Session, scope: Scope, rt: Annotated[Runtime, Depends(runtime)]
+    request: Request, db: Session, rt: Annotated[Runtime, Depends(runtime)]
 ) -> dict[str, Any]:
     """Start extracting a portal's deals; the job runs in the background."""
-    body = await _start_body(request)
-    config = body.config
-    bound = bound_organization(request)
-    if bound is not None and config.organizationId not in (None, bound):
-        raise ApiError(
-            403,
-            "FORBIDDEN",
-            "Your API key does not act for this organization",
-            errors={"config.organizationId": "Must be the organization of your API key"},
-        )
-    org = bound or config.organizationId
-    started = await service.start_scan(
-        db,
-        rt.cipher,
-        config=config.stored() | {"organizationId": org},
-        token=config.auth.hubspot_access_token.get_secret_value(),
-        org=org,
-        scope=scope,
-    )
+    config = (await _start_body(request)).config
+    started = await start_for_caller(request, db, rt, config)
     return {
         "message": "HubSpot deal extraction started",
         "scanId": config.scanId,
