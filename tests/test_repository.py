@@ -22,7 +22,8 @@ FORBIDDEN = {
         "api",
         "engine",
         "jobs",
-    },  # the client knows nothing of our database
+        "metrics",
+    },  # the client knows nothing of our database (nor of Prometheus: it has on_call)
     "sandbox": {
         "hubspot",
         "store",

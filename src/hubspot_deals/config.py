@@ -38,6 +38,17 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(
         10, ge=1, description="Scans one worker process (or the embedded service) runs at once."
     )
+    worker_metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port on which each `hubspot-deals worker` serves its own /metrics (its "
+        "HubSpot calls); 0 serves none.",
+    )
+    worker_metrics_host: str = Field(
+        "0.0.0.0",  # noqa: S104 - Prometheus scrapes workers from elsewhere; narrow it here
+        description="Address the worker's metrics port listens on.",
+    )
     scan_lease_seconds: float = Field(
         30.0,
         ge=1,

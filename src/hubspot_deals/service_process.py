@@ -64,7 +64,9 @@ class ServiceProcess:
     """``hubspot-deals serve`` with its own data directory; restartable on the same data.
 
     With ``workers`` (the distributed mode: ``env`` names PostgreSQL and Redis) it also runs that
-    many ``hubspot-deals worker`` processes, which can be killed and started one by one.
+    many ``hubspot-deals worker`` processes, which can be killed and started one by one. A
+    ``WORKER_METRICS_PORT`` other than 0 in ``env`` gives each worker a free port of its own
+    instead (one environment cannot hold one port per worker): see ``worker_metrics_urls``.
     """
 
     data_dir: Path
@@ -75,6 +77,7 @@ class ServiceProcess:
     workers: int = 0
     worker_processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _spawned: int = 0
+    _metrics_ports: dict[int, int] = field(default_factory=dict)  # worker pid -> its port
 
     @property
     def url(self) -> str:
@@ -100,13 +103,15 @@ class ServiceProcess:
             | self.env
         )
 
-    def _spawn(self, *args: str, log_name: str) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, *args: str, log_name: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         with (self.data_dir / log_name).open("ab") as log:  # the child keeps its own descriptor
             return subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
                 [sys.executable, "-m", "hubspot_deals", *args],
                 stdout=log,
                 stderr=log,
-                env=self.child_env(),
+                env=self.child_env() | (env or {}),
             )
 
     def cli(self, *args: str) -> str:
@@ -122,15 +127,32 @@ class ServiceProcess:
 
     def start_worker(self) -> subprocess.Popen[bytes]:
         self._spawned += 1
-        worker = self._spawn("worker", log_name=f"worker-{self._spawned}.log")
+        env: dict[str, str] = {}
+        if self.env.get("WORKER_METRICS_PORT", "0") != "0":
+            port = free_port()
+            while port in self._metrics_ports.values():
+                port = free_port()
+            env["WORKER_METRICS_PORT"] = str(port)
+        worker = self._spawn("worker", log_name=f"worker-{self._spawned}.log", env=env)
+        if env:
+            self._metrics_ports[worker.pid] = int(env["WORKER_METRICS_PORT"])
         self.worker_processes.append(worker)
         return worker
+
+    def worker_metrics_urls(self) -> list[str]:
+        """The /metrics of each running worker (see the class's docstring)."""
+        return [
+            f"http://127.0.0.1:{self._metrics_ports[w.pid]}/metrics"
+            for w in self.worker_processes
+            if w.pid in self._metrics_ports
+        ]
 
     def kill_worker(self, worker: subprocess.Popen[bytes]) -> None:
         """SIGKILL: no goodbye, the lease is left to go stale."""
         worker.kill()
         worker.wait()
         self.worker_processes.remove(worker)
+        self._metrics_ports.pop(worker.pid, None)
 
     def _postgres(self) -> str | None:
         url = self.env.get("DATABASE_URL")
@@ -191,6 +213,7 @@ class ServiceProcess:
                 child.wait()
         self.process = None
         self.worker_processes.clear()
+        self._metrics_ports.clear()
 
     # -- the API ----------------------------------------------------------------------------------
 

@@ -19,10 +19,12 @@ from starlette.routing import Route
 from hubspot_deals.config import Settings
 from hubspot_deals.hubspot import (
     BURST,
+    CallRecord,
     HubSpotAuthError,
     HubSpotBadResponse,
     HubSpotClient,
     HubSpotConnectionError,
+    HubSpotError,
     HubSpotMissingScopesError,
     HubSpotRateLimitError,
     HubSpotRequestError,
@@ -191,6 +193,40 @@ class TestTypedErrors:
         async with client_for(sandbox) as client:
             with pytest.raises(HubSpotRequestError, match="longer than HubSpot accepts"):
                 await anext(client.iter_deal_pages(properties=props))
+
+
+class TestCallRecords:
+    @pytest.mark.parametrize(
+        ("kind", "status", "policy"),
+        [("drop", None, None), ("503", 503, None), ("429", 429, "TEN_SECONDLY_ROLLING")],
+    )
+    async def test_every_attempt_reaches_on_call(
+        self, make_sandbox: SandboxFactory, kind: str, status: int | None, policy: str | None
+    ) -> None:
+        """on_call sees each attempt, retries numbered, a missing answer as status None."""
+        portal = make_sandbox(
+            "--deals", "10", "--fault-rate", "1", "--fault-kinds", kind, "--retry-after", "0"
+        )
+        retry = RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.01, wait_jitter=0, timeout=30)
+        records: list[CallRecord] = []
+        async with client_for(portal, retry=retry, on_call=records.append) as client:
+            with pytest.raises(HubSpotError):
+                await client.get_pipelines()
+        assert [(r.endpoint, r.status_code, r.rate_limit_policy) for r in records] == [
+            ("GET /crm/v3/pipelines/deals", status, policy)
+        ] * 3
+        assert [r.attempt for r in records] == [1, 2, 3]
+        assert all(r.elapsed_ms > 0 for r in records)
+        assert client.last_call == (records[-1] if status is not None else None)
+
+    async def test_endpoint_names_hold_no_ids(self, sandbox: SandboxProcess) -> None:
+        """A call whose path holds an id is recorded under its template (metrics label by it)."""
+        records: list[CallRecord] = []
+        async with client_for(sandbox, on_call=records.append) as client:
+            await client.get_deal("10000000021")
+        assert [(r.endpoint, r.status_code, r.attempt) for r in records] == [
+            ("GET /crm/v3/objects/deals/{deal_id}", 200, 1)
+        ]
 
 
 class TestPacing:

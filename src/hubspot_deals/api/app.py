@@ -14,9 +14,11 @@ from hubspot_deals import __version__
 from hubspot_deals.api import errors, middleware, openapi
 from hubspot_deals.api.deps import authenticate
 from hubspot_deals.api.routes import dashboard, scans, service
+from hubspot_deals.api.routes.metrics import router as metrics_router
 from hubspot_deals.config import Settings, get_settings
 from hubspot_deals.jobs.runtime import Runtime
 from hubspot_deals.jobs.tasks import dispatch
+from hubspot_deals.metrics import Metrics
 from hubspot_deals.store.jobs import JobRepository
 
 log = structlog.get_logger(__name__)
@@ -25,10 +27,11 @@ API_PREFIX = "/api/v1"
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    metrics = Metrics()  # fed by the middleware and, embedded, by the scans the runtime runs
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await Runtime.start(settings)
+        runtime = await Runtime.start(settings, metrics)
         app.state.runtime = runtime
         await runtime.broker.startup()
         sweeper = None
@@ -51,13 +54,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
-    middleware.install(app, settings.api_rate_limit_per_minute)
+    middleware.install(app, settings.api_rate_limit_per_minute, metrics)
     keyed = [Depends(authenticate)]
     app.include_router(scans.router, prefix=API_PREFIX, dependencies=keyed)
     app.include_router(service.router, prefix=API_PREFIX, dependencies=keyed)
     app.include_router(service.router, include_in_schema=False)
     app.include_router(dashboard.router)  # the web dashboard at /: docs/dashboard.md
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
+    app.include_router(metrics_router)  # at the root only, keyless: docs/metrics.md
     openapi.install(app)
     return app
 

@@ -1,4 +1,5 @@
-"""Per-request plumbing: the request id, the service's own rate limit and its headers, access logs."""
+"""Per-request plumbing: the request id, the service's own rate limit and its headers, access logs,
+request latency for /metrics."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from collections.abc import Awaitable, Callable
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.types import Scope
 
 from hubspot_deals.api.errors import envelope, failure_response
 from hubspot_deals.api.quotas import requests_quota
+from hubspot_deals.metrics import UNROUTED, Metrics
 
 log = structlog.get_logger("hubspot_deals.access")
-HEALTH_PATHS = frozenset({"/health", "/api/v1/health"})
+#: Probes (load balancers, orchestrators, Prometheus) are answered without spending the budget.
+UNMETERED_PATHS = frozenset({"/health", "/api/v1/health", "/metrics"})
 
 
 def _client_key(request: Request) -> str:
@@ -33,7 +37,26 @@ def _repeated_parameters(request: Request) -> list[str]:
     return sorted(name for name, count in counts.items() if count > 1)
 
 
-def install(app: FastAPI, per_minute: int) -> None:
+def route_template(scope: Scope) -> str:
+    """The matched route's template with its routers' prefix (``/api/v1/scan/status/{scan_id}``),
+    never the raw path: a label per scan id would grow without bound.
+
+    The route in the scope knows its path relative to the router that included it; routers'
+    prefixes are literal, so the prefix is what comes before the longest tail the route matches.
+    """
+    route = scope.get("route")
+    template = getattr(route, "path_format", None)
+    regex = getattr(route, "path_regex", None)
+    if not isinstance(template, str) or regex is None:
+        return UNROUTED
+    path: str = scope["path"]
+    for start, char in enumerate(path):
+        if char == "/" and regex.match(path[start:]):
+            return path[:start] + template
+    return template
+
+
+def install(app: FastAPI, per_minute: int, metrics: Metrics) -> None:
 
     @app.middleware("http")
     async def plumbing(
@@ -45,9 +68,8 @@ def install(app: FastAPI, per_minute: int) -> None:
         request.state.request_id = request_id
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(request_id=request_id):
-            # health probes (load balancers, orchestrators) are answered without spending the budget
             window = await requests_quota(request, per_minute).spend(
-                _client_key(request), 0 if request.url.path in HEALTH_PATHS else 1
+                _client_key(request), 0 if request.url.path in UNMETERED_PATHS else 1
             )
             headers = {
                 "X-RateLimit-Limit": str(per_minute),
@@ -88,11 +110,15 @@ def install(app: FastAPI, per_minute: int) -> None:
                 except Exception as exc:  # answered here, with our headers, and not raised on
                     response = failure_response(request, exc)
             response.headers.update(headers)
+            seconds = time.perf_counter() - started
+            metrics.observe_request(
+                request.method, route_template(request.scope), response.status_code, seconds
+            )
             log.info(
                 "request",
                 method=request.method,
                 path=request.url.path,
                 status=response.status_code,
-                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                duration_ms=round(seconds * 1000, 1),
             )
             return response

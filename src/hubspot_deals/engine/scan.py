@@ -38,7 +38,6 @@ from hubspot_deals.engine.rows import (
 )
 from hubspot_deals.hubspot import (
     BURST,
-    CallRecord,
     HubSpotClient,
     HubSpotMissingScopesError,
     Owner,
@@ -68,8 +67,9 @@ def now() -> datetime:
 
 @dataclass
 class ScanContext:
-    """What a scan needs from its process: sessions, the token cipher, a HubSpot client factory,
-    and who this worker is for the lease it holds on the jobs it runs."""
+    """What a scan needs from its process: sessions, the token cipher, a HubSpot client factory
+    (which wires the client's calls to the process's health and metrics), and who this worker is
+    for the lease it holds on the jobs it runs."""
 
     sessions: async_sessionmaker[AsyncSession]
     cipher: TokenCipher
@@ -77,7 +77,6 @@ class ScanContext:
     worker_id: str
     lease_seconds: float
     max_running_per_org: int
-    observe: Callable[[CallRecord], None] = lambda record: None
     #: one claim at a time in this process (SQLite has no cross-connection lock to lean on)
     claim_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -276,8 +275,6 @@ async def _extract(ctx: ScanContext, job: ScanJob, lease: Lease, client: HubSpot
             position = positions[page.partition]
             position.next, position.done = page.next, page.done
         await _store_batch(ctx, job.id, lease, batch, checkpoint_of(list(positions.values())))
-        if client.last_call is not None:
-            ctx.observe(client.last_call)
     await _complete(ctx, job.id, lease)
 
 

@@ -79,13 +79,20 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class CallRecord:
-    """The latest answered call, for health reporting."""
+    """One attempt at a call that reached the wire: what health reporting and metrics observe.
+
+    ``status_code`` is None when no answer came (a timeout, a refused or dropped connection);
+    ``attempt`` counts from 1, so a record with ``attempt > 1`` is a retry.
+    """
 
     endpoint: str
-    status_code: int
+    status_code: int | None
     elapsed_ms: float
     rate_limit_remaining: int | None
     at: float
+    attempt: int = 1
+    #: a 429's policy as HubSpot named it (TEN_SECONDLY_ROLLING, SECONDLY, DAILY), else None
+    rate_limit_policy: str | None = None
 
 
 class _BearerAuth(httpx.Auth):
@@ -114,10 +121,18 @@ def _int_header(headers: httpx.Headers, name: str) -> int | None:
     return int(raw) if raw is not None and raw.strip().isdigit() else None
 
 
+def _ms_since(started: float) -> float:
+    return (time.monotonic() - started) * 1000
+
+
 class HubSpotClient:
     """Async client for the HubSpot endpoints a deal extraction needs.
 
     Share one instance between tasks: they share its connection pool and its pacing.
+
+    ``on_call`` is called with a ``CallRecord`` after every attempt that was sent, answered or
+    not, retries included: the one place a caller learns about traffic (metrics, health). It runs
+    inline, so it must be quick and must not raise.
     """
 
     def __init__(
@@ -130,6 +145,7 @@ class HubSpotClient:
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float | None = None,
+        on_call: Callable[[CallRecord], None] | None = None,
     ) -> None:
         if not isinstance(token, str) or not token.strip() or any(c.isspace() for c in token):
             raise ValueError("a HubSpot token is a non-empty string without whitespace")
@@ -141,7 +157,9 @@ class HubSpotClient:
         )
         self.retry = retry or RetryPolicy.from_settings(settings)
         self.stats: Counter[str] = Counter()
+        #: the latest answered attempt
         self.last_call: CallRecord | None = None
+        self.on_call = on_call
         pool = settings.hubspot_max_connections
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
@@ -175,8 +193,11 @@ class HubSpotClient:
         bucket: str | None = BURST,
         params: dict[str, Any] | None = None,
         body: Any = None,
+        endpoint: str | None = None,
     ) -> T:
-        endpoint = f"{method} {path}"
+        """``endpoint`` names the call in errors and records; give it when ``path`` holds an id,
+        so that the name stays one per endpoint (metrics label by it)."""
+        endpoint = endpoint or f"{method} {path}"
         async for attempt in stamina.retry_context(
             on=self._backoff,
             attempts=self.retry.attempts,
@@ -188,7 +209,9 @@ class HubSpotClient:
             with attempt:
                 if attempt.num > 1:
                     self.stats["retries"] += 1
-                return await self._once(method, path, endpoint, parse, bucket, params, body)
+                return await self._once(
+                    method, path, endpoint, parse, bucket, params, body, attempt.num
+                )
         raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
 
     def _backoff(self, exc: Exception) -> bool | float:
@@ -210,6 +233,7 @@ class HubSpotClient:
         bucket: str | None,
         params: dict[str, Any] | None,
         body: Any,
+        attempt: int,
     ) -> T:
         request = self._http.build_request(method, path, params=params, json=body)
         if len(request.url.raw_path) > MAX_URI_CHARS:
@@ -223,18 +247,24 @@ class HubSpotClient:
         self.stats[endpoint] += 1
         try:
             response = await self._http.send(request)
-        except httpx.TimeoutException as exc:
-            raise HubSpotConnectionError(
-                f"timed out ({type(exc).__name__})", endpoint=endpoint
-            ) from exc
         except httpx.TransportError as exc:
+            self._observe(
+                CallRecord(endpoint, None, _ms_since(started), None, time.time(), attempt)
+            )
+            what = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
             raise HubSpotConnectionError(
-                f"connection failed ({type(exc).__name__})", endpoint=endpoint
+                f"{what} ({type(exc).__name__})", endpoint=endpoint
             ) from exc
         finally:
             if permit is not None:
                 await self.limiter.release(permit)
-        return await self._read(response, endpoint, parse, bucket, started)
+        return await self._read(response, endpoint, parse, bucket, started, attempt)
+
+    def _observe(self, record: CallRecord) -> None:
+        if record.status_code is not None:
+            self.last_call = record
+        if self.on_call is not None:
+            self.on_call(record)
 
     async def _read(
         self,
@@ -243,6 +273,7 @@ class HubSpotClient:
         parse: Callable[[bytes], T],
         bucket: str | None,
         started: float,
+        attempt: int,
     ) -> T:
         headers = response.headers
         limit = _int_header(headers, "x-hubspot-ratelimit-max")
@@ -250,22 +281,31 @@ class HubSpotClient:
         remaining = _int_header(headers, "x-hubspot-ratelimit-remaining")
         if bucket == BURST and limit and interval:
             await self.limiter.learn(BURST, limit, interval / 1000, remaining)
-        self.last_call = CallRecord(
-            endpoint,
-            response.status_code,
-            (time.monotonic() - started) * 1000,
-            remaining,
-            time.time(),
-        )
+        elapsed_ms = _ms_since(started)
         if response.status_code >= 400 or response.status_code < 200:
             error = error_from_response(response, endpoint, self._token.get_secret_value())
             self.stats[f"http_{response.status_code}"] += 1
+            policy = error.policy if isinstance(error, HubSpotRateLimitError) else None
+            self._observe(
+                CallRecord(
+                    endpoint,
+                    response.status_code,
+                    elapsed_ms,
+                    remaining,
+                    time.time(),
+                    attempt,
+                    policy,
+                )
+            )
             if isinstance(error, HubSpotRateLimitError) and bucket and error.policy != "DAILY":
                 await self.limiter.pause(
                     SEARCH if error.policy == "SECONDLY" else bucket,
                     error.retry_after if error.retry_after is not None else 1.0,
                 )
             raise error
+        self._observe(
+            CallRecord(endpoint, response.status_code, elapsed_ms, remaining, time.time(), attempt)
+        )
         try:
             return parse(response.content)
         except ValidationError as exc:
@@ -331,7 +371,11 @@ class HubSpotClient:
         if associations:
             params["associations"] = ",".join(associations)
         return await self._call(
-            "GET", f"/crm/v3/objects/deals/{deal_id}", Deal.model_validate_json, params=params
+            "GET",
+            f"/crm/v3/objects/deals/{deal_id}",
+            Deal.model_validate_json,
+            params=params,
+            endpoint="GET /crm/v3/objects/deals/{deal_id}",
         )
 
     async def batch_read_deals(

@@ -26,15 +26,16 @@ from hubspot_deals.engine import ScanContext
 from hubspot_deals.hubspot import CallRecord, HubSpotClient, RateLimiter, RedisRateLimiter
 from hubspot_deals.jobs.runner import ScanRunner
 from hubspot_deals.jobs.tasks import dispatch, make_broker
+from hubspot_deals.metrics import Metrics
 from hubspot_deals.store.crypto import TokenCipher
 from hubspot_deals.store.database import create_engine, migrate, session_factory
 
 
 @dataclass
 class HubSpotHealth:
-    """The latest real HubSpot call, for /health. In the distributed mode the workers make the
-    calls and the API replicas answer /health, so the record goes through Redis (at most once a
-    second per worker)."""
+    """The latest HubSpot attempt, for /health (None as its status: no answer came). In the
+    distributed mode the workers make the calls and the API replicas answer /health, so the
+    record goes through Redis (at most once a second per worker)."""
 
     redis: Redis | None = None
     key: str = ""
@@ -84,6 +85,8 @@ class Runtime:
     redis: Redis | None
     #: where the service's own limits (requests per key, downloads per organization) are counted
     limits_storage: Storage
+    #: this process's instruments (the API serves them at /metrics, a worker on its own port)
+    metrics: Metrics = field(default_factory=Metrics)
     runner: ScanRunner = field(init=False)
     hubspot: HubSpotHealth = field(init=False)
     started: float = field(default_factory=time.monotonic)
@@ -97,8 +100,9 @@ class Runtime:
         self.broker.add_dependency_context({ScanRunner: self.runner})
 
     @classmethod
-    async def start(cls, settings: Settings) -> Runtime:
-        """Build the runtime; the caller starts the broker (``broker.startup``) in its role."""
+    async def start(cls, settings: Settings, metrics: Metrics | None = None) -> Runtime:
+        """Build the runtime; the caller starts the broker (``broker.startup``) in its role.
+        ``metrics``: instruments the caller also feeds (the app's request latency)."""
         url = settings.sqlalchemy_url()
         await migrate(url)
         engine = create_engine(
@@ -126,6 +130,7 @@ class Runtime:
             make_broker(settings),
             redis,
             storage,
+            metrics or Metrics(),
         )
 
     async def close(self) -> None:
@@ -133,6 +138,11 @@ class Runtime:
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()
+
+    def observe_call(self, record: CallRecord) -> None:
+        """Every HubSpot attempt of this process's scans: counted, and kept for /health."""
+        self.metrics.observe_hubspot(record)
+        self.hubspot.observe(record)
 
     def scan_context(self) -> ScanContext:
         settings = self.settings
@@ -148,7 +158,9 @@ class Runtime:
                     search_rate=settings.hubspot_search_rate,
                     hold_s=settings.hubspot_timeout_seconds,
                 )
-            return HubSpotClient(token, settings=settings, limiter=limiter)
+            return HubSpotClient(
+                token, settings=settings, limiter=limiter, on_call=self.observe_call
+            )
 
         return ScanContext(
             self.sessions,
@@ -157,5 +169,4 @@ class Runtime:
             worker_id=self.worker_id,
             lease_seconds=settings.scan_lease_seconds,
             max_running_per_org=settings.max_concurrent_scans_per_org,
-            observe=self.hubspot.observe,
         )

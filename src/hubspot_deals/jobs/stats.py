@@ -1,4 +1,4 @@
-"""The /stats figures, computed from stored jobs."""
+"""The /stats, /health and /metrics figures, computed from stored jobs."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hubspot_deals.metrics import StoredFigures
 from hubspot_deals.store.jobs import ACTIVE, ANY_ORG, JobRepository, OrgScope
 
 PERIODS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
@@ -98,3 +99,13 @@ async def today(session: AsyncSession) -> dict[str, int]:
         "completed_scans_today": completed,
         "total_deals_extracted_today": deals,
     }
+
+
+async def stored_figures(session: AsyncSession) -> StoredFigures:
+    """The figures /metrics reads from the database: every job, every organization, all time
+    (with a period covering them all, /stats says the same)."""
+    totals = await JobRepository(session).totals()
+    return StoredFigures(
+        scans={status: jobs for status, (jobs, _) in totals.items()},
+        deals_extracted=sum(deals for _, deals in totals.values()),
+    )

@@ -3,7 +3,8 @@
 Messages are read with taskiq's receiver (acknowledged once the job's lease is taken); the
 sweeper resumes scans whose worker died and starts pending ones whose message was lost. On
 SIGTERM the worker stops reading, stops its scans and exits; their leases lapse and the other
-workers resume them from their checkpoints.
+workers resume them from their checkpoints. With ``WORKER_METRICS_PORT`` it serves its own
+``/metrics`` there: the HubSpot calls it makes, which no API replica sees (docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import signal
 
 import structlog
+from prometheus_client import start_http_server
 from taskiq.acks import AcknowledgeType
 from taskiq.receiver import Receiver
 
@@ -38,7 +40,19 @@ async def run_worker(settings: Settings) -> None:
     broker = runtime.broker
     broker.is_worker_process = True
     sweeper = asyncio.create_task(runtime.runner.sweep_forever())
-    log.info("worker.started", worker=runtime.worker_id, capacity=settings.worker_concurrency)
+    metrics_server = None
+    if settings.worker_metrics_port:  # a thread of prometheus_client's; the registry is thread-safe
+        metrics_server, _ = start_http_server(
+            settings.worker_metrics_port,
+            settings.worker_metrics_host,
+            registry=runtime.metrics.registry,
+        )
+    log.info(
+        "worker.started",
+        worker=runtime.worker_id,
+        capacity=settings.worker_concurrency,
+        metrics_port=settings.worker_metrics_port or None,
+    )
     try:
         while not stop.is_set():
             try:
@@ -62,4 +76,7 @@ async def run_worker(settings: Settings) -> None:
             await sweeper
         with contextlib.suppress(Exception):
             await broker.shutdown()
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
         await runtime.close()

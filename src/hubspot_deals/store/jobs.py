@@ -135,6 +135,15 @@ class JobRepository:
         )
         return int(await self.session.scalar(query) or 0)
 
+    async def totals(self) -> dict[str, tuple[int, int]]:
+        """status -> (jobs, deals they processed), over every job of every organization: one
+        aggregate row per status, however many jobs are stored (metrics read it each scrape)."""
+        query = select(
+            ScanJob.status, func.count(), func.coalesce(func.sum(ScanJob.processed_items), 0)
+        ).group_by(ScanJob.status)
+        rows = await self.session.execute(query)
+        return {status: (int(jobs), int(deals)) for status, jobs, deals in rows.tuples()}
+
     async def claim(
         self,
         job_id: str,

@@ -27,7 +27,8 @@ async def _hubspot_block(rt: Runtime) -> dict[str, Any]:
         last, remaining = None, None
     if last is None or time.time() - last.at > HUBSPOT_STALE_SECONDS:
         return {"status": "unknown", "response_time_ms": None, "rate_limit_remaining": None}
-    healthy = last.status_code < 500 and last.status_code != 429
+    code = last.status_code  # None: the latest attempt got no answer
+    healthy = code is not None and code < 500 and code != 429
     return {
         "status": "healthy" if healthy else "degraded",
         "response_time_ms": round(last.elapsed_ms),
