@@ -1,0 +1,349 @@
+"""The dashboard as a person uses it: start a scan from the form, watch it finish live, page and
+filter its results, download exports, cancel, and work under an API key.
+
+The tests of the open service run in file order on one service: the first scans feed the later
+tests (results, exports, overview).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from hubspot_deals.sandbox.process import SandboxProcess
+from hubspot_deals.service_process import ServiceProcess
+
+from .conftest import shoot
+
+SCAN = "dashboard-demo"
+TOKEN_FIELD = "config.auth.hubspot_access_token"
+
+
+def page_errors(page: Page) -> dict[str, str]:
+    """The field errors the page shows, by the field they sit beside."""
+    shown: dict[str, str] = {}
+    for error in page.locator("[data-error-for]").all():
+        shown[error.get_attribute("data-error-for") or ""] = error.inner_text()
+    return shown
+
+
+def progress_value(page: Page) -> float | None:
+    value = page.locator("#scan-live progress").get_attribute("value")
+    return float(value) if value is not None else None
+
+
+def deal_ids(page: Page) -> list[str]:
+    return [
+        row.get_attribute("data-deal") or "" for row in page.locator("table.deals tbody tr").all()
+    ]
+
+
+def api_results(service: ServiceProcess, scan_id: str, **params: Any) -> dict[str, Any]:
+    reply = service.get(f"/api/v1/scan/results/{scan_id}", params=params)
+    assert reply.status_code == 200, reply.text
+    return dict(reply.json())
+
+
+def mark_window(page: Page) -> None:
+    """A value that survives only as long as the page is not reloaded."""
+    page.evaluate("window.__notReloaded = true")
+
+
+def not_reloaded(page: Page) -> bool:
+    return bool(page.evaluate("window.__notReloaded === true"))
+
+
+class TestStartForm:
+    def test_errors_beside_their_fields(self, page: Page, service: ServiceProcess) -> None:
+        """A bad form is refused with the API's messages, each beside its field; the values
+        come back, the token never does."""
+        canary = "pat-na1-canary-0000-never-shown"
+        page.goto(f"{service.url}/start")
+        page.fill("[name='config.scanId']", "not valid!")
+        page.fill(f"[name='{TOKEN_FIELD}']", canary)
+        page.fill("[name='config.properties']", "dealname, Deal Name")
+        page.fill("[name='config.batchSize']", "500")
+        page.fill("[name='config.filters.dateFilter.startDate']", "2025-02-01")
+        page.fill("[name='config.filters.dateFilter.endDate']", "2025-01-01")
+        page.get_by_role("button", name="Start scan").click()
+        expect(page.locator("[data-form-errors]")).to_be_visible()
+
+        api = service.start_scan(
+            "not valid!",
+            canary,
+            properties=["dealname", "Deal", "Name"],
+            batchSize=500,
+            filters={
+                "includeArchived": False,
+                "dateFilter": {
+                    "property": "createdate",
+                    "startDate": "2025-02-01",
+                    "endDate": "2025-01-01",
+                },
+            },
+            includeAssociations=False,
+        )
+        assert api.status_code == 400
+        assert page_errors(page) == api.json()["errors"]
+        for name in ("config.scanId", "config.properties", "config.batchSize"):
+            field = page.locator(".field", has=page.locator(f"[name='{name}']"))
+            expect(field.locator(f"[data-error-for='{name}']")).to_be_visible()
+            expect(page.locator(f"[name='{name}']")).to_have_attribute("aria-invalid", "true")
+        expect(page.locator("[name='config.scanId']")).to_have_value("not valid!")
+        expect(page.locator(f"[name='{TOKEN_FIELD}']")).to_have_value("")
+        assert canary not in page.content()
+        shoot(page, "start-errors")
+
+    def test_scan_in_progress_is_a_field_error(
+        self, page: Page, service: ServiceProcess, slow_portal: SandboxProcess
+    ) -> None:
+        """Starting a scan id that is running shows the API's 409 message beside the scan id."""
+        assert service.start_scan("busy", slow_portal.token, batchSize=1).status_code == 202
+        page.goto(f"{service.url}/start")
+        page.fill("[name='config.scanId']", "busy")
+        page.fill(f"[name='{TOKEN_FIELD}']", slow_portal.token)
+        page.get_by_role("button", name="Start scan").click()
+        expect(page.locator("[data-error-for='config.scanId']")).to_have_text(
+            "Extraction already in progress"
+        )
+        assert service.post("/api/v1/scan/cancel/busy").status_code == 200
+
+
+class TestScanPage:
+    def test_start_and_watch_it_complete(
+        self, page: Page, service: ServiceProcess, slow_portal: SandboxProcess
+    ) -> None:
+        """Started from the form, the scan's page moves its progress bar and then shows the
+        results table, all without a reload."""
+        page.goto(f"{service.url}/start")
+        page.fill("[name='config.scanId']", SCAN)
+        page.fill(f"[name='{TOKEN_FIELD}']", slow_portal.token)
+        page.fill("[name='config.batchSize']", "5")
+        page.get_by_role("button", name="Start scan").click()
+        page.wait_for_url(f"**/scans/{SCAN}?notice=started")
+        expect(page.locator("[role=status]")).to_have_text("Scan started.")
+        mark_window(page)
+
+        seen: list[float] = []
+        shot = False
+        deadline = time.monotonic() + 60
+        while page.locator("#scan-live").get_attribute("data-live") == "yes":
+            assert time.monotonic() < deadline, "the scan did not finish"
+            value = progress_value(page)
+            if value is not None and (not seen or seen[-1] != value):
+                seen.append(value)
+            if not shot and value is not None and 15 < value < 80:
+                shoot(page, "scan-running")
+                shot = True
+            page.wait_for_timeout(150)
+        assert not_reloaded(page)
+        assert len([v for v in seen if 0 < v < 100]) >= 2, seen  # moved while running
+        assert seen == sorted(seen)
+
+        expect(page.locator("#scan-live")).to_have_attribute("data-status", "completed")
+        assert progress_value(page) == 100
+        status = service.status(SCAN)
+        assert status["status"] == "completed"
+        deals = status["results"]["deals_extracted"]
+        expect(page.locator("[data-figure=deals_extracted]")).to_have_text(f"{deals:,}")
+        expect(page.locator("[data-total]")).to_contain_text(f"{deals:,} deals")
+        assert deal_ids(page) == [
+            d["deal_id"] for d in api_results(service, SCAN, page_size=25)["deals"]
+        ]
+        assert not_reloaded(page)  # the results came by the same poll
+
+    def test_page_and_filter_results(self, page: Page, service: ServiceProcess) -> None:
+        """Pages and filters show exactly the rows the results endpoint serves for them."""
+        page.goto(f"{service.url}/scans/{SCAN}")
+        assert deal_ids(page) == [
+            d["deal_id"] for d in api_results(service, SCAN, page_size=25)["deals"]
+        ]
+        page.locator("a[rel=next]").first.click()
+        page.wait_for_url("**page=2*")
+        second = api_results(service, SCAN, page=2, page_size=25)
+        assert deal_ids(page) == [d["deal_id"] for d in second["deals"]]
+        expect(page.locator("[data-page]")).to_have_text(
+            f"Page 2 of {second['pagination']['total_pages']}"
+        )
+
+        sample = second["deals"][0]
+        choose(page, "pipeline", sample["pipeline_id"])
+        choose(page, "dealstage", sample["deal_stage"])
+        page.get_by_role("button", name="Filter").click()
+        page.wait_for_url("**dealstage=*")
+        where = {"pipeline": sample["pipeline_id"], "dealstage": sample["deal_stage"]}
+        filtered = api_results(service, SCAN, page_size=25, **where)
+        assert deal_ids(page) == [d["deal_id"] for d in filtered["deals"]]
+        total = filtered["pagination"]["total_items"]
+        expect(page.locator("[data-total]")).to_contain_text(f"{total:,} deal")
+        stages = {c.get_attribute("data-stage") for c in page.locator("td[data-stage]").all()}
+        assert stages == {sample["deal_stage"]}
+        shoot(page, "scan-results")
+
+        page.select_option("[name=page_size]", "50")
+        page.get_by_role("button", name="Filter").click()
+        page.wait_for_url("**page_size=50*")
+        wider = api_results(service, SCAN, page_size=50, **where)
+        assert deal_ids(page) == [d["deal_id"] for d in wider["deals"]]
+
+        page.get_by_role("link", name="Clear").click()
+        expect(page.locator("[data-total]")).not_to_contain_text("matching")
+
+    def test_cancel(self, page: Page, service: ServiceProcess, slow_portal: SandboxProcess) -> None:
+        """Cancel on a running scan's page stops it, as the API's cancel does."""
+        page.goto(f"{service.url}/start")
+        page.fill("[name='config.scanId']", "to-cancel")
+        page.fill(f"[name='{TOKEN_FIELD}']", slow_portal.token)
+        page.fill("[name='config.batchSize']", "1")
+        page.get_by_role("button", name="Start scan").click()
+        page.wait_for_url("**/scans/to-cancel?notice=started")
+        page.get_by_role("button", name="Cancel scan").click()
+        page.wait_for_url("**/scans/to-cancel?notice=cancelled")
+        expect(page.locator("[role=status]")).to_contain_text("Scan cancelled")
+        expect(page.locator("#scan-live")).to_have_attribute("data-status", "cancelled")
+        expect(page.get_by_role("button", name="Cancel scan")).to_have_count(0)
+        assert service.status("to-cancel")["status"] == "cancelled"
+
+
+class TestListPage:
+    def test_rows_update_live(
+        self, page: Page, service: ServiceProcess, slow_portal: SandboxProcess
+    ) -> None:
+        """A running scan's row moves to completed on the list without a reload."""
+        assert service.start_scan("list-demo", slow_portal.token, batchSize=10).status_code == 202
+        page.goto(f"{service.url}/")
+        row = page.locator("tr[data-scan='list-demo']")
+        expect(row.locator("[data-status]")).to_have_text("running")
+        mark_window(page)
+        bar = row.locator("progress")
+        expect(bar).to_have_attribute("value", re.compile(r"^(?!0(\.0)?$)"))  # under way
+        shoot(page, "list")
+        expect(row.locator("[data-status]")).to_have_text("completed", timeout=60_000)
+        expect(page.locator("#scans-live")).to_have_attribute("data-live", "no")
+        assert not_reloaded(page)
+        deals = service.status("list-demo")["results"]["deals_extracted"]
+        expect(row.locator("[data-deals]")).to_have_text(f"{deals:,}")
+        for scan_id in (SCAN, "to-cancel", "busy"):
+            expect(page.locator(f"tr[data-scan='{scan_id}']")).to_have_count(1)
+
+    def test_overview_equals_health_and_stats(self, page: Page, service: ServiceProcess) -> None:
+        """The overview's figures are /health's and /stats' (24 h)."""
+        page.goto(f"{service.url}/")
+        health, stats = service.get("/health").json(), service.get("/stats").json()
+        figures = page.locator("[data-figure][data-value]").all()
+        assert len(figures) == 9
+        for figure in figures:
+            path = (figure.get_attribute("data-figure") or "").split(".")
+            expected: Any = {"health": health, "stats": stats}[path[0]]
+            for part in path[1:]:
+                expected = expected[part]
+            shown = figure.get_attribute("data-value") or ""
+            if isinstance(expected, int | float):  # the JSON model writes 5 as 5.0
+                assert float(shown) == expected, path
+            else:
+                assert shown == expected, path
+        expect(page.locator("[data-figure='health.status']")).to_have_text(health["status"])
+
+
+class TestCrossSite:
+    def test_forms_of_other_sites_are_refused(
+        self, service: ServiceProcess, slow_portal: SandboxProcess
+    ) -> None:
+        """A form another site posts (the browser says so) starts and cancels nothing."""
+        form = {"config.scanId": "csrf", TOKEN_FIELD: slow_portal.token}
+        for origin in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}):
+            reply = httpx.post(f"{service.url}/start", data=form, headers=origin)
+            assert reply.status_code == 403
+            cancel = httpx.post(f"{service.url}/scans/{SCAN}/cancel", headers=origin)
+            assert cancel.status_code == 403
+        assert service.status("csrf")["status"] == "not_found"
+
+
+class TestApiKeys:
+    def test_key_flow(
+        self, page: Page, keyed_service: ServiceProcess, slow_portal: SandboxProcess
+    ) -> None:
+        """With keys in use the dashboard asks for one, keeps it in an HttpOnly, SameSite=Strict
+        session cookie, shows only its organization's scans, and forgets it on request."""
+        service = keyed_service
+        key_a = service.cli("keys", "create", "--org", "org_a")
+        key_b = service.cli("keys", "create", "--org", "org_b")
+        as_b = replace(service, api_key=key_b)
+        assert as_b.start_scan("b-only", slow_portal.token).status_code == 202
+
+        page.goto(f"{service.url}/")
+        page.wait_for_url("**/key?reason=required")
+        expect(page.locator("[data-reason]")).to_contain_text("uses API keys")
+        shoot(page, "key")
+
+        page.fill("[name=api_key]", "hsd_not-a-key")
+        page.get_by_role("button", name="Use this key").click()
+        expect(page.locator("[data-error-for=api_key]")).to_have_text(
+            "This is not a valid API key (mistyped, or revoked)"
+        )
+        page.fill("[name=api_key]", key_a)
+        page.get_by_role("button", name="Use this key").click()
+        page.wait_for_url(f"{service.url}/")
+        expect(page.locator("[data-org]")).to_have_text("org_a")
+        assert key_a not in page.content()
+        assert page.evaluate("document.cookie") == ""  # HttpOnly: no script reads it
+        (cookie,) = page.context.cookies()
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        assert cookie["expires"] == -1  # a session cookie
+        expect(page.locator("tr[data-scan='b-only']")).to_have_count(0)
+
+        page.goto(f"{service.url}/start")
+        expect(page.locator("[name='config.organizationId']")).to_have_count(0)
+        page.fill("[name='config.scanId']", "a-scan")
+        page.fill(f"[name='{TOKEN_FIELD}']", slow_portal.token)
+        page.get_by_role("button", name="Start scan").click()
+        page.wait_for_url("**/scans/a-scan?notice=started")
+        as_a = replace(service, api_key=key_a)
+        assert as_a.status("a-scan")["organizationId"] == "org_a"
+        as_a.wait("a-scan")
+        as_b.wait("b-only")
+
+        page.goto(f"{service.url}/scans/b-only")  # another organization's: not found, as the API
+        expect(page.locator("h1")).to_have_text("Not found")
+        page.goto(f"{service.url}/scans/b-only/export?format=csv")
+        expect(page.locator("h1")).to_have_text("Not found")
+
+        service.cli("keys", "revoke", key_id(service, key_a))  # revoked while the browser holds it
+        page.goto(f"{service.url}/")
+        page.wait_for_url("**/key?reason=invalid")
+        expect(page.locator("[data-reason]")).to_contain_text("not valid any more")
+        assert page.context.cookies() == []
+        page.fill("[name=api_key]", key_b)
+        page.get_by_role("button", name="Use this key").click()
+        page.wait_for_url(f"{service.url}/")
+        expect(page.locator("tr[data-scan='b-only']")).to_have_count(1)
+        expect(page.locator("tr[data-scan='a-scan']")).to_have_count(0)
+
+        page.get_by_role("button", name="Forget key").click()
+        page.wait_for_url("**/key?reason=forgotten")
+        assert page.context.cookies() == []
+        page.goto(f"{service.url}/")
+        page.wait_for_url("**/key?reason=required")
+
+
+def key_id(service: ServiceProcess, key: str) -> str:
+    listing = service.cli("keys", "list")
+    return next(line.split("\t")[0] for line in listing.splitlines() if key[:12] in line)
+
+
+def choose(page: Page, name: str, value: str) -> None:
+    """Pick a filter value: from its list when the page offers one, else typed."""
+    control = page.locator(f"[name={name}]")
+    if control.evaluate("e => e.tagName") == "SELECT":
+        control.select_option(value)
+    else:
+        control.fill(value)
+
+
+pytestmark = pytest.mark.timeout(120)
