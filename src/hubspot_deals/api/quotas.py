@@ -7,7 +7,9 @@ that cannot be reached admits the request: the service's limits are not worth re
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import structlog
@@ -55,20 +57,56 @@ def requests_quota(request: Request, per_minute: int) -> Quota:
     return Quota(request, RateLimitItemPerMinute(per_minute, namespace="requests"))
 
 
+def _downloads(request: Request) -> tuple[Quota, float]:
+    mb = request.app.state.runtime.settings.results_mb_per_minute_per_org
+    return Quota(request, RateLimitItemPerMinute(int(mb * 1_000_000), namespace="downloads")), mb
+
+
+def _download_refused(window: Window, mb: float) -> ApiError:
+    return ApiError(
+        429,
+        "RATE_LIMIT_EXCEEDED",
+        "Results download limit exceeded for this organization",
+        {"limit_mb": mb, "window": "1 minute", "retry_after_seconds": window.retry_after},
+        headers={"Retry-After": str(window.retry_after)},
+    )
+
+
 async def charge_download(request: Request, org: str | None, size: int) -> None:
     """Count a results page against its organization's bytes a minute, or refuse it (429)."""
-    mb = request.app.state.runtime.settings.results_mb_per_minute_per_org
-    quota = Quota(request, RateLimitItemPerMinute(int(mb * 1_000_000), namespace="downloads"))
+    quota, mb = _downloads(request)
     window = await quota.spend(f"org:{org or ''}", size)
     if not window.allowed:
-        raise ApiError(
-            429,
-            "RATE_LIMIT_EXCEEDED",
-            "Results download limit exceeded for this organization",
-            {
-                "limit_mb": mb,
-                "window": "1 minute",
-                "retry_after_seconds": window.retry_after,
-            },
-            headers={"Retry-After": str(window.retry_after)},
-        )
+        raise _download_refused(window, mb)
+
+
+@dataclass(frozen=True)
+class DownloadMeter:
+    """An export's bytes, charged as they stream: what the window has left is spent at once, the
+    rest waits for the next window (a download is slowed to the limit, never cut off halfway)."""
+
+    quota: Quota
+    key: str
+
+    async def pace(self, data: bytes) -> AsyncIterator[bytes]:
+        """``data`` in slices as the window pays for them: what it has left at once, the rest
+        when the next window opens."""
+        sent = 0
+        while sent < len(data):
+            window = await self.quota.spend(self.key, 0)
+            take = min(len(data) - sent, window.remaining)
+            if take > 0 and (await self.quota.spend(self.key, take)).allowed:
+                yield data[sent : sent + take]
+                sent += take
+            elif take <= 0:  # spent (maybe by another download racing us to the rest): wait
+                await asyncio.sleep(window.retry_after)
+
+
+async def open_download(request: Request, org: str | None) -> DownloadMeter:
+    """Start an export: refused (429) while the organization's window is spent, else metered."""
+    quota, mb = _downloads(request)
+    key = f"org:{org or ''}"
+    window = await quota.spend(key, 0)
+    if window.remaining <= 0:
+        raise _download_refused(window, mb)
+    return DownloadMeter(quota, key)

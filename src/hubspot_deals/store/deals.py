@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +92,16 @@ class DealRepository:
             select(DealRow).where(DealRow.job_id == job_id, DealRow.deal_key > after_key)
         )
         return (await self.session.scalars(query.order_by(DealRow.deal_key).limit(limit))).all()
+
+    async def batches(
+        self, job_id: str, where: DealFilter, *, size: int
+    ) -> AsyncIterator[Sequence[DealRow]]:
+        """Every row in deal id order, ``size`` at a time (keyset): an export's flat memory."""
+        after_key = -1
+        while rows := await self.after(job_id, where, after_key=after_key, limit=size):
+            yield rows
+            after_key = rows[-1].deal_key
+            self.session.expunge_all()  # the identity map would otherwise keep every row read
 
     async def delete_job(self, job_id: str) -> None:
         await self.session.execute(delete(DealRow).where(DealRow.job_id == job_id))

@@ -6,7 +6,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import ORJSONResponse, StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +18,7 @@ from hubspot_deals.api.deps import (
     session,
 )
 from hubspot_deals.api.errors import ApiError, ValidationFailed
+from hubspot_deals.api.exports import MEDIA_TYPES, ExportFormat, export_response
 from hubspot_deals.api.quotas import charge_download
 from hubspot_deals.api.schemas import (
     SCAN_ID_PATTERN,
@@ -205,6 +206,40 @@ async def results(
     )
     await charge_download(request, job.organization_id, len(response.body))
     return response
+
+
+@router.get(
+    "/results/{scan_id}/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "Every deal of the scan (the filters applied), streamed as a file",
+            "content": {media: {} for media in MEDIA_TYPES.values()},
+            "headers": {
+                "Content-Disposition": {"schema": {"type": "string"}},
+                "X-Total-Count": {"schema": {"type": "integer"}},
+            },
+        },
+        **NOT_FOUND,
+    },
+)
+async def export(
+    request: Request,
+    scan_id: ScanId,
+    db: Session,
+    scope: Scope,
+    fmt: Annotated[ExportFormat, Query(alias="format")] = ExportFormat.CSV,
+    bom: Annotated[bool, Query(description="CSV only: a UTF-8 byte order mark")] = False,
+    pipeline: Annotated[str | None, Query(max_length=255)] = None,
+    dealstage: Annotated[str | None, Query(max_length=255)] = None,
+    owner_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> StreamingResponse:
+    """Every deal of a scan as CSV, NDJSON or Parquet, streamed whatever the size; counted
+    against the organization's download limit (slowed to it rather than cut off)."""
+    job = await service.results_job(db, checked_scan_id(scan_id), scope)
+    return await export_response(
+        request, db, job, DealFilter(pipeline, dealstage, owner_id), fmt, bom=bom
+    )
 
 
 @router.get(
