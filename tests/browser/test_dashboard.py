@@ -7,12 +7,16 @@ tests (results, exports, overview).
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
 import time
 from dataclasses import replace
 from typing import Any
 
 import httpx
+import pyarrow.parquet as pq
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -194,6 +198,27 @@ class TestScanPage:
 
         page.get_by_role("link", name="Clear").click()
         expect(page.locator("[data-total]")).not_to_contain_text("matching")
+
+    def test_download_exports(self, page: Page, service: ServiceProcess) -> None:
+        """Each export button downloads the scan's deals under the filters on screen."""
+        pipeline = api_results(service, SCAN, page_size=1)["deals"][0]["pipeline_id"]
+        page.goto(f"{service.url}/scans/{SCAN}?pipeline={pipeline}")
+        total = api_results(service, SCAN, pipeline=pipeline)["pagination"]["total_items"]
+        assert total > 0
+        files = {}
+        for fmt in ("csv", "ndjson", "parquet"):
+            with page.expect_download() as started:
+                page.locator(f"[data-export={fmt}]").click()
+            download = started.value
+            assert download.suggested_filename == f"{SCAN}.{fmt}"
+            files[fmt] = download.path().read_bytes()
+        assert files["csv"].startswith(b"\xef\xbb\xbf")  # the byte order mark spreadsheets read
+        rows = list(csv.DictReader(io.StringIO(files["csv"].decode("utf-8-sig"))))
+        lines = [json.loads(line) for line in files["ndjson"].splitlines()]
+        table = pq.read_table(io.BytesIO(files["parquet"]))
+        assert len(rows) == len(lines) == table.num_rows == total
+        assert {r["pipeline_id"] for r in rows} == {pipeline}
+        assert [r["deal_id"] for r in rows] == [d["deal_id"] for d in lines]
 
     def test_cancel(self, page: Page, service: ServiceProcess, slow_portal: SandboxProcess) -> None:
         """Cancel on a running scan's page stops it, as the API's cancel does."""

@@ -37,6 +37,7 @@ from hubspot_deals.api.deps import (
     session,
 )
 from hubspot_deals.api.errors import STATUS, ApiError
+from hubspot_deals.api.exports import ExportFormat, export_response
 from hubspot_deals.api.quotas import charge_download
 from hubspot_deals.api.routes.scans import MAX_START_BODY_BYTES, checked_scan_id
 from hubspot_deals.api.routes.service import health_report
@@ -471,6 +472,22 @@ async def scan_fragment(
     return _page(
         request, "_scan_live.html", view | {"caller": who, "query": query, "oob": not view["live"]}
     )
+
+
+@router.get("/scans/{scan_id}/export")
+async def export(
+    request: Request,
+    scan_id: str,
+    db: Session,
+    who: Who,
+    query: Results,
+    fmt: Annotated[ExportFormat, Query(alias="format")] = ExportFormat.CSV,
+    bom: bool = False,
+) -> Response:
+    """The export endpoint's download (same encoders, same download limit), under the cookie's
+    key: a link cannot send an ``X-API-Key`` header."""
+    job = await service.results_job(db, checked_scan_id(scan_id), org_scope(request))
+    return await export_response(request, db, job, query.where, fmt, bom=bom)
 
 
 @router.post("/scans/{scan_id}/cancel", dependencies=[SameOrigin])
