@@ -73,15 +73,17 @@ def export(service: ServiceProcess, scan_id: str = SCAN, **params: Any) -> httpx
     return service.get(f"/api/v1/scan/results/{scan_id}/export", params=params)
 
 
-def from_csv(cells: dict[str, str]) -> dict[str, Any]:
+def from_csv(
+    cells: dict[str, str], props: list[str] = PROPS, kinds: tuple[str, ...] = KINDS
+) -> dict[str, Any]:
     """A CSV line back in the results endpoint's shape, but for nulls: CSV writes a null and an
     empty string alike, so both sides are compared with ``blank``."""
     row: dict[str, Any] = {name: cells[name] for name in DEAL_COLUMNS}
     row["amount"] = float(cells["amount"]) if cells["amount"] else None
     row["is_archived"] = {"true": True, "false": False}[cells["is_archived"]]
-    row["properties"] = {p: cells[f"properties.{p}"] for p in PROPS}
+    row["properties"] = {p: cells[f"properties.{p}"] for p in props}
     row["associations"] = {
-        k: [{"id": i} for i in cells[f"associations.{k}"].split(";") if i] for k in KINDS
+        k: [{"id": i} for i in cells[f"associations.{k}"].split(";") if i] for k in kinds
     }
     return row
 
@@ -99,12 +101,12 @@ def iso(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{millis:03d}Z" if millis else "Z")
 
 
-def from_parquet(record: dict[str, Any]) -> dict[str, Any]:
+def from_parquet(record: dict[str, Any], kinds: tuple[str, ...] = KINDS) -> dict[str, Any]:
     row = {name: record[name] for name in DEAL_COLUMNS}
     for name in ("close_date", "deal_created_at", "deal_updated_at"):
         row[name] = iso(record[name])
     row["properties"] = record["properties"]
-    row["associations"] = {k: [{"id": i} for i in record["associations"][k]] for k in KINDS}
+    row["associations"] = {k: [{"id": i} for i in record["associations"][k]] for k in kinds}
     return row
 
 

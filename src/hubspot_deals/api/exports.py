@@ -64,7 +64,7 @@ class ExportFormat(StrEnum):
 
 
 #: Rows read and encoded at once: a Parquet row group each, so larger there.
-BATCH_ROWS = {ExportFormat.CSV: 1000, ExportFormat.NDJSON: 1000, ExportFormat.PARQUET: 5000}
+BATCH_ROWS = {ExportFormat.CSV: 1000, ExportFormat.NDJSON: 1000, ExportFormat.PARQUET: 2000}
 MEDIA_TYPES = {
     ExportFormat.CSV: "text/csv; charset=utf-8",
     ExportFormat.NDJSON: "application/x-ndjson",
