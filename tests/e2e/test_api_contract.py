@@ -301,6 +301,39 @@ class TestCancel:
         assert body["message"] == "Cannot cancel completed extraction"
         assert body["details"] == {"scanId": finished, "currentStatus": "completed"}
 
+    def test_other_sites_pages_cannot_post(
+        self, make_service: Callable[..., ServiceProcess]
+    ) -> None:
+        """An open service has no key to withhold: a form on another site that a browser posts
+        (it says so in Sec-Fetch-Site, or older ones in Origin) changes nothing; scripts and
+        our own pages still can."""
+        slow = SandboxProcess.start("--deals", "2000", "--latency-ms", "300")
+        try:
+            service = make_service(slow)
+            assert service.start_scan("csrf-target", slow.token).status_code == 202
+            cross = [
+                {"Sec-Fetch-Site": "cross-site"},
+                {"Sec-Fetch-Site": "same-site"},
+                {"Origin": "https://attacker.example"},
+            ]
+            for headers in cross:
+                reply = service.request("POST", "/api/v1/scan/cancel/csrf-target", headers=headers)
+                assert_envelope(reply, 403, "FORBIDDEN")
+                start = service.request(
+                    "POST",
+                    "/api/v1/scan/start",
+                    headers=headers,
+                    json={"config": valid_config(scanId="csrf-other")},
+                )
+                assert_envelope(start, 403, "FORBIDDEN")
+            assert service.status("csrf-target")["status"] in ("pending", "running")
+            assert service.status("csrf-other")["status"] == "not_found"
+            own = {"Sec-Fetch-Site": "same-origin", "Origin": service.url}
+            reply = service.request("POST", "/api/v1/scan/cancel/csrf-target", headers=own)
+            assert reply.status_code == 200 and reply.json()["status"] == "cancelled"
+        finally:
+            slow.stop()
+
 
 class TestResults:
     def test_pages_at_both_ends(self, service: ServiceProcess, finished: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -73,3 +74,18 @@ def org_scope(request: Request) -> OrgScope:
     """Unscoped while the service runs open; with an API key, the key's organization."""
     org: OrgScope = getattr(request.state, "organization_id", ANY_ORG)
     return org
+
+
+def same_origin(request: Request) -> None:
+    """Changes from our own pages or from non-browser clients only: an open service has no key or
+    cookie to withhold, so a form on another site could otherwise post to it. Browsers say where
+    a request comes from in ``Sec-Fetch-Site``, older ones in ``Origin``; a client sending
+    neither is no browser."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        allowed = site in ("same-origin", "none")
+    else:
+        origin = request.headers.get("origin")
+        allowed = origin is None or urlsplit(origin).netloc == request.headers.get("host")
+    if not allowed:
+        raise ApiError(403, "FORBIDDEN", "Requests from other sites' pages are refused")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Final
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -34,6 +34,7 @@ from hubspot_deals.api.deps import (
     org_scope,
     requested_scope,
     runtime,
+    same_origin,
     session,
 )
 from hubspot_deals.api.errors import STATUS, ApiError
@@ -224,20 +225,6 @@ async def caller(request: Request) -> Caller:
 
 
 Who = Annotated[Caller, Depends(caller)]
-
-
-def same_origin(request: Request) -> None:
-    """Form posts from our own pages only (defence in depth beside SameSite=Strict: an open
-    service has no cookie to withhold). Browsers say where a request comes from in
-    ``Sec-Fetch-Site``, older ones in ``Origin``; a client sending neither is no browser."""
-    site = request.headers.get("sec-fetch-site")
-    if site is not None:
-        allowed = site in ("same-origin", "none")
-    else:
-        origin = request.headers.get("origin")
-        allowed = origin is None or urlsplit(origin).netloc == request.headers.get("host")
-    if not allowed:
-        raise ApiError(403, "FORBIDDEN", "Forms of other sites may not post to this dashboard")
 
 
 SameOrigin = Depends(same_origin)

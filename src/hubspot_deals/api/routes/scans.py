@@ -15,6 +15,7 @@ from hubspot_deals.api.deps import (
     org_scope,
     requested_scope,
     runtime,
+    same_origin,
     session,
 )
 from hubspot_deals.api.errors import ApiError, ValidationFailed
@@ -43,6 +44,9 @@ Session = Annotated[AsyncSession, Depends(session)]
 Scope = Annotated[OrgScope, Depends(org_scope)]
 #: A config is a few hundred bytes; a thousand property names still fit many times over.
 MAX_START_BODY_BYTES = 1_000_000
+CROSS_SITE: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorResponse, "description": "Sent by another site's page (a browser says so)"}
+}
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "No scan of this id (for the caller)"}
 }
@@ -94,9 +98,13 @@ async def _start_body(request: Request) -> StartScanRequest:
 @router.post(
     "/start",
     status_code=202,
+    dependencies=[Depends(same_origin)],
     response_model=StartScanResponse,
     responses={
-        403: {"model": ErrorResponse, "description": "organizationId is not the API key's"},
+        403: {
+            "model": ErrorResponse,
+            "description": "organizationId is not the API key's, or another site's page sent it",
+        },
         413: {"model": ErrorResponse, "description": "The body is over 1 MB"},
         409: {"model": ErrorResponse, "description": "A scan of this id is in progress"},
     },
@@ -140,7 +148,12 @@ async def status(
     return presenters.status_body(job, queue)
 
 
-@router.post("/cancel/{scan_id}", response_model=CancelResponse, responses=NOT_FOUND)
+@router.post(
+    "/cancel/{scan_id}",
+    response_model=CancelResponse,
+    dependencies=[Depends(same_origin)],
+    responses=NOT_FOUND | CROSS_SITE,
+)
 async def cancel(scan_id: ScanId, db: Session, scope: Scope) -> dict[str, Any]:
     """Cancel a pending or running scan; it stops before its next page is stored."""
     job = await service.cancel_scan(db, checked_scan_id(scan_id), scope)
