@@ -230,6 +230,8 @@ async def export_response(
 
     async def body() -> AsyncIterator[bytes]:
         async with runtime.sessions() as session:  # its own: the request's closes before the body
+            if runtime.engine.dialect.name == "postgresql":  # one snapshot for every batch
+                await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             chunk = encoder.start()
             async for rows in DealRepository(session).batches(job.id, where, size=BATCH_ROWS[fmt]):
                 async for piece in meter.pace(chunk + encoder.encode(rows)):
