@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hubspot_deals.store.database import equals
 from hubspot_deals.store.models import DealRow
 
 _TABLE: Table = DealRow.__table__  # type: ignore[assignment]  # a declarative model's Table
@@ -27,11 +28,11 @@ class DealFilter:
 
     def apply(self, query: Select[Any]) -> Select[Any]:
         if self.pipeline is not None:
-            query = query.where(DealRow.pipeline_id == self.pipeline)
+            query = query.where(equals(DealRow.pipeline_id, self.pipeline))
         if self.dealstage is not None:
-            query = query.where(DealRow.deal_stage == self.dealstage)
+            query = query.where(equals(DealRow.deal_stage, self.dealstage))
         if self.owner_id is not None:
-            query = query.where(DealRow.owner_id == self.owner_id)
+            query = query.where(equals(DealRow.owner_id, self.owner_id))
         return query
 
 

@@ -14,6 +14,7 @@ from typing import Any, Final
 from sqlalchemy import Select, and_, func, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hubspot_deals.store.database import equals
 from hubspot_deals.store.models import ScanJob
 
 ACTIVE: Final = ("pending", "running")
@@ -33,7 +34,7 @@ def _scoped(query: Select[Any], org: OrgScope) -> Select[Any]:
     if isinstance(org, _AnyOrg):
         return query
     return query.where(
-        ScanJob.organization_id.is_(None) if org is None else ScanJob.organization_id == org
+        ScanJob.organization_id.is_(None) if org is None else equals(ScanJob.organization_id, org)
     )
 
 

@@ -511,6 +511,15 @@ FORM_FIELDS = (
 TOKEN_FIELD = "config.auth.hubspot_access_token"  # noqa: S105 (a field name)
 
 
+def _whole_number(text: str) -> int | str:
+    """Digits as the number they write, else the text. Python's ``int`` refuses more than 4,300
+    digits (a ValueError); a number that long is past every bound, so its first 20 digits stand
+    for it and the model answers it as it answers any number too large."""
+    if not (text.isascii() and text.isdigit()):
+        return text
+    return int((text.lstrip("0") or "0")[:20])
+
+
 def config_from_form(form: dict[str, list[str]]) -> dict[str, Any]:
     """The JSON config the form stands for: empty fields are absent, checkboxes booleans, lists
     split on commas or spaces; a batch size that is no whole number stays text, so the model
@@ -532,7 +541,7 @@ def config_from_form(form: dict[str, list[str]]) -> dict[str, Any]:
     if kinds := form.get("config.associationTypes"):
         config["associationTypes"] = kinds
     if batch := text("config.batchSize"):
-        config["batchSize"] = int(batch) if batch.isascii() and batch.isdigit() else batch
+        config["batchSize"] = _whole_number(batch)
     filters: dict[str, Any] = {"includeArchived": "config.filters.includeArchived" in form}
     for name in ("pipelineId", "dealstage"):
         if value := text(f"config.filters.{name}"):
