@@ -50,6 +50,13 @@ CROSS_SITE: dict[int | str, dict[str, Any]] = {
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "No scan of this id (for the caller)"}
 }
+NOT_READY: dict[int | str, dict[str, Any]] = {
+    404: {
+        "model": ErrorResponse,
+        "description": "No scan of this id for the caller (SCAN_NOT_FOUND), or it has not "
+        "finished (SCAN_NOT_READY)",
+    }
+}
 #: The path parameter as documented; ``checked_scan_id`` enforces it with the spec's message.
 ScanId = Annotated[
     str,
@@ -167,7 +174,7 @@ async def cancel(scan_id: ScanId, db: Session, scope: Scope) -> dict[str, Any]:
     }
 
 
-@router.get("/results/{scan_id}", response_model=ResultsResponse, responses=NOT_FOUND)
+@router.get("/results/{scan_id}", response_model=ResultsResponse, responses=NOT_READY)
 async def results(
     request: Request,
     scan_id: ScanId,
@@ -233,7 +240,7 @@ async def results(
                 "X-Total-Count": {"schema": {"type": "integer"}},
             },
         },
-        **NOT_FOUND,
+        **NOT_READY,
     },
 )
 async def export(
