@@ -33,8 +33,8 @@ PHONE = {"width": 390, "height": 844}
 MAX_HEIGHT = 2000
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+@pytest.fixture(scope="module")  # not the session: Playwright's sync API keeps an event loop
+def browser() -> Iterator[Browser]:  # running in this thread, and later tests run their own
     if not CHROMIUM.exists():
         pytest.skip("Debian's Chromium is not at /usr/bin/chromium (.ci/run installs it)")
     with sync_playwright() as playwright:
