@@ -15,8 +15,6 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 import orjson
-import pyarrow as pa
-import pyarrow.parquet as pq
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,10 +47,6 @@ DEAL_COLUMNS = (
     "deal_url",
 )
 _TIMESTAMPS = {"close_date", "deal_created_at", "deal_updated_at"}
-_PARQUET_TYPES: dict[str, pa.DataType] = {
-    "amount": pa.float64(),
-    "is_archived": pa.bool_(),
-} | {name: pa.timestamp("ms", tz="UTC") for name in _TIMESTAMPS}
 #: CSV cells of association id lists: ids joined by this (ids are digits, never contain it).
 ID_SEPARATOR = ";"
 
@@ -161,7 +155,14 @@ class ParquetEncoder:
     def __init__(self, properties: Sequence[str], kinds: Sequence[str]) -> None:
         self.properties = list(properties)
         self.kinds = list(kinds)
-        fields = [pa.field(n, _PARQUET_TYPES.get(n, pa.string())) for n in DEAL_COLUMNS]
+        # imported here: pyarrow costs every process some 35 MB, and only Parquet exports need it
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.table = pa.Table
+        typed = {"amount": pa.float64(), "is_archived": pa.bool_()}
+        typed |= {name: pa.timestamp("ms", tz="UTC") for name in _TIMESTAMPS}
+        fields = [pa.field(n, typed.get(n, pa.string())) for n in DEAL_COLUMNS]
         fields.append(pa.field("properties", pa.struct([(p, pa.string()) for p in properties])))
         if kinds:
             fields.append(
@@ -185,7 +186,7 @@ class ParquetEncoder:
         columns["properties"] = [{p: r.properties.get(p) for p in self.properties} for r in rows]
         if self.kinds:
             columns["associations"] = [{k: _ids(r, k) for k in self.kinds} for r in rows]
-        self.writer.write_table(pa.Table.from_pydict(columns, schema=self.schema))
+        self.writer.write_table(self.table.from_pydict(columns, schema=self.schema))
         return self.sink.drain()
 
     def finish(self) -> bytes:

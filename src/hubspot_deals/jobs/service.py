@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +20,7 @@ from hubspot_deals.jobs.tasks import dispatch
 from hubspot_deals.store.crypto import TokenCipher
 from hubspot_deals.store.deals import DealFilter, DealRepository, Facets
 from hubspot_deals.store.jobs import ANY_ORG, FINISHED, JobRepository, OrgScope
-from hubspot_deals.store.models import ScanJob
+from hubspot_deals.store.models import DealRow, ScanJob
 
 log = structlog.get_logger(__name__)
 
@@ -181,6 +182,24 @@ async def result_facets(session: AsyncSession, job: ScanJob) -> Facets:
         if len(_FACETS) > _COUNTS_KEPT:
             _FACETS.popitem(last=False)
     return facets
+
+
+async def result_rows(
+    session: AsyncSession,
+    job: ScanJob,
+    where: DealFilter,
+    *,
+    limit: int,
+    offset: int = 0,
+    after_key: int | None = None,
+) -> tuple[int, Sequence[DealRow]]:
+    """How many of a run's rows ``where`` admits, and one page of them: by ``offset``, or past
+    ``after_key`` (keyset) when given."""
+    total = await count_results(session, job, where)
+    deals = DealRepository(session)
+    if after_key is not None:
+        return total, await deals.after(job.id, where, after_key=after_key, limit=limit)
+    return total, await deals.page(job.id, where, offset=offset, limit=limit)
 
 
 async def results_job(session: AsyncSession, scan_id: str, scope: OrgScope = ANY_ORG) -> ScanJob:

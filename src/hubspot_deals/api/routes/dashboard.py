@@ -48,7 +48,7 @@ from hubspot_deals.api.validation import field_errors
 from hubspot_deals.jobs import service
 from hubspot_deals.jobs import stats as stats_module
 from hubspot_deals.jobs.runtime import Runtime
-from hubspot_deals.store.deals import DealFilter, DealRepository
+from hubspot_deals.store.deals import DealFilter
 from hubspot_deals.store.jobs import ACTIVE, JobRepository
 from hubspot_deals.store.keys import KeyRepository
 from hubspot_deals.store.models import ScanJob
@@ -402,9 +402,9 @@ async def _results_view(
         job = await service.results_job(db, scan_id, org_scope(request))
     except service.ScanNotReady:
         return None
-    total = await service.count_results(db, job, query.where)
-    offset = (query.page - 1) * query.page_size
-    rows = await DealRepository(db).page(job.id, query.where, offset=offset, limit=query.page_size)
+    total, rows = await service.result_rows(
+        db, job, query.where, limit=query.page_size, offset=(query.page - 1) * query.page_size
+    )
     deals = [presenters.deal_body(row) for row in rows]
     # the same measure as the results endpoint: the JSON the page's deals would make
     await charge_download(request, job.organization_id, len(orjson.dumps(deals)))

@@ -36,7 +36,7 @@ from hubspot_deals.api.starting import start_for_caller
 from hubspot_deals.api.validation import field_errors
 from hubspot_deals.jobs import service
 from hubspot_deals.jobs.runtime import Runtime
-from hubspot_deals.store.deals import DealFilter, DealRepository
+from hubspot_deals.store.deals import DealFilter
 from hubspot_deals.store.jobs import JobRepository, OrgScope
 
 router = APIRouter(prefix="/scan", tags=["scans"])
@@ -191,9 +191,7 @@ async def results(
 ) -> ORJSONResponse:
     """Extracted deals by page number, or by ``cursor`` (keyset: as fast on page 20,000 as on 1)."""
     job = await service.results_job(db, checked_scan_id(scan_id), scope)
-    deals = DealRepository(db)
     where = DealFilter(pipeline, dealstage, owner_id)
-    total = await service.count_results(db, job, where)
     if cursor is not None:
         decoded = presenters.decode_cursor(cursor)
         if decoded is None or decoded[0] != job.id:
@@ -204,11 +202,13 @@ async def results(
                 errors={"cursor": "Not a cursor of this scan's results"},
             )
         _, after_key, offset = decoded
-        rows = await deals.after(job.id, where, after_key=after_key, limit=page_size)
+        total, rows = await service.result_rows(
+            db, job, where, limit=page_size, after_key=after_key
+        )
         page = offset // page_size + 1
     else:
         offset = (page - 1) * page_size
-        rows = await deals.page(job.id, where, offset=offset, limit=page_size)
+        total, rows = await service.result_rows(db, job, where, limit=page_size, offset=offset)
     more = bool(rows) and offset + len(rows) < total
     next_cursor = (
         presenters.encode_cursor(job.id, rows[-1].deal_key, offset + len(rows)) if more else None
