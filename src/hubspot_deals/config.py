@@ -55,6 +55,12 @@ class Settings(BaseSettings):
         description="A running scan whose heartbeat is older than this is resumed by another "
         "worker; heartbeats are sent three times per lease.",
     )
+    incremental_overlap_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="An incremental scan reads deals modified since the previous run's mark less "
+        "this much: HubSpot's search index lags writes, and clocks differ.",
+    )
     token_encryption_key: SecretStr | None = Field(
         None,
         description="Fernet key for HubSpot tokens at rest; unset means DATA_DIR/token.key "

@@ -211,7 +211,10 @@ class TestStatus:
             "with_associations",
             "archived_deals",
             "data_size_mb",
+            "deals_held",  # ours: the size of the result set (a full run's deals extracted)
         }
+        assert body["results"]["deals_held"] == body["results"]["deals_extracted"]
+        assert body["sync"]["requested_mode"] == body["sync"]["mode"] == "full"
 
     def test_running_shape(
         self,

@@ -188,11 +188,44 @@ class TestTypedErrors:
         assert "400" not in big.stats()["requests"]["POST /crm/v3/objects/{object_type}/search"]
 
     async def test_overlong_uri_is_refused_before_sending(self, sandbox: SandboxProcess) -> None:
-        """Hundreds of properties on a GET raise HubSpotRequestError without a 414 round trip."""
+        """Hundreds of properties on a single-deal GET raise HubSpotRequestError without a 414
+        round trip."""
         props = [f"custom_property_{n:04d}" for n in range(900)]
         async with client_for(sandbox) as client:
             with pytest.raises(HubSpotRequestError, match="longer than HubSpot accepts"):
-                await anext(client.iter_deal_pages(properties=props))
+                await client.get_deal("10000000000", properties=props)
+
+    @pytest.mark.parametrize("archived", [False, True])
+    async def test_long_property_lists_move_to_request_bodies(
+        self, make_sandbox: SandboxFactory, archived: bool
+    ) -> None:
+        """A list walk asking for 900 properties (far past the URI limit) pages by id and reads
+        each page's properties with batch/read: the same deals and values as short lists give,
+        history included, and never a 414."""
+        sandbox = make_sandbox("--deals", "700")
+        real = ["dealname", "amount", "dealstage", "pipeline", "closedate"]
+        props = [*real, *(f"custom_property_{n:04d}" for n in range(900))]
+        async with client_for(sandbox) as client:
+            short = [
+                p
+                async for p in client.iter_deal_pages(
+                    properties=real, properties_with_history=["dealstage"], archived=archived
+                )
+            ]
+            long = [
+                p
+                async for p in client.iter_deal_pages(
+                    properties=props, properties_with_history=["dealstage"], archived=archived
+                )
+            ]
+        assert [p.next_after for p in long] == [p.next_after for p in short]
+        assert [d.model_dump() for p in long for d in p.results] == [
+            d.model_dump() for p in short for d in p.results
+        ]
+        assert all(len(p.results) <= 50 for p in long)  # HubSpot's page size with history
+        requests = sandbox.stats()["requests"]
+        assert "414" not in str(requests)
+        assert sum(requests["POST /crm/v3/objects/{object_type}/batch/read"].values()) == len(long)
 
 
 class TestCallRecords:

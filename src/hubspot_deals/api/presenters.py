@@ -123,6 +123,7 @@ def status_body(job: ScanJob, queue: Queue | None = None) -> dict[str, Any]:
         if duration is not None:
             progress["duration_seconds"] = duration
     body["progress"] = progress
+    body["sync"] = sync_block(job)
     if queue is not None:
         body["queue"] = queue_block(queue)
     if job.status in ("completed", "cancelled") or (job.status == "failed" and job.processed_items):
@@ -130,13 +131,45 @@ def status_body(job: ScanJob, queue: Queue | None = None) -> dict[str, Any]:
     return body
 
 
-def results_block(job: ScanJob) -> dict[str, Any]:
+def requested_mode(job: ScanJob) -> str:
+    return str(job.config.get("mode") or "full")
+
+
+def sync_block(job: ScanJob) -> dict[str, Any]:
     return {
+        "requested_mode": requested_mode(job),
+        "mode": job.sync_mode,
+        "reason": job.sync_reason,
+        "base_job_id": job.base_job_id,
+        "modified_since": iso(job.modified_since),
+        "high_water_mark": iso(job.high_water_mark),
+    }
+
+
+def changes_block(job: ScanJob) -> dict[str, int] | None:
+    if job.sync_mode != "incremental":
+        return None
+    return {
+        "added": job.changes_added,
+        "updated": job.changes_updated,
+        "archived": job.changes_archived,
+        "removed": job.changes_removed,
+    }
+
+
+def results_block(job: ScanJob) -> dict[str, Any]:
+    """The spec's figures, the size of the result set, and an incremental run's changes."""
+    block: dict[str, Any] = {
         "deals_extracted": job.processed_items,
         "with_associations": job.with_associations,
         "archived_deals": job.archived_deals,
         "data_size_mb": data_mb(job),
+        "deals_held": job.deals_held,
     }
+    changes = changes_block(job)
+    if changes is not None:
+        block["changes"] = changes
+    return block
 
 
 def list_item(job: ScanJob) -> dict[str, Any]:
@@ -152,11 +185,15 @@ def list_item(job: ScanJob) -> dict[str, Any]:
         item["estimated_time_remaining"] = time_remaining(job)
     if job.error_message:
         item["error_message"] = job.error_message
+    item["mode"] = job.sync_mode or requested_mode(job)
+    if job.status == "completed":
+        item["changes"] = changes_block(job)
     return item
 
 
 def deal_body(row: DealRow) -> dict[str, Any]:
-    return {
+    """The spec's deal entry; ``stage_history`` only when the scan asked for it."""
+    body: dict[str, Any] = {
         "id": f"result_{row.row_id:03d}",
         "deal_id": row.deal_id,
         "deal_name": row.deal_name,
@@ -177,6 +214,9 @@ def deal_body(row: DealRow) -> dict[str, Any]:
         "properties": row.properties,
         "associations": row.associations,
     }
+    if row.stage_history is not None:
+        body["stage_history"] = row.stage_history
+    return body
 
 
 def pagination(

@@ -6,7 +6,15 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.config import JsonDict
 
 SCAN_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
@@ -26,6 +34,7 @@ MOMENT_SCHEMA: JsonDict = {
     ]
 }
 AssociationType = Literal["contacts", "companies", "line_items"]
+ScanMode = Literal["full", "incremental"]
 
 
 class _Strict(BaseModel):
@@ -159,6 +168,19 @@ class ScanConfig(_Strict):
     )
     filters: Filters | None = None
     batchSize: int = Field(100, ge=1, le=100)
+    mode: ScanMode = Field(
+        "full",
+        description="incremental: start from the latest completed run of this scanId and read "
+        "only what changed since (a full scan when there is none).",
+    )
+    refreshAssociations: bool = Field(
+        False,
+        description="In an incremental run, re-read every deal's associations, not only those of "
+        "changed deals (HubSpot does not mark a deal modified when only its associations change).",
+    )
+    includeStageHistory: bool = Field(
+        False, description="Give each deal its stage history (stage, entered at, left at)."
+    )
 
     @field_validator("batchSize", mode="before")
     @classmethod
@@ -205,6 +227,15 @@ class ScanConfig(_Strict):
             raise ValueError("Must not repeat an association type")
         return value
 
+    @field_validator("refreshAssociations")
+    @classmethod
+    def _refresh(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and not info.data.get("includeAssociations"):
+            raise ValueError(
+                "Needs includeAssociations: true (there are no associations to refresh)"
+            )
+        return value
+
     @field_validator("organizationId")
     @classmethod
     def _organization(cls, value: str | None) -> str | None:
@@ -243,11 +274,41 @@ class Progress(BaseModel):
     duration_seconds: int | None = None
 
 
+class Changes(BaseModel):
+    """How an incremental run changed the result set it started from."""
+
+    added: int
+    updated: int
+    archived: int
+    removed: int = Field(
+        description="Deals gone from the result set: deleted from HubSpot, or no longer "
+        "matching the scan's filters."
+    )
+
+
+class Sync(BaseModel):
+    """How the run reads HubSpot: everything, or what changed since an earlier run."""
+
+    requested_mode: ScanMode
+    mode: ScanMode | None = Field(description="How it runs; null until it has started.")
+    reason: str | None = Field(None, description="Why an incremental scan ran as a full one.")
+    base_job_id: str | None = Field(None, description="The run an incremental run started from.")
+    modified_since: str | None = Field(
+        None,
+        description="Deals modified since this moment were read (the base run's mark, less the overlap).",
+    )
+    high_water_mark: str | None = Field(
+        None, description="When this run began reading: where the next incremental run starts."
+    )
+
+
 class Results(BaseModel):
-    deals_extracted: int
+    deals_extracted: int = Field(description="Deals read from HubSpot by this run.")
     with_associations: int
     archived_deals: int
     data_size_mb: float
+    deals_held: int = Field(description="Deals in the run's result set.")
+    changes: Changes | None = Field(None, description="Incremental runs only.")
 
 
 class QueuePlace(BaseModel):
@@ -278,6 +339,7 @@ class ScanStatus(BaseModel):
     progress: Progress | None = None
     queue: QueuePlace | None = None
     config: dict[str, Any] | None = None
+    sync: Sync | None = None
     results: Results | None = None
 
 
@@ -306,6 +368,13 @@ class AssociationRef(BaseModel):
     type: str
 
 
+class StageSpan(BaseModel):
+    stage: str
+    stage_label: str | None
+    entered_at: str
+    left_at: str | None = Field(description="null while the deal is still in the stage.")
+
+
 class DealResult(BaseModel):
     id: str
     deal_id: str
@@ -326,6 +395,9 @@ class DealResult(BaseModel):
     deal_url: str | None
     properties: dict[str, str | None]
     associations: dict[str, list[AssociationRef]] | None
+    stage_history: list[StageSpan] | None = Field(
+        None, description="Oldest first; only with includeStageHistory."
+    )
 
 
 class ResultsResponse(BaseModel):
@@ -353,6 +425,8 @@ class ScanListItem(BaseModel):
     data_size_mb: float | None = None
     error_message: str | None = None
     estimated_time_remaining: str | None = None
+    mode: ScanMode = Field(description="How the run reads HubSpot (as requested until it starts).")
+    changes: Changes | None = Field(None, description="Completed incremental runs only.")
 
 
 class ScanListResponse(BaseModel):

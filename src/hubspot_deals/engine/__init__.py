@@ -1,12 +1,8 @@
 """The scan: fetch plan, transformation to result rows, checkpoints, progress, cancellation."""
 
+from hubspot_deals.engine.context import ScanContext
 from hubspot_deals.engine.rows import DEFAULT_ASSOCIATIONS, DEFAULT_PROPERTIES, requested_of
-from hubspot_deals.engine.scan import (
-    Claimed,
-    ScanContext,
-    claim_scan,
-    run_claimed,
-)
+from hubspot_deals.engine.scan import Claimed, claim_scan, run_claimed
 
 __all__ = [
     "DEFAULT_ASSOCIATIONS",

@@ -51,11 +51,35 @@ class ScanFilters:
     date_property: str | None = None
     start_ms: int | None = None
     end_ms: int | None = None  # inclusive
+    #: an incremental run's lower bound on hs_lastmodifieddate (search only, never the bin)
+    modified_since_ms: int | None = None
+
+    @classmethod
+    def of(cls, config: dict[str, Any]) -> ScanFilters:
+        """A scan config's filters."""
+        filters = config.get("filters") or {}
+        date = filters.get("dateFilter") or {}
+        start_ms, end_ms = day_bounds_ms(date.get("startDate"), date.get("endDate"))
+        return cls(
+            include_archived=bool(filters.get("includeArchived")),
+            pipeline_id=filters.get("pipelineId"),
+            dealstage=filters.get("dealstage"),
+            date_property=date.get("property") if date else None,
+            start_ms=start_ms,
+            end_ms=end_ms,
+        )
 
     @property
     def narrowing(self) -> bool:
         return any(
-            v is not None for v in (self.pipeline_id, self.dealstage, self.start_ms, self.end_ms)
+            v is not None
+            for v in (
+                self.pipeline_id,
+                self.dealstage,
+                self.start_ms,
+                self.end_ms,
+                self.modified_since_ms,
+            )
         )
 
     def search_filters(self) -> list[dict[str, str]]:
@@ -73,6 +97,14 @@ class ScanFilters:
         if self.date_property and self.end_ms is not None:
             filters.append(
                 {"propertyName": self.date_property, "operator": "LTE", "value": str(self.end_ms)}
+            )
+        if self.modified_since_ms is not None:
+            filters.append(
+                {
+                    "propertyName": "hs_lastmodifieddate",
+                    "operator": "GTE",
+                    "value": str(self.modified_since_ms),
+                }
             )
         return filters
 
@@ -92,9 +124,6 @@ class ScanFilters:
             if self.end_ms is not None and moment > self.end_ms:
                 return False
         return True
-
-    def extra_properties(self) -> tuple[str, ...]:
-        return (self.date_property,) if self.date_property else ()
 
 
 def parse_ms(value: str | None) -> int | None:
@@ -150,9 +179,12 @@ def partitions_from(checkpoint: dict[str, Any] | None) -> list[Partition] | None
     return [Partition(**p) for p in checkpoint["partitions"]]
 
 
-def split(lo: int, hi: int, total: int, burst: int) -> list[Partition]:
-    """Cut [lo, hi] into partitions of MIN..MAX deals, enough to spend a burst window at once."""
-    size = min(max(total // max(burst, 1), MIN_PARTITION), MAX_PARTITION)
+def split(
+    lo: int, hi: int, total: int, burst: int, smallest: int = MIN_PARTITION
+) -> list[Partition]:
+    """Cut [lo, hi] into partitions of ``smallest``..MAX deals, enough to spend a burst window at
+    once."""
+    size = min(max(total // max(burst, 1), smallest), MAX_PARTITION)
     count = max(math.ceil(total / size), 1)
     width = max((hi - lo + 1) // count, 1)
     bounds = [lo + n * width for n in range(count)]
@@ -171,12 +203,17 @@ class PartitionedPlan:
         filters: ScanFilters,
         *,
         list_workers: int,
+        history: Sequence[str] = (),
+        smallest_partition: int = MIN_PARTITION,
     ) -> None:
         self.client = client
         self.properties = list(properties)
         self.batch_size = batch_size
         self.filters = filters
         self.list_workers = list_workers
+        #: properties whose history list pages carry (search pages cannot: the builder reads it)
+        self.history = list(history)
+        self.smallest_partition = smallest_partition
 
     def _search_body(
         self, filters: list[dict[str, str]], limit: int, descending: bool = False
@@ -208,7 +245,11 @@ class PartitionedPlan:
         partitions = []
         if first.results:
             partitions = split(
-                int(first.results[0].id), int(last.results[0].id), first.total, burst
+                int(first.results[0].id),
+                int(last.results[0].id),
+                first.total,
+                burst,
+                self.smallest_partition,
             )
         if self.filters.include_archived:
             partitions.append(Partition(ARCHIVED, 0, None, None))
@@ -260,7 +301,10 @@ class PartitionedPlan:
         while after is not None:
             page = await anext(
                 self.client.iter_deal_pages(
-                    properties=self.properties, limit=self.batch_size, after=after
+                    properties=self.properties,
+                    properties_with_history=self.history,
+                    limit=self.batch_size,
+                    after=after,
                 )
             )
             deals = [d for d in page.results if part.hi is None or int(d.id) < part.hi]
@@ -294,7 +338,11 @@ class PartitionedPlan:
     async def _archived(self, part: Partition) -> AsyncIterator[Page]:
         after: str | None = str(part.next) if part.next is not None else None
         chain = self.client.iter_deal_pages(
-            properties=self.properties, archived=True, limit=self.batch_size, after=after
+            properties=self.properties,
+            properties_with_history=self.history,
+            archived=True,
+            limit=self.batch_size,
+            after=after,
         )
         async for page in chain:
             following = page.next_after

@@ -9,7 +9,14 @@ from typing import Any
 
 import orjson
 
-from hubspot_deals.hubspot import AccountDetails, AssociatedObject, Deal, Owner, Pipeline
+from hubspot_deals.hubspot import (
+    AccountDetails,
+    AssociatedObject,
+    Deal,
+    HistoryEntry,
+    Owner,
+    Pipeline,
+)
 
 #: The spec's default properties, what a scan asks for when its config names none.
 DEFAULT_PROPERTIES: tuple[str, ...] = (
@@ -65,6 +72,7 @@ class Lookups:
     pipelines: dict[str, str]  # pipeline id -> label
     stages: dict[tuple[str, str], str]  # (pipeline id, stage id) -> label
     owner_emails: dict[str, str | None]
+    stage_labels: dict[str, str]  # stage id -> label, for stages of pipelines a deal has left
 
     @classmethod
     def build(
@@ -75,7 +83,67 @@ class Lookups:
             pipelines={p.id: p.label for p in pipelines},
             stages={(p.id, s.id): s.label for p in pipelines for s in p.stages},
             owner_emails={o.id: o.email for o in owners},
+            stage_labels={s.id: s.label for p in pipelines for s in p.stages},
         )
+
+    def stage_label(self, pipeline: str | None, stage: str) -> str | None:
+        return self.stages.get((pipeline or "", stage)) or self.stage_labels.get(stage)
+
+
+def wants_stage_history(config: dict[str, Any]) -> bool:
+    return bool(config.get("includeStageHistory"))
+
+
+#: What must match between two configs for one run's deals to be the other's starting point.
+SHAPE_KEYS = (
+    "properties",
+    "includeAssociations",
+    "associationTypes",
+    "filters",
+    "includeStageHistory",
+)
+
+
+def same_shape(config: dict[str, Any], other: dict[str, Any]) -> bool:
+    """True when both configs make rows of the same kind from the same deals."""
+
+    def shape(c: dict[str, Any]) -> tuple[Any, ...]:
+        properties, kinds = requested_of(c)
+        filters = c.get("filters") or {}
+        return (properties, kinds, wants_stage_history(c), {k: v for k, v in filters.items() if v})
+
+    return shape(config) == shape(other)
+
+
+def stage_spans(
+    history: Sequence[HistoryEntry], pipeline: str | None, lookups: Lookups
+) -> list[dict[str, Any]]:
+    """HubSpot's dealstage history (any order) as stays, oldest first: a value set again while
+    the deal was already in that stage does not start a new stay."""
+    spans: list[dict[str, Any]] = []
+    for entry in sorted(history, key=lambda e: _moment(e.timestamp)):
+        if not entry.value or (spans and spans[-1]["stage"] == entry.value):
+            continue
+        entered = utc_text(entry.timestamp)
+        if spans:
+            spans[-1]["left_at"] = entered
+        spans.append(
+            {
+                "stage": entry.value,
+                "stage_label": lookups.stage_label(pipeline, entry.value),
+                "entered_at": entered,
+                "left_at": None,
+            }
+        )
+    return spans
+
+
+def _moment(value: str) -> datetime:
+    text = utc_text(value) or ""
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def requested_of(config: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -87,6 +155,14 @@ def requested_of(config: dict[str, Any]) -> tuple[list[str], list[str]]:
         else []
     )
     return properties, kinds
+
+
+def fetched_properties(config: dict[str, Any]) -> list[str]:
+    """What a scan asks HubSpot for: the requested properties, those the row's own columns need,
+    and the date filter's property."""
+    requested, _ = requested_of(config)
+    date = ((config.get("filters") or {}).get("dateFilter") or {}).get("property")
+    return list(dict.fromkeys([*requested, *ROW_PROPERTIES, *([date] if date else [])]))
 
 
 def association_entries(to_type: str, found: Sequence[AssociatedObject]) -> list[dict[str, str]]:
@@ -109,6 +185,7 @@ def build_row(
     lookups: Lookups,
     requested: Sequence[str],
     associations: dict[str, list[dict[str, str]]] | None,
+    stage_history: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """One result row; ``properties`` holds exactly the requested properties, as HubSpot sent them."""
     props = deal.properties
@@ -136,6 +213,7 @@ def build_row(
         "deal_url": account.deal_url(deal.id),
         "properties": {name: props.get(name) for name in requested},
         "associations": associations,
+        "stage_history": stage_history,
     }
 
 

@@ -12,37 +12,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hubspot_deals.engine.context import ScanContext, Stop, now
 from hubspot_deals.engine.errors import describe
-from hubspot_deals.engine.plan import (
-    Page,
-    PartitionedPlan,
-    ScanFilters,
-    checkpoint_of,
-    day_bounds_ms,
-)
+from hubspot_deals.engine.incremental import plan_sync, run_incremental
+from hubspot_deals.engine.pipeline import grouped, in_order
+from hubspot_deals.engine.plan import Page, PartitionedPlan, ScanFilters, checkpoint_of
+from hubspot_deals.engine.reading import STAGE, RowBuilder
 from hubspot_deals.engine.rows import (
-    ROW_PROPERTIES,
     Lookups,
-    association_entries,
-    build_row,
+    fetched_properties,
     requested_of,
     row_size,
+    wants_stage_history,
 )
-from hubspot_deals.hubspot import (
-    BURST,
-    HubSpotClient,
-    HubSpotMissingScopesError,
-    Owner,
-)
-from hubspot_deals.store.crypto import TokenCipher
+from hubspot_deals.hubspot import BURST, HubSpotClient, HubSpotMissingScopesError, Owner
 from hubspot_deals.store.deals import DealRepository
 from hubspot_deals.store.jobs import JobRepository, Lease
 from hubspot_deals.store.models import ScanJob
@@ -53,36 +43,6 @@ log = structlog.get_logger(__name__)
 #: List chains walked at once: enough to spend a burst window in a few round trips, few enough to
 #: keep the connection pool cheap.
 LIST_WORKERS = 32
-#: A v4 association batch reads up to 1,000 deals' associations of one type.
-ASSOCIATION_BATCH = 1_000
-#: Groups of pages whose associations are read at once, ahead of the writer.
-PREPARE_AHEAD = 10
-#: How long a group waits for more pages before its associations are read anyway.
-GROUP_WAIT_S = 0.05
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class ScanContext:
-    """What a scan needs from its process: sessions, the token cipher, a HubSpot client factory
-    (which wires the client's calls to the process's health and metrics), and who this worker is
-    for the lease it holds on the jobs it runs."""
-
-    sessions: async_sessionmaker[AsyncSession]
-    cipher: TokenCipher
-    client_factory: Callable[[str], HubSpotClient]
-    worker_id: str
-    lease_seconds: float
-    max_running_per_org: int
-    #: one claim at a time in this process (SQLite has no cross-connection lock to lean on)
-    claim_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-
-class _Stop(Exception):
-    """The job left ``running`` under our lease (cancelled, or taken over) between two pages."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +105,7 @@ async def run_claimed(ctx: ScanContext, claimed: Claimed) -> None:
         try:
             async with ctx.client_factory(claimed.token) as client:
                 await _while_leased(ctx, job.id, lease, _extract(ctx, job, lease, client))
-        except _Stop:
+        except Stop:
             log.info("scan.stopped", reason="cancelled or taken over")
         except Exception as exc:
             if is_outage(exc):  # not the scan's fault: resumed from its checkpoint later
@@ -183,11 +143,11 @@ async def _while_leased(
                 held = await JobRepository(session).renew(job_id, lease, now())
                 await session.commit()
             if not held:
-                raise _Stop
+                raise Stop
     finally:
         if not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, _Stop):
+            with contextlib.suppress(asyncio.CancelledError, Stop):
                 await task
 
 
@@ -208,31 +168,32 @@ async def _load_lookups(client: HubSpotClient) -> Lookups:
     return Lookups.build(account, pipelines, active + archived)
 
 
-def _filters(config: dict[str, Any]) -> ScanFilters:
-    filters = config.get("filters") or {}
-    date = filters.get("dateFilter") or {}
-    start_ms, end_ms = day_bounds_ms(date.get("startDate"), date.get("endDate"))
-    return ScanFilters(
-        include_archived=bool(filters.get("includeArchived")),
-        pipeline_id=filters.get("pipelineId"),
-        dealstage=filters.get("dealstage"),
-        date_property=date.get("property") if date else None,
-        start_ms=start_ms,
-        end_ms=end_ms,
-    )
-
-
 async def _extract(ctx: ScanContext, job: ScanJob, lease: Lease, client: HubSpotClient) -> None:
     config = job.config
-    requested, kinds = requested_of(config)
-    batch_size = int(config.get("batchSize") or 100)
-    filters = _filters(config)
-    fetched = list(dict.fromkeys([*requested, *ROW_PROPERTIES, *filters.extra_properties()]))
-
+    started = now()  # before the first read: whatever changes from here on, the next run reads
     lookups = await _load_lookups(client)  # also teaches the limiter the portal's real limit
+    requested, kinds = requested_of(config)
+    builder = RowBuilder(client, lookups, requested, kinds, wants_stage_history(config))
+    sync = await plan_sync(ctx, job, lease, started)
+    if sync.mode == "incremental":
+        await run_incremental(ctx, job, lease, builder, sync)
+    else:
+        await _run_full(ctx, job, lease, builder)
+    await _complete(ctx, job.id, lease)
+
+
+async def _run_full(ctx: ScanContext, job: ScanJob, lease: Lease, builder: RowBuilder) -> None:
+    config, client = job.config, builder.client
+    batch_size = int(config.get("batchSize") or 100)
+    filters = ScanFilters.of(config)
     burst = client.limiter.limit(BURST)[0]
     plan = PartitionedPlan(
-        client, fetched, batch_size, filters, list_workers=min(burst, LIST_WORKERS)
+        client,
+        fetched_properties(config),
+        batch_size,
+        filters,
+        list_workers=min(burst, LIST_WORKERS),
+        history=[STAGE] if builder.stage_history else [],
     )
     total, partitions = await plan.prepare(job.checkpoint, burst)
     if job.checkpoint is None:
@@ -247,35 +208,16 @@ async def _extract(ctx: ScanContext, job: ScanJob, lease: Lease, client: HubSpot
             )
             await session.commit()
 
-    def build(pages: list[Page], associations: dict[str, dict[str, Any]]) -> Batch:
-        rows, failed = [], 0
-        for deal in (d for page in pages for d in page.deals):
-            try:
-                found = {k: association_entries(k, associations[k].get(deal.id, [])) for k in kinds}
-                rows.append(
-                    build_row(
-                        deal,
-                        lookups=lookups,
-                        requested=requested,
-                        associations=found if kinds else None,
-                    )
-                )
-            except (ValueError, KeyError, TypeError):
-                failed += 1
-                log.warning("scan.deal_skipped", deal_id=deal.id)
-        return Batch(pages, rows, failed, batch_size)
-
     async def prepare(pages: list[Page]) -> Batch:
-        ids = [d.id for page in pages for d in page.deals]
-        return build(pages, await _associations(client, kinds, ids))
+        built = await builder.build([d for page in pages for d in page.deals])
+        return Batch(pages, built.rows, built.failed, batch_size)
 
     positions = {p.id: p for p in partitions}
-    async for batch in _in_order(_groups(plan.pages(partitions)), prepare):
+    async for batch in in_order(grouped(plan.pages(partitions)), prepare):
         for page in batch.pages:  # pages of one partition arrive, and are stored, in order
             position = positions[page.partition]
             position.next, position.done = page.next, page.done
         await _store_batch(ctx, job.id, lease, batch, checkpoint_of(list(positions.values())))
-    await _complete(ctx, job.id, lease)
 
 
 @dataclass(frozen=True)
@@ -288,101 +230,6 @@ class Batch:
     batch_size: int  # the scan's batchSize: progress counts batches of this many deals
 
 
-async def _groups(pages: AsyncIterator[Page]) -> AsyncIterator[list[Page]]:
-    """Pages grouped up to a v4 association batch (1,000 ids), without waiting for a group to fill."""
-    buffered: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(maxsize=16)
-
-    async def pump() -> None:
-        try:
-            async for page in pages:
-                await buffered.put(page)
-            await buffered.put(None)
-        except Exception as exc:
-            await buffered.put(exc)
-
-    pumping = asyncio.create_task(pump())
-    try:
-        finished = False
-        while not finished:
-            item = await buffered.get()
-            group: list[Page] = []
-            while True:
-                if item is None:
-                    finished = True
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                group.append(item)
-                if sum(len(p.deals) for p in group) >= ASSOCIATION_BATCH:
-                    break
-                try:  # a short wait fills the batch: fewer, fuller association requests
-                    item = await asyncio.wait_for(buffered.get(), GROUP_WAIT_S)
-                except TimeoutError:
-                    break
-            if group:
-                yield group
-    finally:
-        pumping.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await pumping
-
-
-async def _in_order(
-    groups: AsyncIterator[list[Page]], prepare: Callable[[list[Page]], Coroutine[Any, Any, Batch]]
-) -> AsyncIterator[Batch]:
-    """Prepare up to PREPARE_AHEAD groups at once (association reads overlap), yield them in order."""
-    ready: asyncio.Queue[asyncio.Task[Batch] | BaseException | None] = asyncio.Queue(PREPARE_AHEAD)
-
-    async def schedule() -> None:
-        try:
-            async for group in groups:
-                await ready.put(asyncio.create_task(prepare(group)))
-            await ready.put(None)
-        except Exception as exc:
-            await ready.put(exc)
-
-    scheduler = asyncio.create_task(schedule())
-    pending: list[asyncio.Task[Batch]] = []
-    try:
-        while (item := await ready.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            pending.append(item)
-            batch = await item
-            pending.remove(item)
-            yield batch
-    finally:
-        scheduler.cancel()
-        for task in pending:
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await scheduler
-        while not ready.empty():
-            leftover = ready.get_nowait()
-            if isinstance(leftover, asyncio.Task):
-                leftover.cancel()
-
-
-async def _associations(
-    client: HubSpotClient, kinds: list[str], ids: list[str]
-) -> dict[str, dict[str, Any]]:
-    if not kinds or not ids:
-        return {k: {} for k in kinds}
-    results = await asyncio.gather(
-        *(client.read_associations(k, ids) for k in kinds), return_exceptions=True
-    )
-    missing = [r for r in results if isinstance(r, HubSpotMissingScopesError)]
-    if missing:  # name every missing scope at once, not just the first refusal's
-        scopes = list(dict.fromkeys(scope for error in missing for scope in error.scopes))
-        raise HubSpotMissingScopesError(missing[0].message, scopes=scopes, status_code=403)
-    found: dict[str, dict[str, Any]] = {}
-    for kind, result in zip(kinds, results, strict=True):
-        if isinstance(result, BaseException):
-            raise result
-        found[kind] = result
-    return found
-
-
 async def _store_batch(
     ctx: ScanContext, job_id: str, lease: Lease, batch: Batch, checkpoint: dict[str, Any]
 ) -> None:
@@ -391,7 +238,7 @@ async def _store_batch(
         jobs = JobRepository(session)
         job = await jobs.get(job_id)
         if job is None or not lease.holds(job):
-            raise _Stop
+            raise Stop
         await DealRepository(session).upsert(job_id, rows)
         processed = job.processed_items + len(rows)
         still_running = await jobs.update_if_running(
@@ -411,7 +258,7 @@ async def _store_batch(
         )
         if not still_running:  # the rows above go with the rollback: nothing lands after a cancel
             await session.rollback()
-            raise _Stop
+            raise Stop
         await session.commit()
 
 
@@ -420,7 +267,7 @@ async def _complete(ctx: ScanContext, job_id: str, lease: Lease) -> None:
         jobs = JobRepository(session)
         job = await jobs.get(job_id)
         if job is None or not lease.holds(job):
-            raise _Stop
+            raise Stop
         moment = now()
         completed = await jobs.update_if_running(
             job_id,
@@ -430,11 +277,12 @@ async def _complete(ctx: ScanContext, job_id: str, lease: Lease) -> None:
             updated_at=moment,
             total_items=job.processed_items + job.failed_items,
             total_batches=job.current_batch,
+            deals_held=await DealRepository(session).count_held(job_id),
             token_encrypted=None,
         )
         if not completed:
             await session.rollback()
-            raise _Stop
+            raise Stop
         superseded = await jobs.make_current(job)
         await session.commit()
         for old in superseded:  # the previous run's rows are no longer served

@@ -51,6 +51,8 @@ LIST_PAGE_MAX = 100
 SEARCH_PAGE_MAX = 200
 SEARCH_RESULT_CAP = 10_000
 BATCH_READ_MAX = 100
+#: Deals a page (list) or a batch read holds when property history is asked for.
+HISTORY_PAGE_MAX = 50
 ASSOCIATION_BATCH_MAX = 1_000
 #: HubSpot answers 414 past about 16,000 characters; stay clear of it.
 MAX_URI_CHARS = 15_000
@@ -326,31 +328,69 @@ class HubSpotClient:
         self,
         *,
         properties: Sequence[str] = (),
+        properties_with_history: Sequence[str] = (),
         associations: Sequence[str] = (),
         archived: bool = False,
         limit: int = LIST_PAGE_MAX,
         after: str | None = None,
     ) -> AsyncIterator[DealPage]:
-        """The list endpoint's cursor chain, page by page, from ``after`` (the next record's id)."""
-        params: dict[str, Any] = {
-            "limit": min(limit, LIST_PAGE_MAX),
-            "archived": str(archived).lower(),
-        }
-        if properties:
-            params["properties"] = ",".join(properties)
+        """The list endpoint's cursor chain, page by page, from ``after`` (the next record's id).
+
+        HubSpot serves at most 50 deals a page with property history. A property list too long
+        for a URI (HubSpot answers 414) is moved to request bodies: each page is listed by id and
+        its deals are read with ``batch/read``, which takes the properties in its body.
+        """
+        top = HISTORY_PAGE_MAX if properties_with_history else LIST_PAGE_MAX
+        params: dict[str, Any] = {"limit": min(limit, top), "archived": str(archived).lower()}
         if associations:
             params["associations"] = ",".join(associations)
+        wanted = {"properties": properties, "propertiesWithHistory": properties_with_history}
+        named = params | {k: ",".join(v) for k, v in wanted.items() if v}
+        in_body = (
+            self._uri_chars("/crm/v3/objects/deals", named | {"after": "9" * 20}) > MAX_URI_CHARS
+        )
+        if in_body:
+            if associations:
+                raise ValueError(
+                    "inline associations cannot be combined with a property list this long"
+                )
+            named = params | {"properties": "hs_object_id"}
         while True:
             page = await self._call(
                 "GET",
                 "/crm/v3/objects/deals",
                 DealPage.model_validate_json,
-                params=params | ({"after": after} if after else {}),
+                params=named | ({"after": after} if after else {}),
             )
+            if in_body:
+                page = await self._with_properties(
+                    page, properties, properties_with_history, archived
+                )
             yield page
             after = page.next_after
             if after is None:
                 return
+
+    def _uri_chars(self, path: str, params: dict[str, Any]) -> int:
+        return len(self._http.build_request("GET", path, params=params).url.raw_path)
+
+    async def _with_properties(
+        self,
+        page: DealPage,
+        properties: Sequence[str],
+        properties_with_history: Sequence[str],
+        archived: bool,
+    ) -> DealPage:
+        """The page's deals, read again by id with every property (deals deleted meanwhile drop)."""
+        found, _ = await self.batch_read_deals(
+            [d.id for d in page.results],
+            properties=properties,
+            properties_with_history=properties_with_history,
+            archived=archived,
+        )
+        by_id = {d.id: d for d in found}
+        deals = [by_id[d.id] for d in page.results if d.id in by_id]
+        return page.model_copy(update={"results": deals})
 
     async def iter_deals(self, **kwargs: Any) -> AsyncIterator[Deal]:
         async for page in self.iter_deal_pages(**kwargs):
@@ -379,19 +419,29 @@ class HubSpotClient:
         )
 
     async def batch_read_deals(
-        self, ids: Sequence[str], *, properties: Sequence[str] = (), archived: bool = False
+        self,
+        ids: Sequence[str],
+        *,
+        properties: Sequence[str] = (),
+        properties_with_history: Sequence[str] = (),
+        archived: bool = False,
     ) -> tuple[list[Deal], list[str]]:
-        """(deals found, ids HubSpot reported missing), in batches of 100."""
+        """(deals found, ids HubSpot reported missing), in batches of 100 (50 with history)."""
         found: list[Deal] = []
         missing: list[str] = []
-        for start in range(0, len(ids), BATCH_READ_MAX):
-            chunk = ids[start : start + BATCH_READ_MAX]
+        size = HISTORY_PAGE_MAX if properties_with_history else BATCH_READ_MAX
+        for start in range(0, len(ids), size):
+            chunk = ids[start : start + size]
             reply = await self._call(
                 "POST",
                 "/crm/v3/objects/deals/batch/read",
                 BatchDeals.model_validate_json,
                 params={"archived": str(archived).lower()},
-                body={"inputs": [{"id": i} for i in chunk], "properties": list(properties)},
+                body={
+                    "inputs": [{"id": i} for i in chunk],
+                    "properties": list(properties),
+                    "propertiesWithHistory": list(properties_with_history),
+                },
             )
             found.extend(reply.results)
             for error in reply.errors:

@@ -43,6 +43,13 @@ class InlineAssociations(_Model):
     paging: Paging | None = None
 
 
+class HistoryEntry(_Model):
+    """One value a property held, from ``propertiesWithHistory``."""
+
+    value: str | None = None
+    timestamp: str
+
+
 class Deal(_Model):
     id: str
     properties: dict[str, str | None]
@@ -51,6 +58,10 @@ class Deal(_Model):
     archived: bool = False
     archived_at: str | None = Field(None, alias="archivedAt")
     associations: dict[str, InlineAssociations] = Field(default_factory=dict)
+    #: None when no history was asked for (a name asked for but never set gives [])
+    properties_with_history: dict[str, list[HistoryEntry]] | None = Field(
+        None, alias="propertiesWithHistory"
+    )
 
     @field_validator("associations", mode="before")
     @classmethod

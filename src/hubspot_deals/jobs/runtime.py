@@ -169,4 +169,5 @@ class Runtime:
             worker_id=self.worker_id,
             lease_seconds=settings.scan_lease_seconds,
             max_running_per_org=settings.max_concurrent_scans_per_org,
+            overlap_seconds=settings.incremental_overlap_seconds,
         )

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, Table, delete, func, select
+from sqlalchemy import Select, Table, delete, func, insert, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +18,11 @@ _TABLE: Table = DealRow.__table__  # type: ignore[assignment]  # a declarative m
 _UPDATABLE = [
     c.name for c in DealRow.__table__.columns if c.name not in ("row_id", "job_id", "deal_key")
 ]
+
+
+def row_values(row: DealRow) -> dict[str, Any]:
+    """A stored row as the dict it was stored from (what an engine builds), to compare with."""
+    return {"deal_key": row.deal_key} | {name: getattr(row, name) for name in _UPDATABLE}
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,60 @@ class DealRepository:
             yield rows
             after_key = rows[-1].deal_key
             self.session.expunge_all()  # the identity map would otherwise keep every row read
+
+    async def copy_job(self, source: str, target: str) -> None:
+        """The source run's rows, copied into the target run in one statement (no round trip
+        per row): where an incremental run starts."""
+        columns = [c for c in _TABLE.columns if c.name not in ("row_id", "job_id")]
+        chosen = select(literal(target), *columns).where(_TABLE.c.job_id == source)
+        await self.session.execute(
+            insert(_TABLE).from_select(["job_id", *(c.name for c in columns)], chosen)
+        )
+
+    async def by_keys(self, job_id: str, keys: Sequence[int]) -> dict[int, DealRow]:
+        if not keys:
+            return {}
+        query = select(DealRow).where(DealRow.job_id == job_id, DealRow.deal_key.in_(keys))
+        return {row.deal_key: row for row in (await self.session.scalars(query)).all()}
+
+    async def delete_keys(self, job_id: str, keys: Sequence[int]) -> None:
+        if keys:
+            await self.session.execute(
+                delete(DealRow).where(DealRow.job_id == job_id, DealRow.deal_key.in_(keys))
+            )
+
+    async def count_held(self, job_id: str) -> int:
+        query = select(func.count()).select_from(DealRow).where(DealRow.job_id == job_id)
+        return int(await self.session.scalar(query) or 0)
+
+    async def count_in(self, job_id: str, lo: int, hi: int, *, archived: bool) -> int:
+        """Rows with ``lo <= deal_key < hi``, archived or not."""
+        query = select(func.count()).where(
+            DealRow.job_id == job_id,
+            DealRow.deal_key >= lo,
+            DealRow.deal_key < hi,
+            DealRow.is_archived == archived,
+        )
+        return int(await self.session.scalar(query) or 0)
+
+    async def keys_in(self, job_id: str, lo: int, hi: int, *, archived: bool) -> list[int]:
+        query = select(DealRow.deal_key).where(
+            DealRow.job_id == job_id,
+            DealRow.deal_key >= lo,
+            DealRow.deal_key < hi,
+            DealRow.is_archived == archived,
+        )
+        return list((await self.session.scalars(query.order_by(DealRow.deal_key))).all())
+
+    async def key_bounds(self, job_id: str) -> tuple[int, int] | None:
+        low, high = (
+            await self.session.execute(
+                select(func.min(DealRow.deal_key), func.max(DealRow.deal_key)).where(
+                    DealRow.job_id == job_id
+                )
+            )
+        ).one()
+        return None if low is None else (int(low), int(high))
 
     async def delete_job(self, job_id: str) -> None:
         await self.session.execute(delete(DealRow).where(DealRow.job_id == job_id))

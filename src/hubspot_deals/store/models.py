@@ -80,6 +80,20 @@ class ScanJob(Base):
     lease_version: Mapped[int] = mapped_column(Integer, default=0)
     #: True on the newest run that completed (or on the only run so far): the one results serve.
     is_current: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: How the run fetches: "full", or "incremental" from ``base_job_id``'s deals, reading what
+    #: changed since ``modified_since``; ``sync_reason`` says why an incremental ran as full.
+    #: ``high_water_mark`` is when this run began reading: the next incremental's starting point.
+    sync_mode: Mapped[str | None] = mapped_column(String(16))
+    sync_reason: Mapped[str | None] = mapped_column(Text)
+    base_job_id: Mapped[str | None] = mapped_column(String(40))
+    modified_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    high_water_mark: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: the deals the run's result set holds, and how an incremental run changed it
+    deals_held: Mapped[int] = mapped_column(Integer, default=0)
+    changes_added: Mapped[int] = mapped_column(Integer, default=0)
+    changes_updated: Mapped[int] = mapped_column(Integer, default=0)
+    changes_archived: Mapped[int] = mapped_column(Integer, default=0)
+    changes_removed: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (
         Index("ix_scan_jobs_scan", "organization_id", "scan_id", "created_at"),
@@ -115,6 +129,7 @@ class DealRow(Base):
     deal_url: Mapped[str | None] = mapped_column(Text)
     properties: Mapped[dict[str, Any]] = mapped_column(JSON)
     associations: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    stage_history: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
     __table_args__ = (
         UniqueConstraint("job_id", "deal_key", name="uq_deals_job_deal"),

@@ -1,0 +1,465 @@
+"""An incremental run: the previous run's deals, brought up to date with what changed since.
+
+It holds what a full scan at that moment would hold, at a fraction of the requests. In phases, each
+resumable (the checkpoint names the phase and where in it the run is):
+
+1. ``copy``: the base run's rows become this run's, in one statement, with the checkpoint.
+2. ``changes``: deals modified since the base run's mark (less an overlap: HubSpot's search index
+   lags writes) are searched over id partitions, each walked by ``hs_object_id`` and never by
+   offset, so neither the 10,000-result cap nor any number of deals sharing one timestamp can stop
+   or loop it. Every changed deal's associations and stage history are read again.
+3. ``archived``: the recycle bin is walked; deals the set holds live that are now in it are marked
+   archived (``includeArchived``) or dropped. With ``includeArchived``, archived rows the bin no
+   longer has are checked one by one.
+4. ``deletes``: one search counts the live deals; when the count differs from the set's, id ranges
+   are bisected by count until the differing ids are found, and each is checked with a batch read:
+   archived, deleted for good, or missing from the set.
+5. ``associations`` (``refreshAssociations``): every deal's associations are read again (HubSpot
+   does not mark a deal modified when only its associations change).
+
+A deal is compared with the row the set holds before it is written: what is identical (the overlap
+reads some deals again) counts as no change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+
+from hubspot_deals.engine.context import ScanContext, Stop, now
+from hubspot_deals.engine.pipeline import grouped, in_order
+from hubspot_deals.engine.plan import (
+    SEARCH_PAGE,
+    Page,
+    PartitionedPlan,
+    ScanFilters,
+    checkpoint_of,
+)
+from hubspot_deals.engine.reading import RowBuilder, read_associations
+from hubspot_deals.engine.rows import association_entries, fetched_properties, row_size, same_shape
+from hubspot_deals.hubspot import BURST, Deal
+from hubspot_deals.store.deals import DealFilter, DealRepository, row_values
+from hubspot_deals.store.jobs import JobRepository, Lease
+from hubspot_deals.store.models import ScanJob
+
+log = structlog.get_logger(__name__)
+
+#: Changed deals are few: partitions of at least this many keep search requests full.
+SMALLEST_CHANGES_PARTITION = 1_000
+#: Id ranges are cut in this many parts while their counts differ ...
+FANOUT = 8
+#: ... until one holds at most this many deals: then its ids are listed (two search pages).
+LEAF = 2 * SEARCH_PAGE
+#: Deals read from the bin or by id per transaction.
+CHUNK = 1_000
+_NO_KEY = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    mode: str  # "full" or "incremental"
+    base_job_id: str | None = None
+    since: datetime | None = None
+
+
+async def plan_sync(ctx: ScanContext, job: ScanJob, lease: Lease, started: datetime) -> SyncPlan:
+    """How this run reads HubSpot, decided once when it first starts and kept with the job (a
+    resumed run goes on as it began). ``started`` becomes the run's high-water mark."""
+    if job.sync_mode is not None:
+        return SyncPlan(job.sync_mode, job.base_job_id, job.modified_since)
+    mode, reason, base = "full", None, None
+    if job.config.get("mode") == "incremental":
+        async with ctx.sessions() as session:
+            base = await JobRepository(session).serving(job.scan_id, job.organization_id)
+        if base is None or base.status != "completed" or base.id == job.id:
+            reason = "No earlier completed run of this scan to start from: it reads every deal."
+            base = None
+        elif base.high_water_mark is None:
+            reason = (
+                "The last completed run has no high-water mark (it ran before incremental "
+                "scans existed): this run reads every deal."
+            )
+            base = None
+        elif not same_shape(job.config, base.config):
+            reason = (
+                "The properties, associations, filters or stage history asked for differ from "
+                "the last completed run's: this run reads every deal."
+            )
+            base = None
+        else:
+            mode = "incremental"
+    since = (
+        base.high_water_mark - timedelta(seconds=ctx.overlap_seconds)
+        if base is not None and base.high_water_mark is not None
+        else None
+    )
+    async with ctx.sessions() as session:
+        await JobRepository(session).update_if_running(
+            job.id,
+            lease,
+            sync_mode=mode,
+            sync_reason=reason,
+            base_job_id=base.id if base else None,
+            modified_since=since,
+            high_water_mark=started,
+            updated_at=now(),
+        )
+        await session.commit()
+    log.info("scan.sync_planned", mode=mode, base_job_id=base.id if base else None, reason=reason)
+    return SyncPlan(mode, base.id if base else None, since)
+
+
+@dataclass
+class Tally:
+    """What one transaction changes in the set and in the run's figures."""
+
+    added: int = 0
+    updated: int = 0
+    archived: int = 0
+    removed: int = 0
+    held: int = 0
+    with_associations: int = 0
+    archived_deals: int = 0
+    data_bytes: int = 0
+
+    def replace(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        for sign, row in ((-1, old), (1, new)):
+            if row is None:
+                continue
+            self.held += sign
+            self.with_associations += sign * int(any((row["associations"] or {}).values()))
+            self.archived_deals += sign * int(bool(row["is_archived"]))
+            self.data_bytes += sign * row_size(row)
+
+
+@dataclass
+class Changes:
+    """Observations of one step: rows as HubSpot has them now (``seen``) and deals that left the
+    set, with why (``gone``: key -> "archived" or "removed")."""
+
+    seen: list[dict[str, Any]] = field(default_factory=list)
+    gone: dict[int, str] = field(default_factory=dict)
+    read: int = 0
+    failed: int = 0
+
+
+class IncrementalRun:
+    def __init__(
+        self, ctx: ScanContext, job: ScanJob, lease: Lease, builder: RowBuilder, sync: SyncPlan
+    ) -> None:
+        self.ctx, self.job, self.lease, self.builder = ctx, job, lease, builder
+        self.client = builder.client
+        self.sync = sync
+        self.config = job.config
+        self.filters = ScanFilters.of(self.config)
+        self.fetched = fetched_properties(self.config)
+        self.batch_size = int(self.config.get("batchSize") or 100)
+
+    # -- the phases --------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        checkpoint = self.job.checkpoint or {}
+        phase = checkpoint.get("phase")
+        if phase is None:
+            await self._copy()
+            checkpoint = {}
+        if phase in (None, "changes"):
+            await self._changes(checkpoint)
+        if phase in (None, "changes", "archived"):
+            await self._archived()
+        if phase in (None, "changes", "archived", "deletes"):
+            await self._deletes()
+        if self.config.get("refreshAssociations") and self.builder.kinds:
+            after = int(checkpoint.get("refresh_after", -1)) if phase == "associations" else -1
+            await self._refresh_associations(after)
+
+    async def _copy(self) -> None:
+        assert self.sync.base_job_id is not None
+        async with self.ctx.sessions() as session:
+            jobs = JobRepository(session)
+            base = await jobs.get(self.sync.base_job_id)
+            if base is None:
+                raise RuntimeError("the base run of an incremental run is gone")
+            await DealRepository(session).copy_job(base.id, self.job.id)
+            copied = await jobs.update_if_running(
+                self.job.id,
+                self.lease,
+                deals_held=base.deals_held,
+                with_associations=base.with_associations,
+                archived_deals=base.archived_deals,
+                data_bytes=base.data_bytes,
+                checkpoint={"version": 2, "phase": "changes", "partitions": None},
+                updated_at=now(),
+            )
+            if not copied:
+                await session.rollback()
+                raise Stop
+            await session.commit()
+
+    async def _changes(self, checkpoint: dict[str, Any]) -> None:
+        assert self.sync.since is not None
+        since = ScanFilters(modified_since_ms=int(self.sync.since.timestamp() * 1000))
+        plan = PartitionedPlan(
+            self.client,
+            self.fetched,
+            self.batch_size,
+            since,
+            list_workers=0,
+            smallest_partition=SMALLEST_CHANGES_PARTITION,
+        )
+        burst = self.client.limiter.limit(BURST)[0]
+        known = checkpoint if checkpoint.get("partitions") else None
+        total, partitions = await plan.prepare(known, burst)
+        if known is None:
+            await self._save(
+                Changes(),
+                checkpoint=checkpoint_of(partitions) | {"phase": "changes"},
+                total_items=total,
+                total_batches=math.ceil((total or 0) / self.batch_size),
+            )
+
+        async def prepare(pages: list[Page]) -> tuple[list[Page], Changes]:
+            return pages, await self._observe([d for page in pages for d in page.deals])
+
+        positions = {p.id: p for p in partitions}
+        async for pages, changes in in_order(grouped(plan.pages(partitions)), prepare):
+            for page in pages:
+                position = positions[page.partition]
+                position.next, position.done = page.next, page.done
+            await self._save(
+                changes, checkpoint=checkpoint_of(list(positions.values())) | {"phase": "changes"}
+            )
+        await self._save(Changes(), checkpoint={"version": 2, "phase": "archived"})
+
+    async def _archived(self) -> None:
+        include = self.filters.include_archived
+        binned: set[int] = set()
+        pages = self.client.iter_deal_pages(
+            properties=self.fetched if include else ["hs_object_id"], archived=True, limit=100
+        )
+        async for page in pages:
+            keys = [int(d.id) for d in page.results]
+            binned.update(keys)
+            if not include:  # only rows the set holds live matter: they leave it
+                await self._save(Changes(gone=dict.fromkeys(keys, "archived")))
+                continue
+            held = await self._held(keys)
+            # rows already held as archived are as they were (archived deals do not change)
+            fresh = [d for d in page.results if not (held.get(int(d.id)) or {}).get("is_archived")]
+            await self._save(await self._observe(fresh) if fresh else Changes())
+        if include:  # archived rows the bin no longer has: restored, or deleted for good
+            async with self.ctx.sessions() as session:
+                stored = await DealRepository(session).keys_in(
+                    self.job.id, 0, _NO_KEY, archived=True
+                )
+            await self._check([str(k) for k in stored if k not in binned])
+        await self._save(Changes(), checkpoint={"version": 2, "phase": "deletes"})
+
+    async def _deletes(self) -> None:
+        user = self.filters.search_filters()
+        live = (await self.client.search_deals(_count_body(user))).total
+        async with self.ctx.sessions() as session:
+            deals = DealRepository(session)
+            held = await deals.count_in(self.job.id, 0, _NO_KEY, archived=False)
+            bounds = await deals.key_bounds(self.job.id)
+        if live != held:
+            log.info("scan.reconciling", live=live, held=held)
+            first, last = await asyncio.gather(
+                self.client.search_deals(_count_body(user, descending=False)),
+                self.client.search_deals(_count_body(user, descending=True)),
+            )
+            ends = [int(p.results[0].id) for p in (first, last) if p.results]
+            if bounds is not None:
+                ends += list(bounds)
+            if ends:
+                suspects = await self._differing(min(ends), max(ends) + 1, user)
+                await self._check(suspects)
+        if self.config.get("refreshAssociations") and self.builder.kinds:
+            await self._save(Changes(), checkpoint={"version": 2, "phase": "associations"})
+
+    async def _refresh_associations(self, after: int) -> None:
+        kinds = self.builder.kinds
+        while True:
+            async with self.ctx.sessions() as session:
+                rows = await DealRepository(session).after(
+                    self.job.id, DealFilter(), after_key=after, limit=CHUNK
+                )
+                held = [row_values(r) for r in rows]
+            if not held:
+                return
+            found = await read_associations(self.client, kinds, [str(r["deal_key"]) for r in held])
+            changes = Changes()
+            for row in held:
+                fresh = {k: association_entries(k, found[k].get(row["deal_id"], [])) for k in kinds}
+                if fresh != row["associations"]:
+                    changes.seen.append(row | {"associations": fresh})
+            after = held[-1]["deal_key"]
+            await self._save(
+                changes, checkpoint={"version": 2, "phase": "associations", "refresh_after": after}
+            )
+
+    # -- steps -------------------------------------------------------------------------------------
+
+    async def _observe(self, deals: Sequence[Deal]) -> Changes:
+        """Deals as HubSpot has them now: rows for those the scan keeps, the rest leave the set."""
+        changes = Changes(read=len(deals))
+        kept: list[Deal] = []
+        for deal in deals:
+            if not self.filters.matches(deal):
+                changes.gone[int(deal.id)] = "removed"  # it left the scan's filters
+            elif deal.archived and not self.filters.include_archived:
+                changes.gone[int(deal.id)] = "archived"
+            else:
+                kept.append(deal)
+        if kept:
+            built = await self.builder.build(kept)
+            changes.seen, changes.failed = built.rows, built.failed
+        return changes
+
+    async def _check(self, ids: Sequence[str]) -> None:
+        """Deals whose state the set may have wrong, read by id: live, archived, or gone."""
+        for start in range(0, len(ids), CHUNK):
+            chunk = list(ids[start : start + CHUNK])
+            live, missing = await self.client.batch_read_deals(chunk, properties=self.fetched)
+            binned, deleted = await self.client.batch_read_deals(
+                missing, properties=self.fetched, archived=True
+            )
+            changes = await self._observe([*live, *binned])
+            for deal_id in deleted:
+                changes.gone[int(deal_id)] = "removed"
+            await self._save(changes)
+
+    async def _differing(self, lo: int, hi: int, user: list[dict[str, str]]) -> list[str]:
+        """Ids in [lo, hi) that HubSpot's live deals and the set's live rows do not share."""
+        body = _count_body(user + _id_range(lo, hi))
+        async with self.ctx.sessions() as session:
+            held = await DealRepository(session).count_in(self.job.id, lo, hi, archived=False)
+        live = (await self.client.search_deals(body)).total
+        if live == held:
+            return []
+        if max(live, held) <= LEAF or hi - lo <= FANOUT:
+            async with self.ctx.sessions() as session:
+                stored = await DealRepository(session).keys_in(self.job.id, lo, hi, archived=False)
+            found = await self._live_ids(lo, hi, user)
+            return [str(k) for k in sorted(set(stored) ^ found)]
+        step = math.ceil((hi - lo) / FANOUT)
+        parts = await asyncio.gather(
+            *(self._differing(s, min(s + step, hi), user) for s in range(lo, hi, step))
+        )
+        return [i for part in parts for i in part]
+
+    async def _live_ids(self, lo: int, hi: int, user: list[dict[str, str]]) -> set[int]:
+        found: set[int] = set()
+        start = lo
+        while True:
+            page = await self.client.search_deals(
+                _count_body(user + _id_range(start, hi), limit=SEARCH_PAGE)
+            )
+            found.update(int(d.id) for d in page.results)
+            if len(page.results) < SEARCH_PAGE:
+                return found
+            start = int(page.results[-1].id) + 1
+
+    async def _held(self, keys: list[int]) -> dict[int, dict[str, Any]]:
+        async with self.ctx.sessions() as session:
+            rows = await DealRepository(session).by_keys(self.job.id, keys)
+            return {k: row_values(r) for k, r in rows.items()}
+
+    async def _save(
+        self, changes: Changes, *, checkpoint: dict[str, Any] | None = None, **values: Any
+    ) -> None:
+        """Apply observations to the set in one transaction, with the figures and checkpoint."""
+        async with self.ctx.sessions() as session:
+            jobs, deals = JobRepository(session), DealRepository(session)
+            job = await jobs.get(self.job.id)
+            if job is None or not self.lease.holds(job):
+                raise Stop
+            seen = {row["deal_key"]: row for row in changes.seen}
+            gone = {k: why for k, why in changes.gone.items() if k not in seen}
+            stored = await deals.by_keys(self.job.id, [*seen, *gone])
+            held = {k: row_values(r) for k, r in stored.items()}
+            tally, writes, drops = Tally(), [], []
+            for key, row in seen.items():
+                old = held.get(key)
+                if old == row:
+                    continue
+                if old is None:
+                    tally.archived += row["is_archived"]
+                    tally.added += not row["is_archived"]
+                elif row["is_archived"] and not old["is_archived"]:
+                    tally.archived += 1
+                else:
+                    tally.updated += 1
+                tally.replace(old, row)
+                writes.append(row)
+            for key, why in gone.items():
+                if key in held:
+                    if why == "archived" and held[key]["is_archived"]:
+                        why = "removed"  # an archived row the bin no longer holds
+                    setattr(tally, why, getattr(tally, why) + 1)
+                    tally.replace(held[key], None)
+                    drops.append(key)
+            await deals.delete_keys(self.job.id, drops)
+            await deals.upsert(self.job.id, writes)
+            processed = job.processed_items + changes.read - changes.failed
+            update: dict[str, Any] = {
+                "processed_items": processed,
+                "failed_items": job.failed_items + changes.failed,
+                "current_batch": math.ceil(processed / self.batch_size),
+                "deals_held": job.deals_held + tally.held,
+                "with_associations": job.with_associations + tally.with_associations,
+                "archived_deals": job.archived_deals + tally.archived_deals,
+                "data_bytes": job.data_bytes + tally.data_bytes,
+                "changes_added": job.changes_added + tally.added,
+                "changes_updated": job.changes_updated + tally.updated,
+                "changes_archived": job.changes_archived + tally.archived,
+                "changes_removed": job.changes_removed + tally.removed,
+                "heartbeat_at": now(),
+                "updated_at": now(),
+            } | values
+            update["total_items"] = max(
+                update.get("total_items") or job.total_items or 0,
+                processed + job.failed_items + changes.failed,
+            )
+            if checkpoint is not None:
+                update["checkpoint"] = checkpoint
+            if not await jobs.update_if_running(self.job.id, self.lease, **update):
+                await session.rollback()
+                raise Stop
+            await session.commit()
+
+
+async def run_incremental(
+    ctx: ScanContext, job: ScanJob, lease: Lease, builder: RowBuilder, sync: SyncPlan
+) -> None:
+    await IncrementalRun(ctx, job, lease, builder, sync).run()
+
+
+def _id_range(lo: int, hi: int) -> list[dict[str, str]]:
+    return [
+        {"propertyName": "hs_object_id", "operator": "GTE", "value": str(lo)},
+        {"propertyName": "hs_object_id", "operator": "LT", "value": str(hi)},
+    ]
+
+
+def _count_body(
+    filters: list[dict[str, str]], *, limit: int = 1, descending: bool = False
+) -> dict[str, Any]:
+    """A search for ids only, in id order: its ``total`` counts, its results list ids."""
+    return {
+        "filterGroups": [{"filters": filters}] if filters else [],
+        "sorts": [
+            {
+                "propertyName": "hs_object_id",
+                "direction": "DESCENDING" if descending else "ASCENDING",
+            }
+        ],
+        "properties": ["hs_object_id"],
+        "limit": limit,
+    }
