@@ -3,6 +3,7 @@
 - ``service``: a full scan through the API at 250 ms and 150 per 10 s, beside the official SDK's loop
 - ``scale``: scans of 10,000, 100,000 and 1,000,000 deals; the results API on the largest
 - ``exports``: a 100,000-deal scan exported as CSV, NDJSON and Parquet: speed and memory
+- ``incremental``: an incremental scan after 1% of 100,000 deals changed, next to a full scan
 - ``client``: the HubSpot client's throughput against the burst limit
 - ``sandbox``: a million-deal sandbox's start time and memory
 """
@@ -11,12 +12,20 @@ from __future__ import annotations
 
 import sys
 
-from bench import client_throughput, exports, sandbox_scale, service_scale, service_scan
+from bench import (
+    client_throughput,
+    exports,
+    incremental,
+    sandbox_scale,
+    service_scale,
+    service_scan,
+)
 
 BENCHMARKS = {
     "service": service_scan.run,
     "scale": service_scale.run,
     "exports": exports.run,
+    "incremental": incremental.run,
     "client": client_throughput.run,
     "sandbox": sandbox_scale.run,
 }
