@@ -47,3 +47,19 @@ def test_search_api_parses(sandbox: SandboxProcess) -> None:
         if not d["archived"] and d["properties"]["pipeline"] == "default"
     )
     assert len(page.results) == 50
+
+
+def test_stage_history_parses(sandbox: SandboxProcess) -> None:
+    """The SDK reads propertiesWithHistory into its ValueWithTimestamp model, dates parsed."""
+    client = HubSpot(access_token=sandbox.token, host=sandbox.url)
+    truth = next(ground_truth(deals=1500))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        page = client.crm.deals.basic_api.get_page(limit=50, properties_with_history=["dealstage"])
+        one = client.crm.deals.basic_api.get_by_id(
+            truth["id"], properties_with_history=["dealstage"]
+        )
+    assert len(page.results) == 50
+    history = one.properties_with_history["dealstage"]
+    assert [h.value for h in history] == [h["value"] for h in truth["stageHistory"]]
+    assert all(h.timestamp.tzinfo is not None and h.source_type for h in history)

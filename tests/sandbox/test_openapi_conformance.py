@@ -105,6 +105,31 @@ class TestDealsEndpoints:
         assert reply.json()["results"][0]["archivedAt"]
         assert_conforms(DEALS, "/crm/v3/objects/0-3", "get", 200, reply.json())
 
+    def test_list_and_read_with_history(self, sandbox: SandboxProcess) -> None:
+        """propertiesWithHistory (ValueWithTimestamp entries, empty lists too) matches, on list,
+        read and batch read; so does the 400 for more than 50 deals with history."""
+        reply = sandbox.get(
+            "/crm/v3/objects/deals?limit=50&propertiesWithHistory=dealstage,amount,closedate"
+        )
+        assert reply.status_code == 200
+        assert reply.json()["results"][0]["propertiesWithHistory"]["dealstage"]
+        assert_conforms(DEALS, "/crm/v3/objects/0-3", "get", 200, reply.json())
+        one = sandbox.get("/crm/v3/objects/deals/10000000007?propertiesWithHistory=dealstage")
+        assert_conforms(DEALS, "/crm/v3/objects/0-3/{dealId}", "get", 200, one.json())
+        batch = sandbox.post(
+            "/crm/v3/objects/deals/batch/read",
+            {
+                "inputs": [{"id": "10000000007"}, {"id": "1"}],
+                "properties": ["amount"],
+                "propertiesWithHistory": ["dealstage", "amount"],
+            },
+        )
+        assert batch.status_code == 207
+        assert_conforms(DEALS, "/crm/v3/objects/0-3/batch/read", "post", 207, batch.json())
+        over = sandbox.get("/crm/v3/objects/deals?limit=51&propertiesWithHistory=dealstage")
+        assert over.status_code == 400
+        assert_conforms(DEALS, "/crm/v3/objects/0-3", "get", 400, over.json())
+
     def test_read_one(self, sandbox: SandboxProcess) -> None:
         """One deal read by id, with a heavy deal's paged inline associations, matches."""
         reply = sandbox.get("/crm/v3/objects/deals/10000000021?associations=contacts,line_items")

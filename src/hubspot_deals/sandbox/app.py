@@ -1,7 +1,7 @@
 """The sandbox ASGI app: HubSpot's deal endpoints behind a HubSpot-like gateway, plus ``/_sandbox``.
 
-``/_sandbox/*`` is the test harness's side door (ground truth, counters, fault switch); it is never
-under ``/crm``, needs no token and is never rate limited or faulted.
+``/_sandbox/*`` is the test harness's side door (ground truth, counters, fault switch, churn on
+demand); it is never under ``/crm``, needs no token and is never rate limited or faulted.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from hubspot_deals.sandbox import responses
 from hubspot_deals.sandbox.catalog import ALL_SCOPES, DEALS_READ, Account
+from hubspot_deals.sandbox.data import deal_id
 from hubspot_deals.sandbox.endpoints import BadRequest, Endpoints, list_param
 from hubspot_deals.sandbox.gateway import (
     DEFAULT_FAULT_KINDS,
@@ -30,7 +31,14 @@ from hubspot_deals.sandbox.gateway import (
     ScopeRule,
     Stats,
 )
-from hubspot_deals.sandbox.portal import Portal, inline_association_key
+from hubspot_deals.sandbox.portal import (
+    CHURN_KINDS,
+    DEFAULT_CHURN_KINDS,
+    ChurnError,
+    Portal,
+    check_churn_kinds,
+    inline_association_key,
+)
 from hubspot_deals.sandbox.responses import JSONResponse
 
 #: The demo token has every scope the service uses. It is printed when the sandbox starts.
@@ -59,6 +67,7 @@ class SandboxConfig:
     stall_seconds: float = 5.0
     retry_after_s: int = 1
     churn: float = 0.0  # changes per second
+    churn_kinds: tuple[str, ...] = DEFAULT_CHURN_KINDS  # among portal.CHURN_KINDS
     tokens: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def all_tokens(self) -> dict[str, frozenset[str]]:
@@ -104,7 +113,7 @@ class Sandbox:
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self.config = config or SandboxConfig()
         cfg = self.config
-        self.portal = Portal(deals=cfg.deals, seed=cfg.seed)
+        self.portal = Portal(deals=cfg.deals, seed=cfg.seed, churn_kinds=cfg.churn_kinds)
         self.gateway = Gateway(
             GatewaySettings(
                 portal_id=cfg.portal_id,
@@ -178,6 +187,8 @@ class Sandbox:
             Route("/_sandbox/stats", self._stats, methods=["GET"]),
             Route("/_sandbox/stats/reset", self._reset_stats, methods=["POST"]),
             Route("/_sandbox/faults", self._faults, methods=["POST"]),
+            Route("/_sandbox/churn", self._churn_now, methods=["POST"]),
+            Route("/_sandbox/churn/kinds", self._churn_kinds, methods=["POST"]),
         ]
 
     # -- the harness's side door ---------------------------------------------------------------
@@ -201,7 +212,13 @@ class Sandbox:
 
     async def _stats(self, request: Request) -> Response:
         return JSONResponse(
-            self.gateway.stats.json() | {"deals": self.portal.count, "version": self.portal.version}
+            self.gateway.stats.json()
+            | {
+                "deals": self.portal.count - self.portal.deleted,
+                "deleted": self.portal.deleted,
+                "version": self.portal.version,
+                "churn_kinds": list(self.portal.churn_kinds),
+            }
         )
 
     async def _reset_stats(self, request: Request) -> Response:
@@ -219,6 +236,54 @@ class Sandbox:
             return responses.validation_error(f"rate is 0..1; kinds are among {list(FAULT_KINDS)}.")
         self.gateway.set_faults(rate, kinds)
         return JSONResponse({"rate": rate, "kinds": list(self.gateway.settings.fault_kinds)})
+
+    async def _churn_now(self, request: Request) -> Response:
+        """Exactly the changes asked for, now or at ``at`` (epoch ms): the deterministic churn."""
+        usage = (
+            'Send {"create": n, "update": n, "archive": n, "delete": n, "relink": n} '
+            '(each optional, 0 to 1000000) and optionally "at": epoch milliseconds.'
+        )
+        try:
+            body = json.loads(await request.body())
+        except (ValueError, UnicodeDecodeError):
+            return responses.validation_error(usage)
+        if not isinstance(body, dict) or not set(body) <= {*CHURN_KINDS, "at"}:
+            return responses.validation_error(usage)
+        counts: dict[str, int] = {}
+        for kind in CHURN_KINDS:
+            n = body.get(kind, 0)
+            if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 1_000_000:
+                return responses.validation_error(f"{kind}: {usage}")
+            counts[kind] = n
+        at = body.get("at")
+        if at is not None and (
+            not isinstance(at, int) or isinstance(at, bool) or not 0 <= at < 10**14
+        ):
+            return responses.validation_error(f"at: {usage}")
+        try:
+            changed = self.portal.apply(counts, at)
+        except ChurnError as exc:
+            return responses.validation_error(str(exc))
+        return JSONResponse(
+            {
+                "changed": {k: [str(deal_id(i)) for i in v] for k, v in changed.items()},
+                "version": self.portal.version,
+            }
+        )
+
+    async def _churn_kinds(self, request: Request) -> Response:
+        """Which kinds background churn (``--churn``) draws from, changed while it runs."""
+        try:
+            body = json.loads(await request.body())
+            kinds = check_churn_kinds(tuple(body["kinds"]))
+            if not all(isinstance(k, str) for k in body["kinds"]):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            return responses.validation_error(
+                f'Send {{"kinds": [...]}}, one or more of {list(CHURN_KINDS)}.'
+            )
+        self.portal.churn_kinds = kinds
+        return JSONResponse({"kinds": list(kinds)})
 
     # -- errors and lifecycle --------------------------------------------------------------------
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from decimal import Decimal
+from typing import NamedTuple
 
 from hubspot_deals.sandbox.catalog import (
+    ACTIVE_OWNERS,
     CURRENCIES,
     OWNERS,
     PIPELINE_WEIGHTS,
@@ -97,6 +99,19 @@ _SOURCES = (
     ("IMPORT", "deals-2023.csv"),
     ("API", "Private app"),
 )
+
+
+_USER_BY_OWNER = {o.id: o.user_id for o in OWNERS}
+
+
+class HistoryEntry(NamedTuple):
+    """One value a property took: HubSpot's ``ValueWithTimestamp``, with the time in epoch ms."""
+
+    value: str
+    ms: int
+    source_type: str  # CRM_UI, INTEGRATION, IMPORT or API
+    source_label: str | None = None  # for sources other than a user
+    user_id: int | None = None  # the user who set it, for CRM_UI
 
 
 def _salt(name: str) -> int:
@@ -222,6 +237,9 @@ class DealGenerator:
                 "tier",
                 "seats",
                 "strategic",
+                "history",
+                "history_pick",
+                "history_time",
             )
         }
         missing = set(PROPERTY_BY_NAME) - set(self._values)
@@ -279,6 +297,66 @@ class DealGenerator:
 
     def archived_ms(self, index: int) -> int:
         return self.modified_ms(index) + self._h(index, "archived") % (30 * _DAY_MS)
+
+    # -- history ---------------------------------------------------------------------------------
+
+    def user_id(self, index: int) -> int:
+        """The user who works the deal in the CRM: its owner's, or an active colleague's."""
+        owner = self._owner(index)
+        if owner is not None:
+            return _USER_BY_OWNER[owner]
+        return OWNERS[self._h(index, "owner") % ACTIVE_OWNERS].user_id
+
+    def creation_source(self, index: int) -> tuple[str, str | None, int | None]:
+        """(sourceType, sourceLabel, user id) of the values a seeded deal was created with."""
+        source_type, label = _SOURCES[self._h(index, "src") % 4]
+        if source_type == "CRM_UI":
+            return source_type, None, self.user_id(index)
+        return source_type, label, None
+
+    def stage_history(self, index: int) -> list[HistoryEntry]:
+        """The seeded deal's ``dealstage`` history, oldest first, ending at its current stage.
+
+        One to four entries: up to three earlier open stages of its pipeline (the first stage,
+        where deals start, then others in pipeline order), the first set at ``createdate`` and the
+        rest between then and ``hs_v2_date_entered_current_stage``, when the current stage was
+        entered. A handful of hashes per deal, so a million deals' histories cost nothing stored.
+        """
+        stages = self.pipeline(index).stages
+        current = self.stage(index)
+        earlier_open = [s for s in stages[: stages.index(current)] if not s.closed]
+        created = self.created_ms(index)
+        entered = self.entered_stage_ms(index)
+        span = entered - created
+        earlier = min(len(earlier_open), self._h(index, "history") % 4, span)
+        picked = [earlier_open[0]] if earlier else []
+        if earlier > 1:  # a pseudo-random choice of the others, kept in pipeline order
+            rest = list(range(1, len(earlier_open)))
+            pick = self._h(index, "history_pick")
+            chosen = []
+            for _ in range(earlier - 1):
+                chosen.append(rest.pop(pick % len(rest)))
+                pick >>= 8
+            picked += [earlier_open[n] for n in sorted(chosen)]
+        mover = self.user_id(index)
+        source_type, source_label = _SOURCES[self._h(index, "src") % 4]
+        user = mover if source_type == "CRM_UI" else None
+        label = None if source_type == "CRM_UI" else source_label
+        jitter = self._h(index, "history_time")
+        out: list[HistoryEntry] = []
+        for n, stage in enumerate(picked):
+            # slot n of ``earlier`` equal slots of [created, entered); the first at created exactly
+            at = created + span * n // earlier
+            if n:
+                at += (jitter >> (8 * n)) % max(span // earlier // 2, 1)
+                out.append(HistoryEntry(stage.id, at, "CRM_UI", None, mover))
+            else:
+                out.append(HistoryEntry(stage.id, at, source_type, label, user))
+        if out:
+            out.append(HistoryEntry(current.id, entered, "CRM_UI", None, mover))
+        else:
+            out.append(HistoryEntry(current.id, entered, source_type, label, user))
+        return out
 
     # -- associations ----------------------------------------------------------------------------
 
@@ -371,9 +449,12 @@ class DealGenerator:
         return iso_date(self.created_ms(index) + (365 + (h >> 8) % 365) * _DAY_MS)
 
     def _entered_stage(self, index: int) -> str:
+        return iso_ms(self.entered_stage_ms(index))
+
+    def entered_stage_ms(self, index: int) -> int:
         created = self.created_ms(index)
         span = max(self.modified_ms(index) - created, 1)
-        return iso_ms(created + self._h(index, "entered") % span)
+        return created + self._h(index, "entered") % span
 
     def _owner(self, index: int) -> str | None:
         h = self._h(index, "owner")

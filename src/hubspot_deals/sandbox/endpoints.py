@@ -30,6 +30,11 @@ from hubspot_deals.sandbox.search import SearchError, SearchIndex, parse_request
 DEAL_TYPES = frozenset({"deals", "deal", "0-3"})
 MAX_LIST_LIMIT = 100
 MAX_BATCH_READ = 100
+#: With ``propertiesWithHistory``, a list page holds at most this many deals (fact sheet section 1).
+MAX_WITH_HISTORY = 50
+HISTORY_LIMIT_MESSAGE = (
+    f"You can only request at most {MAX_WITH_HISTORY} objects with property history."
+)
 MAX_ASSOCIATION_BATCH = 1_000
 ASSOCIATION_PAGE = 500
 MAX_OWNERS_LIMIT = 500
@@ -104,9 +109,13 @@ class Endpoints:
         return list(dict.fromkeys(k for k in keys if k))
 
     def _deal_json(
-        self, index: int, names: tuple[str, ...], inline: list[tuple[str, str]]
+        self,
+        index: int,
+        names: tuple[str, ...],
+        inline: list[tuple[str, str]],
+        history: tuple[str, ...] | None,
     ) -> dict[str, Any]:
-        out = self.portal.record(index, names)
+        out = self.portal.record(index, names, history)
         if inline:
             out["associations"] = {}
             for canonical, key in inline:
@@ -136,6 +145,11 @@ class Endpoints:
     def _names(request: Request) -> tuple[str, ...]:
         return tuple(list_param(request, "properties")) or DEFAULT_PROPERTIES
 
+    @staticmethod
+    def _history(request: Request) -> tuple[str, ...] | None:
+        """``propertiesWithHistory`` (comma-separated or repeated), None when not asked for."""
+        return tuple(list_param(request, "propertiesWithHistory")) or None
+
     def _check_deals(self, request: Request) -> None:
         if request.path_params.get("object_type") not in DEAL_TYPES:
             raise LookupError("This sandbox serves deals only.")
@@ -148,11 +162,16 @@ class Endpoints:
             raise BadRequest("after must be the id of the next record.")
         archived = bool_param(request, "archived")
         names = self._names(request)
+        history = self._history(request)
+        if history is not None and limit > MAX_WITH_HISTORY:
+            raise BadRequest(HISTORY_LIMIT_MESSAGE)
         indices, next_id = self.portal.list_page(
             after_id=int(after) if after else None, limit=limit, archived=archived
         )
         inline = self._inline_types(request)
-        body: dict[str, Any] = {"results": [self._deal_json(i, names, inline) for i in indices]}
+        body: dict[str, Any] = {
+            "results": [self._deal_json(i, names, inline, history) for i in indices]
+        }
         if next_id is not None:
             query = request.url.include_query_params(after=str(next_id)).query
             body["paging"] = {"next": {"after": str(next_id), "link": f"?{query}"}}
@@ -168,7 +187,9 @@ class Endpoints:
         if index is None or self.portal.archived(index) != bool_param(request, "archived"):
             return responses.not_found(raw_id)
         return JSONResponse(
-            self._deal_json(index, self._names(request), self._inline_types(request))
+            self._deal_json(
+                index, self._names(request), self._inline_types(request), self._history(request)
+            )
         )
 
     async def batch_read(self, request: Request) -> Response:
@@ -186,6 +207,14 @@ class Endpoints:
                 f"Batch read accepts at most {MAX_BATCH_READ} inputs, got {len(inputs)}."
             )
         names = tuple(body.get("properties") or ()) or DEFAULT_PROPERTIES
+        with_history = body.get("propertiesWithHistory") or []
+        if not isinstance(with_history, list) or not all(isinstance(n, str) for n in with_history):
+            raise BadRequest("propertiesWithHistory must be a list of property names.")
+        # The fact sheet documents the 50 cap for the list endpoint only; applying it to batch
+        # reads that ask for history too is our conservative assumption.
+        if with_history and len(inputs) > MAX_WITH_HISTORY:
+            raise BadRequest(HISTORY_LIMIT_MESSAGE)
+        history = tuple(with_history) or None
         results, missing = [], []
         for item in inputs:
             raw_id = str(item["id"])
@@ -193,7 +222,7 @@ class Endpoints:
             if index is None or self.portal.archived(index) != archived:
                 missing.append(raw_id)
             else:
-                results.append(self.portal.record(index, names))
+                results.append(self.portal.record(index, names, history))
         out: dict[str, Any] = {
             "status": "COMPLETE",
             "results": results,

@@ -114,6 +114,18 @@ class SandboxProcess:
         body: dict[str, Any] = {"rate": rate} | ({"kinds": kinds} if kinds else {})
         httpx.post(f"{self.url}/_sandbox/faults", json=body).raise_for_status()
 
+    def churn(self, at: int | None = None, **counts: int) -> dict[str, Any]:
+        """``POST /_sandbox/churn``: exactly these changes (``create=``, ``update=``, ``archive=``,
+        ``delete=``, ``relink=``), dated ``at`` (epoch ms) if given; the reply's ``changed`` ids."""
+        body: dict[str, Any] = dict(counts) | ({"at": at} if at is not None else {})
+        reply = httpx.post(f"{self.url}/_sandbox/churn", json=body, timeout=120)
+        reply.raise_for_status()
+        return dict(reply.json())
+
+    def set_churn_kinds(self, kinds: list[str]) -> None:
+        """Which kinds ``--churn`` draws from, from now on."""
+        httpx.post(f"{self.url}/_sandbox/churn/kinds", json={"kinds": kinds}).raise_for_status()
+
     def truth(self) -> list[dict[str, Any]]:
         with httpx.stream("GET", f"{self.url}/_sandbox/deals", timeout=300) as response:
             return [json.loads(line) for line in response.iter_lines() if line]

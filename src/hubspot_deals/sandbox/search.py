@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any
 
 from hubspot_deals.sandbox.catalog import DEFAULT_PROPERTIES, PROPERTY_BY_NAME
 from hubspot_deals.sandbox.clock import parse_ms
-from hubspot_deals.sandbox.data import index_at_or_after
+from hubspot_deals.sandbox.data import MODIFIED_TO_MS, deal_id, index_at_or_after
 from hubspot_deals.sandbox.portal import Portal
 
 MAX_GROUPS = 5
@@ -29,6 +30,7 @@ MAX_RESULTS = 10_000
 MAX_QUERY_CHARS = 3_000
 _SEARCHABLE = ("dealname", "pipeline", "dealstage", "description", "dealtype")
 _INDEX_ORDERED = frozenset({"hs_object_id", "createdate", "hs_createdate"})
+_RANGE_OPERATORS = ("EQ", "GT", "GTE", "LT", "LTE", "BETWEEN")
 _OPERATORS = frozenset(
     {
         "EQ",
@@ -222,7 +224,18 @@ def _predicate(portal: Portal, f: dict[str, Any]) -> Callable[[int], bool]:
     test = compare[op]
     if low is None and op not in ("EQ", "NEQ"):
         return lambda i: False
-    return lambda i: test(_typed(name, portal.value(i, name)))
+    typed = _typed_value(portal, name)
+    return lambda i: test(typed(i))
+
+
+def _typed_value(portal: Portal, name: str) -> Callable[[int], Any]:
+    """``_typed(name, portal.value(i, name))``, straight from the numbers for the properties that
+    partitioned and incremental searches filter on (the same values, without string round trips)."""
+    if name == "hs_lastmodifieddate":
+        return portal.modified_ms
+    if name == "hs_object_id":
+        return lambda i: float(deal_id(i))
+    return lambda i: _typed(name, portal.value(i, name))
 
 
 def _index_range(portal: Portal, group: tuple[dict[str, Any], ...]) -> tuple[int, int]:
@@ -230,7 +243,7 @@ def _index_range(portal: Portal, group: tuple[dict[str, Any], ...]) -> tuple[int
     lo, hi = 0, portal.count
     for f in group:
         name, op = f["propertyName"], f["operator"]
-        if name not in _INDEX_ORDERED or op not in ("EQ", "GT", "GTE", "LT", "LTE", "BETWEEN"):
+        if name not in _INDEX_ORDERED or op not in _RANGE_OPERATORS:
             continue
         low = _typed(name, f.get("value"))
         high = _typed(name, f.get("highValue")) if op == "BETWEEN" else low
@@ -261,13 +274,47 @@ def _first_index(portal: Portal, name: str, bound: float, *, strict: bool) -> in
     return lo
 
 
-class SearchIndex:
-    """Answers searches; keeps the last queries' totals and first 10,000 matches per portal version."""
+def _modified_floor(group: tuple[dict[str, Any], ...]) -> float | None:
+    """The group's highest lower bound on ``hs_lastmodifieddate`` that only deals changed since
+    start can meet (at or past ``MODIFIED_TO_MS``), or None when it has none."""
+    floor: float | None = None
+    for f in group:
+        if f["propertyName"] != "hs_lastmodifieddate" or f["operator"] not in (
+            "EQ",
+            "GT",
+            "GTE",
+            "BETWEEN",
+        ):
+            continue
+        low = _typed("hs_lastmodifieddate", f.get("value"))
+        if low is not None and low >= MODIFIED_TO_MS and (floor is None or low > floor):
+            floor = low
+    return floor
 
-    def __init__(self, portal: Portal, cache_size: int = 64) -> None:
+
+def _is_id_bound(f: dict[str, Any]) -> bool:
+    """A filter that only bounds ``hs_object_id`` (which ``_index_range`` turns into an index
+    range exactly)."""
+    if f["propertyName"] != "hs_object_id" or f["operator"] not in _RANGE_OPERATORS:
+        return False
+    low = _typed("hs_object_id", f.get("value"))
+    high = _typed("hs_object_id", f.get("highValue")) if f["operator"] == "BETWEEN" else low
+    return low is not None and high is not None
+
+
+class SearchIndex:
+    """Answers searches; keeps the last queries' totals and first 10,000 matches per portal version.
+
+    ``modified_index=False`` turns the "modified since" shortcut off (tests compare both paths).
+    """
+
+    def __init__(
+        self, portal: Portal, cache_size: int = 64, *, modified_index: bool = True
+    ) -> None:
         self.portal = portal
         self._cache: OrderedDict[tuple[str, int], tuple[int, list[int]]] = OrderedDict()
         self._cache_size = cache_size
+        self.modified_index = modified_index
 
     def run(self, request: SearchRequest) -> tuple[int, list[int]]:
         """(total, the indices of the requested page)."""
@@ -280,13 +327,46 @@ class SearchIndex:
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
-        result = self._evaluate(request)
+        result = self._id_range_of_changed(request) or self._evaluate(request)
+        self._remember(key, result)
+        return result
+
+    def _remember(self, key: tuple[str, int], result: tuple[int, list[int]]) -> None:
         self._cache[key] = result
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
-        return result
 
-    def _evaluate(self, request: SearchRequest) -> tuple[int, list[int]]:
+    def _id_range_of_changed(self, request: SearchRequest) -> tuple[int, list[int]] | None:
+        """A page of an incremental scan partitioned by id ("modified since x, id above y, by
+        id"): the range of one cached list of every deal changed since x that matches the other
+        filters. Each page of the partition then costs a bisection, not a pass over the changes.
+        None for any other search."""
+        if not self.modified_index or len(request.groups) != 1:
+            return None
+        if request.sort_property not in (None, *_INDEX_ORDERED):
+            return None
+        group = request.groups[0]
+        bounds = tuple(f for f in group if _is_id_bound(f))
+        rest = tuple(f for f in group if not _is_id_bound(f))
+        if not bounds or _modified_floor(rest) is None:
+            return None
+        base = SearchRequest((rest,), None, False, request.query, (), 1, 0)
+        key = ("changed:" + base.cache_key(), self.portal.version)
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._evaluate(base, keep=None)
+        self._remember(key, cached)
+        everything = cached[1]
+        lo, hi = _index_range(self.portal, bounds)
+        page = everything[bisect_left(everything, lo) : bisect_left(everything, hi)]
+        if request.descending:
+            page.reverse()
+        return len(page), page[: MAX_RESULTS + MAX_LIMIT]
+
+    def _evaluate(
+        self, request: SearchRequest, keep: int | None = MAX_RESULTS + MAX_LIMIT
+    ) -> tuple[int, list[int]]:
+        """(total, the first ``keep`` matches in order; all of them when ``keep`` is None)."""
         portal = self.portal
         groups = request.groups or ((),)
         compiled = [(_index_range(portal, g), [_predicate(portal, f) for f in g]) for g in groups]
@@ -295,7 +375,7 @@ class SearchIndex:
         words = request.query.lower().split() if request.query else []
 
         def matches(i: int) -> bool:
-            if portal.archived(i):
+            if not portal.exists(i) or portal.archived(i):
                 return False
             if words:
                 text = " ".join((portal.value(i, p) or "") for p in _SEARCHABLE).lower()
@@ -303,21 +383,29 @@ class SearchIndex:
                     return False
             return any(r[0] <= i < r[1] and all(p(i) for p in preds) for r, preds in compiled)
 
-        keep = MAX_RESULTS + MAX_LIMIT
+        candidates: list[int] | range = range(lo, hi)
+        floors = [_modified_floor(g) for g in groups] if self.modified_index else [None]
+        if all(floor is not None for floor in floors):  # every group: changed since start only
+            changed: set[int] = set()
+            for floor, ((g_lo, g_hi), _) in zip(floors, compiled, strict=True):
+                assert floor is not None
+                changed |= {i for i in portal.modified_since(floor) if g_lo <= i < g_hi}
+            candidates = sorted(changed)
+
         sort = request.sort_property
         if sort is None or sort in _INDEX_ORDERED:
-            order = range(hi - 1, lo - 1, -1) if request.descending else range(lo, hi)
+            order = reversed(candidates) if request.descending else candidates
             total, first = 0, []
             for i in order:
                 if matches(i):
                     total += 1
-                    if total <= keep:
+                    if keep is None or total <= keep:
                         first.append(i)
             return total, first
-        hits = [i for i in range(lo, hi) if matches(i)]
+        hits = [i for i in candidates if matches(i)]
         present = [i for i in hits if _typed(sort, portal.value(i, sort)) is not None]
         absent = [i for i in hits if _typed(sort, portal.value(i, sort)) is None]
         present.sort(
             key=lambda i: (_typed(sort, portal.value(i, sort)), i), reverse=request.descending
         )
-        return len(hits), (present + absent)[:keep]
+        return len(hits), (present + absent)[:keep] if keep is not None else present + absent
