@@ -246,3 +246,39 @@ def test_25000_deals_sharing_one_timestamp(
     for row in rows:
         if row["deal_id"] in updated:
             assert comparable(row) == expect.row(row["deal_id"], DEFAULT_PROPERTIES, None)
+
+
+@pytest.mark.slow
+def test_incremental_runs_resume_after_kills(
+    make_sandbox: SandboxFactory, make_service: ServiceFactory
+) -> None:
+    """The embedded service SIGKILLed in the middle of incremental runs (whatever phase they are
+    in): each run resumes from its checkpoint and ends equal to the truth, its counts exact."""
+    portal = make_sandbox(
+        "--deals", "3000", "--rate-limit", "60", "--search-rate", "2", "--latency-ms", "20"
+    )
+    service = make_service(
+        portal,
+        distributed=False,
+        SCAN_LEASE_SECONDS="3",
+        HUBSPOT_BURST_LIMIT="60",
+        HUBSPOT_SEARCH_RATE="2",
+    )
+    churning = Portal(portal, service)
+    _, rows = churning.scan("inc-kill", **CONFIG)
+    for delay in (0.3, 1.0, 2.0):
+        portal.churn(create=60, update=250, archive=30, delete=10)
+        assert service.start_scan("inc-kill", portal.token, mode="incremental", **CONFIG)
+        service.wait("inc-kill", until=lambda s: s["status"] != "pending")
+        time.sleep(delay)
+        service.stop(kill=True)
+        service.start()
+        status = service.wait("inc-kill", timeout=300)
+        assert status["status"] == "completed" and status["sync"]["mode"] == "incremental"
+        after = service.all_deals("inc-kill")
+        expect = churning.check(after, DEFAULT_PROPERTIES, archived=False, history=False)
+        assert status["results"]["changes"] == expected_changes(
+            by_id(rows), by_id(after), expect.truth
+        )
+        rows = after
+    assert service.logs().count('"resumed": true') >= 2
