@@ -15,6 +15,7 @@ from hubspot_deals.console.scan_commands import scan_app
 from hubspot_deals.sandbox import DEMO_TOKEN, FAULT_KINDS, SandboxConfig
 from hubspot_deals.sandbox.catalog import ALL_SCOPES
 from hubspot_deals.sandbox.gateway import DEFAULT_FAULT_KINDS
+from hubspot_deals.sandbox.portal import CHURN_KINDS, DEFAULT_CHURN_KINDS
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,13 +53,13 @@ def _parse_tokens(specs: list[str]) -> dict[str, tuple[str, ...]]:
     return tokens
 
 
-def _parse_kinds(raw: str) -> tuple[str, ...]:
+def _parse_kinds(
+    raw: str, known: tuple[str, ...] = FAULT_KINDS, flag: str = "--fault-kinds"
+) -> tuple[str, ...]:
     kinds = tuple(k.strip() for k in raw.split(",") if k.strip())
-    unknown = set(kinds) - set(FAULT_KINDS)
+    unknown = set(kinds) - set(known)
     if unknown or not kinds:
-        raise typer.BadParameter(
-            f"kinds are among {', '.join(FAULT_KINDS)}", param_hint="--fault-kinds"
-        )
+        raise typer.BadParameter(f"kinds are among {', '.join(known)}", param_hint=flag)
     return kinds
 
 
@@ -298,8 +299,15 @@ def sandbox(
         int, typer.Option(min=0, help="Retry-After of injected 429s, seconds.")
     ] = 1,
     churn: Annotated[
-        float, typer.Option(min=0, help="Deals created/updated/archived per second.")
+        float, typer.Option(min=0, help="Deals changed per second (see --churn-kinds).")
     ] = 0.0,
+    churn_kinds: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated changes churn draws from: create, update, archive, delete "
+            "(hard), relink (an association swapped without modifying the deal)."
+        ),
+    ] = ",".join(DEFAULT_CHURN_KINDS),
     token: Annotated[
         list[str] | None,
         typer.Option(help="Extra token with its scopes: TOKEN=SCOPE,SCOPE (repeatable)."),
@@ -324,6 +332,7 @@ def sandbox(
         stall_seconds=stall_seconds,
         retry_after_s=retry_after,
         churn=churn,
+        churn_kinds=_parse_kinds(churn_kinds, CHURN_KINDS, "--churn-kinds"),
         tokens=_parse_tokens(token or []),
     )
     sandbox = Sandbox(config)
