@@ -15,7 +15,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.service_scan import ASSOCIATIONS, LATENCY_MS, LIMIT, PROPERTIES, SEARCH_RATE
+from bench.service_scan import (
+    ASSOCIATIONS,
+    LATENCY_MS,
+    LIMIT,
+    PROPERTIES,
+    SEARCH_RATE,
+    realistic,
+)
 from hubspot_deals.sandbox.process import SandboxProcess
 from hubspot_deals.service_process import ServiceProcess
 
@@ -54,16 +61,7 @@ def _measured(
 
 
 def run(deals: int = DEALS) -> None:
-    flags = (
-        "--deals",
-        str(deals),
-        "--rate-limit",
-        str(LIMIT),
-        "--search-rate",
-        str(SEARCH_RATE),
-        "--latency-ms",
-        str(LATENCY_MS),
-    )
+    flags = realistic(deals)
     portal = SandboxProcess.start(*flags, ready_within=60)
     try:
         with tempfile.TemporaryDirectory() as data:

@@ -101,8 +101,9 @@ def sdk_loop(portal: SandboxProcess) -> tuple[float, int]:
     return time.monotonic() - started, len(deals)
 
 
-def run(deals: int = 10_000) -> None:
-    flags = (
+def realistic(deals: int) -> tuple[str, ...]:
+    """Sandbox flags for a portal answering as HubSpot does: 250 ms, 150 per 10 s, search 5/s."""
+    return (
         "--deals",
         str(deals),
         "--rate-limit",
@@ -112,6 +113,10 @@ def run(deals: int = 10_000) -> None:
         "--latency-ms",
         str(LATENCY_MS),
     )
+
+
+def run(deals: int = 10_000) -> None:
+    flags = realistic(deals)
     seconds, status, stats, memory = measured_scan(flags, {}, 0, "bench-realistic")
     # the same scan in the distributed mode: PostgreSQL, Redis, one API process and one worker
     backing = DistributedBacking(POSTGRES, REDIS)

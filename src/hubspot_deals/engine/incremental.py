@@ -40,6 +40,7 @@ from hubspot_deals.engine.plan import (
     PartitionedPlan,
     ScanFilters,
     checkpoint_of,
+    id_ordered_search,
 )
 from hubspot_deals.engine.reading import RowBuilder, read_associations
 from hubspot_deals.engine.rows import association_entries, fetched_properties, row_size, same_shape
@@ -451,15 +452,5 @@ def _id_range(lo: int, hi: int) -> list[dict[str, str]]:
 def _count_body(
     filters: list[dict[str, str]], *, limit: int = 1, descending: bool = False
 ) -> dict[str, Any]:
-    """A search for ids only, in id order: its ``total`` counts, its results list ids."""
-    return {
-        "filterGroups": [{"filters": filters}] if filters else [],
-        "sorts": [
-            {
-                "propertyName": "hs_object_id",
-                "direction": "DESCENDING" if descending else "ASCENDING",
-            }
-        ],
-        "properties": ["hs_object_id"],
-        "limit": limit,
-    }
+    """A search for ids only: its ``total`` counts, its results list ids."""
+    return id_ordered_search(filters, ["hs_object_id"], limit, descending=descending)

@@ -194,6 +194,24 @@ def split(
     ]
 
 
+def id_ordered_search(
+    filters: list[dict[str, str]], properties: list[str], limit: int, *, descending: bool = False
+) -> dict[str, Any]:
+    """A search request in ``hs_object_id`` order: ranges of it page without offsets, and its
+    ``total`` counts the matches."""
+    return {
+        "filterGroups": [{"filters": filters}] if filters else [],
+        "sorts": [
+            {
+                "propertyName": "hs_object_id",
+                "direction": "DESCENDING" if descending else "ASCENDING",
+            }
+        ],
+        "properties": properties,
+        "limit": limit,
+    }
+
+
 class PartitionedPlan:
     def __init__(
         self,
@@ -218,17 +236,8 @@ class PartitionedPlan:
     def _search_body(
         self, filters: list[dict[str, str]], limit: int, descending: bool = False
     ) -> dict[str, Any]:
-        return {
-            "filterGroups": [{"filters": filters}] if filters else [],
-            "sorts": [
-                {
-                    "propertyName": "hs_object_id",
-                    "direction": "DESCENDING" if descending else "ASCENDING",
-                }
-            ],
-            "properties": ["hs_object_id"] if limit == 1 else self.properties,
-            "limit": limit,
-        }
+        properties = ["hs_object_id"] if limit == 1 else self.properties
+        return id_ordered_search(filters, properties, limit, descending=descending)
 
     async def prepare(
         self, checkpoint: dict[str, Any] | None, burst: int
