@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hubspot_deals.api.schemas import Auth, DateFilter, Filters, ScanConfig
 from hubspot_deals.console.scan_commands import build_config
 
 NONE: dict[str, Any] = dict.fromkeys(
@@ -21,6 +22,9 @@ NONE: dict[str, Any] = dict.fromkeys(
         "start_date",
         "end_date",
         "batch_size",
+        "mode",
+        "refresh_associations",
+        "include_stage_history",
     )
 )
 
@@ -57,3 +61,24 @@ def test_token_order() -> None:
     assert build_config(base, "flag", True, **NONE)["auth"]["hubspot_access_token"] == "flag"
     assert build_config(base, "env", False, **NONE)["auth"]["hubspot_access_token"] == "file"
     assert build_config({}, "env", False, **NONE)["auth"]["hubspot_access_token"] == "env"
+
+
+def test_every_config_field_has_a_flag() -> None:
+    """Each field of the start config (nested ones too) is set by some flag of ``scan start``."""
+    every = {name: f"<{name}>" for name in NONE}
+    config = build_config({}, "tok", True, **every)
+    filters = config["filters"]
+    assert set(config) == set(ScanConfig.model_fields)
+    assert set(config["auth"]) == set(Auth.model_fields)
+    assert set(filters) == set(Filters.model_fields)
+    assert set(filters["dateFilter"]) == set(DateFilter.model_fields)
+
+
+def test_incremental_flags() -> None:
+    """--mode, --refresh-associations and --include-stage-history over the file's values."""
+    base = {"mode": "full", "includeAssociations": True, "includeStageHistory": True}
+    flags = {"mode": "incremental", "refresh_associations": True, "include_stage_history": False}
+    config = build_config(base, None, False, **NONE | flags)
+    assert config["mode"] == "incremental" and config["refreshAssociations"] is True
+    assert config["includeStageHistory"] is False and config["includeAssociations"] is True
+    assert "mode" not in build_config({}, None, False, **NONE)  # not given: the service's default

@@ -70,6 +70,48 @@ def progress_text(progress: JSON) -> str:
     return f"{_count(done)} deals"
 
 
+def _changes(changes: Any) -> JSON | None:
+    return changes if isinstance(changes, dict) else None
+
+
+def compact_changes(changes: Any) -> str | None:
+    """An incremental run's changes in a list cell: ``+12 ~40 -3 archived 5`` is 12 added, 40
+    updated, 3 removed (deleted, or no longer matching the filters) and 5 archived; the archived
+    part only when there are some. None for full runs."""
+    counts = _changes(changes)
+    if not counts:
+        return None
+    text = (
+        f"+{_count(counts.get('added'))} ~{_count(counts.get('updated'))} "
+        f"-{_count(counts.get('removed'))}"
+    )
+    archived = counts.get("archived")
+    return f"{text} archived {_count(archived)}" if archived else text
+
+
+def changes_text(changes: Any) -> str | None:
+    """``12 added, 40 updated, 5 archived, 3 removed``: what ``scan status`` says of them."""
+    counts = _changes(changes)
+    if not counts:
+        return None
+    return ", ".join(
+        f"{_count(counts.get(k))} {k}" for k in ("added", "updated", "archived", "removed")
+    )
+
+
+def mode_text(sync: JSON) -> str | None:
+    """``incremental``; ``full (incremental requested)`` when an incremental run had to read
+    everything; ``incremental (requested; not started yet)`` before the run starts."""
+    asked, mode = sync.get("requested_mode"), sync.get("mode")
+    if asked is None and mode is None:
+        return None
+    if mode is None:
+        return f"{asked} (requested; not started yet)"
+    if asked and asked != mode:
+        return f"{mode} ({asked} requested)"
+    return str(mode)
+
+
 def status_table(body: JSON) -> Table:
     """A scan's status as field/value rows: what ``scan status`` prints."""
     table = Table(show_header=False, box=box.SIMPLE, pad_edge=False)
@@ -78,6 +120,7 @@ def status_table(body: JSON) -> Table:
     progress: JSON = body.get("progress") or {}
     results: JSON = body.get("results") or {}
     queue: JSON = body.get("queue") or {}
+    sync: JSON = body.get("sync") or {}
     batch = None
     if progress.get("current_batch") is not None:
         batch = f"{progress['current_batch']} of {_count(progress.get('total_batches'))}"
@@ -89,6 +132,11 @@ def status_table(body: JSON) -> Table:
         ("status", _status(body.get("status"))),
         ("job", body.get("id")),
         ("organization", body.get("organizationId")),
+        ("mode", mode_text(sync)),
+        ("why full", sync.get("reason")),
+        ("base run", sync.get("base_job_id")),
+        ("modified since", sync.get("modified_since")),
+        ("high-water mark", sync.get("high_water_mark")),
         ("created", body.get("created_at")),
         ("started", body.get("started_at")),
         ("completed", body.get("completed_at")),
@@ -106,6 +154,8 @@ def status_table(body: JSON) -> Table:
         ("with associations", _count(results.get("with_associations")) if results else None),
         ("archived deals", _count(results.get("archived_deals")) if results else None),
         ("data size", f"{results['data_size_mb']} MB" if "data_size_mb" in results else None),
+        ("deals held", _count(results.get("deals_held")) if "deals_held" in results else None),
+        ("changes", changes_text(results.get("changes"))),
         ("error", error),
     ]
     for name, value in rows:
@@ -155,6 +205,11 @@ def _table(columns: list[Column], width: int) -> Table:
     return table
 
 
+#: From this width on, the list also shows organizations, and the results table pipelines and
+#: association counts.
+WIDE = 140
+
+
 def _deals(scan: JSON) -> str:
     done, total = scan.get("processed_items"), scan.get("total_items")
     return _count(done) if done == total else f"{_count(done)}/{_count(total)}"
@@ -167,12 +222,16 @@ def list_table(body: JSON, width: int = 80) -> Table:
     columns = [
         Column("scan", [_cell(s.get("scanId")) for s in scans]),
         Column("status", [_status(s.get("status")) for s in scans]),
+        Column("mode", [_cell(s.get("mode")) for s in scans]),
         Column("org", [_cell(s.get("organizationId")) for s in scans], ratio=1),
         Column("started", [_moment(s.get("started_at")) for s in scans]),
         Column("deals", [Text(_deals(s)) for s in scans], right=True),
         Column("duration", [_cell(_seconds(s.get("duration_seconds"))) for s in scans], right=True),
+        Column("changes", [_cell(compact_changes(s.get("changes"))) for s in scans]),
         Column("error / time left", [_cell(n) for n in notes], ratio=3),
     ]
+    if width < WIDE:
+        columns = [c for c in columns if c.name != "org"]
     return _table(columns, width)
 
 
@@ -189,10 +248,6 @@ def _associations(deal: JSON) -> str:
         return "-"
     short = {"contacts": "ct", "companies": "co", "line_items": "li"}
     return " ".join(f"{short.get(kind, kind)} {len(ids)}" for kind, ids in found.items())
-
-
-#: From this width on, the results table also shows pipelines and association counts.
-WIDE = 140
 
 
 def results_table(body: JSON, width: int = 80) -> Table:

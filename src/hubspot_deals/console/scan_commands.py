@@ -144,7 +144,9 @@ def _finish(status: JSON, as_json: bool) -> NoReturn:
         out.print(render.status_table(status))
     progress: JSON = status.get("progress") or {}
     if state == "completed":
-        _note(f"scan {scan_id} completed: {render.progress_text(progress)}")
+        changes = render.compact_changes((status.get("results") or {}).get("changes"))
+        how = f"; incremental: {escape(changes)}" if changes else ""
+        _note(f"scan {scan_id} completed: {render.progress_text(progress)}{how}")
     elif state == "failed":
         reason = ": ".join(
             str(p) for p in (status.get("error_code"), status.get("error_message")) if p
@@ -227,6 +229,9 @@ def build_config(base: JSON, token: str | None, token_from_flag: bool, **flags: 
         "includeAssociations": flags["include_associations"],
         "associationTypes": flags["association_types"],
         "batchSize": flags["batch_size"],
+        "mode": flags["mode"],
+        "refreshAssociations": flags["refresh_associations"],
+        "includeStageHistory": flags["include_stage_history"],
     }
     config |= {k: v for k, v in top.items() if v is not None}
     filters = {
@@ -255,6 +260,11 @@ def build_config(base: JSON, token: str | None, token_from_flag: bool, **flags: 
             "hubspot_access_token": token
         }
     return config
+
+
+class ScanMode(StrEnum):
+    full = "full"
+    incremental = "incremental"
 
 
 @scan_app.command("start")
@@ -365,6 +375,36 @@ def start(
         int | None,
         typer.Option(help="config.batchSize: 1 to 100 (default 100).", show_default=False),
     ] = None,
+    mode: Annotated[
+        ScanMode | None,
+        typer.Option(
+            "--mode",
+            help="config.mode: full reads every deal (the default); incremental starts from the "
+            "latest completed run of this scan id and reads only what changed since (a full scan "
+            "when there is none).",
+            show_default=False,
+            rich_help_panel="Incremental scans",
+        ),
+    ] = None,
+    refresh_associations: Annotated[
+        bool | None,
+        typer.Option(
+            "--refresh-associations/--no-refresh-associations",
+            help="config.refreshAssociations: in an incremental run, re-read every deal's "
+            "associations, not only those of changed deals (needs --include-associations).",
+            show_default=False,
+            rich_help_panel="Incremental scans",
+        ),
+    ] = None,
+    include_stage_history: Annotated[
+        bool | None,
+        typer.Option(
+            "--include-stage-history/--no-include-stage-history",
+            help="config.includeStageHistory: give each deal its stage history (stage, entered "
+            "at, left at).",
+            show_default=False,
+        ),
+    ] = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="Follow the scan with a progress bar until it ends.")
     ] = False,
@@ -394,6 +434,9 @@ def start(
         start_date=start_date,
         end_date=end_date,
         batch_size=batch_size,
+        mode=mode.value if mode else None,
+        refresh_associations=refresh_associations,
+        include_stage_history=include_stage_history,
     )
     if not config.get("scanId"):
         _fail("no scan id: give SCAN_ID (or scanId in --config)", ExitCode.USAGE)
