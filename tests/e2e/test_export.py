@@ -28,6 +28,16 @@ from tests.e2e.test_extraction import (
 
 PROPS = ["dealname", "amount", "dealstage", "contract_tier", "region_notes"]
 SCAN = "export-everything"
+HISTORY_SCAN = "export-stage-history"
+MOMENT = pa.timestamp("ms", tz="UTC")
+STAY = pa.struct(
+    [
+        ("stage", pa.string()),
+        ("stage_label", pa.string()),
+        ("entered_at", MOMENT),
+        ("left_at", MOMENT),
+    ]
+)
 DEAL_COLUMNS = [
     "deal_id",
     "deal_name",
@@ -67,6 +77,17 @@ def scanned(service: ServiceProcess, portal: SandboxProcess) -> ServiceProcess:
     assert reply.status_code == 202, reply.text
     assert service.wait(SCAN)["status"] == "completed"
     return service
+
+
+@pytest.fixture(scope="module")
+def history_rows(service: ServiceProcess, portal: SandboxProcess) -> list[dict[str, Any]]:
+    """A scan that asked for stage history (archived deals too): its rows as results serves them."""
+    reply = service.start_scan(
+        HISTORY_SCAN, portal.token, includeStageHistory=True, filters={"includeArchived": True}
+    )
+    assert reply.status_code == 202, reply.text
+    assert service.wait(HISTORY_SCAN)["status"] == "completed"
+    return service.all_deals(HISTORY_SCAN)
 
 
 def export(service: ServiceProcess, scan_id: str = SCAN, **params: Any) -> httpx.Response:
@@ -167,6 +188,7 @@ class TestFormats:
         assert schema.field("associations").type == pa.struct(
             [(k, pa.list_(pa.string())) for k in KINDS]
         )
+        assert "stage_history" not in schema.names  # the scan did not ask for it
         rows = [from_parquet(record) for record in table.to_pylist()]
         assert_rows_match(rows, expect, set(expect.truth), PROPS, KINDS)
         dates = table.column("deal_created_at").to_pylist()
@@ -203,6 +225,51 @@ class TestFormats:
         header = next(csv.reader(io.StringIO(export(service, "export-plain").text)))
         assert not any(h.startswith("associations.") for h in header)
         assert "properties.hs_lastmodifieddate" in header
+        assert "stage_history" not in header and "stage_history" not in table.schema.names
+
+
+class TestStageHistory:
+    """A scan with ``includeStageHistory``: each format carries every row's stays, equal to the
+    results endpoint's ``stage_history``."""
+
+    def test_ndjson(self, service: ServiceProcess, history_rows: list[dict[str, Any]]) -> None:
+        lines = export(service, HISTORY_SCAN, format="ndjson").text.splitlines()
+        assert [json.loads(line) for line in lines] == history_rows
+        assert all(isinstance(r["stage_history"], list) for r in history_rows)
+        assert any(len(r["stage_history"]) > 1 for r in history_rows)
+        assert any(
+            r["stage_history"] and r["stage_history"][-1]["left_at"] is None for r in history_rows
+        )
+
+    def test_csv_holds_json_text(
+        self, service: ServiceProcess, history_rows: list[dict[str, Any]]
+    ) -> None:
+        reply = export(service, HISTORY_SCAN)
+        assert reply.status_code == 200, reply.text
+        lines = list(csv.DictReader(io.StringIO(reply.text, newline="")))
+        assert list(lines[0])[-1] == "stage_history"
+        assert [(c["deal_id"], json.loads(c["stage_history"])) for c in lines] == [
+            (r["deal_id"], r["stage_history"]) for r in history_rows
+        ]
+
+    def test_parquet_is_a_typed_list(
+        self, service: ServiceProcess, history_rows: list[dict[str, Any]]
+    ) -> None:
+        reply = export(service, HISTORY_SCAN, format="parquet")
+        assert reply.status_code == 200, reply.text
+        table = pq.read_table(io.BytesIO(reply.content))
+        assert table.schema.field("stage_history").type == pa.list_(STAY)
+        got = [
+            (
+                record["deal_id"],
+                [
+                    stay | {"entered_at": iso(stay["entered_at"]), "left_at": iso(stay["left_at"])}
+                    for stay in record["stage_history"]
+                ],
+            )
+            for record in table.to_pylist()
+        ]
+        assert got == [(r["deal_id"], r["stage_history"]) for r in history_rows]
 
 
 class TestRefusals:

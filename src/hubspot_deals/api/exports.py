@@ -1,8 +1,9 @@
 """A scan's deals as a download: CSV, NDJSON or Parquet, encoded one batch of rows at a time.
 
 Each encoder turns a batch into bytes and keeps nothing of it, so an export of any size streams in
-the memory of one batch. The columns follow the scan's config (its properties and association
-types), the same for every row, so a spreadsheet or a warehouse table gets one stable layout.
+the memory of one batch. The columns follow the scan's config (its properties, association types
+and whether it asked for stage history), the same for every row, so a spreadsheet or a warehouse
+table gets one stable layout.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ DEAL_COLUMNS = (
 _TIMESTAMPS = {"close_date", "deal_created_at", "deal_updated_at"}
 #: CSV cells of association id lists: ids joined by this (ids are digits, never contain it).
 ID_SEPARATOR = ";"
+#: The column of a scan that asked for ``includeStageHistory``, after every other.
+STAGE_HISTORY = "stage_history"
 
 
 class ExportFormat(StrEnum):
@@ -76,15 +79,29 @@ def _ids(row: DealRow, kind: str) -> list[str]:
     return [entry["id"] for entry in (row.associations or {}).get(kind) or []]
 
 
+def wants_history(job: ScanJob) -> bool:
+    """Whether the scan asked for stage history: its files then carry a ``stage_history`` column."""
+    return bool(job.config.get("includeStageHistory"))
+
+
 class CsvEncoder:
     """Flat: one column per property (``properties.NAME``) and per association type
-    (``associations.TYPE``, ids joined by ``;``); dates as ISO 8601 UTC; an optional BOM so
+    (``associations.TYPE``, ids joined by ``;``), and ``stage_history`` (the results entry's list
+    as JSON text) when the scan asked for it; dates as ISO 8601 UTC; an optional BOM so
     spreadsheets read UTF-8."""
 
-    def __init__(self, properties: Sequence[str], kinds: Sequence[str], *, bom: bool) -> None:
+    def __init__(
+        self,
+        properties: Sequence[str],
+        kinds: Sequence[str],
+        *,
+        bom: bool,
+        history: bool = False,
+    ) -> None:
         self.properties = list(properties)
         self.kinds = list(kinds)
         self.bom = bom
+        self.history = history
 
     def _text(self, lines: Sequence[Sequence[Any]]) -> bytes:
         out = io.StringIO()
@@ -96,6 +113,7 @@ class CsvEncoder:
             *DEAL_COLUMNS,
             *(f"properties.{p}" for p in self.properties),
             *(f"associations.{k}" for k in self.kinds),
+            *([STAGE_HISTORY] if self.history else []),
         ]
         return (b"\xef\xbb\xbf" if self.bom else b"") + self._text([header])
 
@@ -109,6 +127,9 @@ class CsvEncoder:
             cells.append(("true" if value else "false") if name == "is_archived" else value)
         cells += [row.properties.get(p) for p in self.properties]
         cells += [ID_SEPARATOR.join(_ids(row, k)) for k in self.kinds]
+        if self.history:
+            history = row.stage_history
+            cells.append(None if history is None else orjson.dumps(history).decode())
         return cells
 
     def finish(self) -> bytes:
@@ -150,11 +171,15 @@ class _Sink(io.RawIOBase):
 
 class ParquetEncoder:
     """Typed: amount float64, dates timestamp[ms, UTC], is_archived bool, properties a struct of
-    strings (as HubSpot sends them), associations a struct of id lists; one row group a batch."""
+    strings (as HubSpot sends them), associations a struct of id lists, stage_history a list of
+    stays (stage, stage_label, entered_at, left_at); one row group a batch."""
 
-    def __init__(self, properties: Sequence[str], kinds: Sequence[str]) -> None:
+    def __init__(
+        self, properties: Sequence[str], kinds: Sequence[str], *, history: bool = False
+    ) -> None:
         self.properties = list(properties)
         self.kinds = list(kinds)
+        self.history = history
         # imported here: pyarrow costs every process some 35 MB, and only Parquet exports need it
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -168,6 +193,17 @@ class ParquetEncoder:
             fields.append(
                 pa.field("associations", pa.struct([(k, pa.list_(pa.string())) for k in kinds]))
             )
+        if history:
+            moment = pa.timestamp("ms", tz="UTC")
+            stay = pa.struct(
+                [
+                    ("stage", pa.string()),
+                    ("stage_label", pa.string()),
+                    ("entered_at", moment),
+                    ("left_at", moment),
+                ]
+            )
+            fields.append(pa.field(STAGE_HISTORY, pa.list_(stay)))
         self.schema = pa.schema(fields)
         self.sink = _Sink()
         self.writer = pq.ParquetWriter(self.sink, self.schema, compression="zstd")
@@ -186,6 +222,8 @@ class ParquetEncoder:
         columns["properties"] = [{p: r.properties.get(p) for p in self.properties} for r in rows]
         if self.kinds:
             columns["associations"] = [{k: _ids(r, k) for k in self.kinds} for r in rows]
+        if self.history:
+            columns[STAGE_HISTORY] = [_stays(r.stage_history) for r in rows]
         self.writer.write_table(self.table.from_pydict(columns, schema=self.schema))
         return self.sink.drain()
 
@@ -204,13 +242,29 @@ def _timestamp(value: str | None) -> datetime | None:
         return None
 
 
+def _stays(history: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """A row's stage history with its times as moments, for Parquet."""
+    if history is None:
+        return None
+    return [
+        {
+            "stage": stay.get("stage"),
+            "stage_label": stay.get("stage_label"),
+            "entered_at": _timestamp(stay.get("entered_at")),
+            "left_at": _timestamp(stay.get("left_at")),
+        }
+        for stay in history
+    ]
+
+
 def encoder_for(fmt: ExportFormat, job: ScanJob, *, bom: bool = False) -> Encoder:
     properties, kinds = requested_of(job.config)
+    history = wants_history(job)
     if fmt is ExportFormat.CSV:
-        return CsvEncoder(properties, kinds, bom=bom)
+        return CsvEncoder(properties, kinds, bom=bom, history=history)
     if fmt is ExportFormat.NDJSON:
         return NdjsonEncoder()
-    return ParquetEncoder(properties, kinds)
+    return ParquetEncoder(properties, kinds, history=history)
 
 
 async def export_response(
