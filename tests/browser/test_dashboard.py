@@ -75,6 +75,8 @@ class TestStartForm:
         page.fill("[name='config.batchSize']", "500")
         page.fill("[name='config.filters.dateFilter.startDate']", "2025-02-01")
         page.fill("[name='config.filters.dateFilter.endDate']", "2025-01-01")
+        page.select_option("[name='config.mode']", "incremental")
+        page.check("[name='config.refreshAssociations']")  # without associations: refused
         page.get_by_role("button", name="Start scan").click()
         expect(page.locator("[data-form-errors]")).to_be_visible()
 
@@ -92,14 +94,21 @@ class TestStartForm:
                 },
             },
             includeAssociations=False,
+            mode="incremental",
+            refreshAssociations=True,
+            includeStageHistory=False,
         )
         assert api.status_code == 400
+        assert "config.refreshAssociations" in api.json()["errors"]
         assert page_errors(page) == api.json()["errors"]
         for name in ("config.scanId", "config.properties", "config.batchSize"):
             field = page.locator(".field", has=page.locator(f"[name='{name}']"))
             expect(field.locator(f"[data-error-for='{name}']")).to_be_visible()
             expect(page.locator(f"[name='{name}']")).to_have_attribute("aria-invalid", "true")
+        refresh = page.locator(".field", has=page.locator("[name='config.refreshAssociations']"))
+        expect(refresh.locator("[data-error-for='config.refreshAssociations']")).to_be_visible()
         expect(page.locator("[name='config.scanId']")).to_have_value("not valid!")
+        expect(page.locator("[name='config.mode']")).to_have_value("incremental")
         expect(page.locator(f"[name='{TOKEN_FIELD}']")).to_have_value("")
         assert canary not in page.content()
         shoot(page, "start-errors")
@@ -274,6 +283,101 @@ class TestListPage:
             else:
                 assert shown == expected, path
         expect(page.locator("[data-figure='health.status']")).to_have_text(health["status"])
+
+
+class TestIncremental:
+    def test_incremental_scan_from_the_form(
+        self, page: Page, churning_service: ServiceProcess, churning_portal: SandboxProcess
+    ) -> None:
+        """After a full run, an incremental one started from the form: its page shows the sync
+        block and the change counts of the API's status, the results their stage histories, and
+        the list each run's mode and changes."""
+        service, scan = churning_service, "dashboard-incremental"
+        config = {"includeAssociations": True, "includeStageHistory": True, "batchSize": 50}
+        assert service.start_scan(scan, churning_portal.token, **config).status_code == 202
+        first = service.wait(scan)
+        assert first["status"] == "completed" and first["sync"]["mode"] == "full"
+        time.sleep(1.5)  # the portal changes meanwhile
+
+        page.goto(f"{service.url}/start")
+        expect(page.locator("[name='config.mode']")).to_have_value("full")  # the default
+        page.fill("[name='config.scanId']", scan)
+        page.fill(f"[name='{TOKEN_FIELD}']", churning_portal.token)
+        page.check("[name='config.includeAssociations']")
+        page.check("[name='config.includeStageHistory']")
+        page.fill("[name='config.batchSize']", "50")
+        page.select_option("[name='config.mode']", "incremental")
+        page.check("[name='config.refreshAssociations']")
+        page.get_by_role("button", name="Start scan").click()
+        page.wait_for_url(f"**/scans/{scan}?notice=started")
+        expect(page.locator("#scan-live")).to_have_attribute("data-status", "completed")
+
+        status = service.status(scan)
+        sync, results = status["sync"], status["results"]
+        assert sync["requested_mode"] == sync["mode"] == "incremental", sync
+        assert sync["base_job_id"] == first["id"]
+        changes = results["changes"]
+        assert sum(changes.values()) > 0, changes
+        figure = page.locator
+        expect(figure("[data-figure='sync.mode']")).to_have_text("incremental")
+        expect(figure("[data-figure='sync.base_job_id']")).to_have_text(first["id"])
+        for name in ("modified_since", "high_water_mark"):
+            expect(figure(f"[data-figure='sync.{name}']")).to_have_attribute(
+                "data-value", sync[name]
+            )
+        for kind, count in changes.items():
+            expect(figure(f"[data-figure='changes.{kind}']")).to_have_text(f"{count:,}")
+        expect(figure("[data-figure=deals_held]")).to_have_text(f"{results['deals_held']:,}")
+        expect(figure("[data-sync-reason]")).to_have_count(0)
+
+        rows = api_results(service, scan, page_size=25)["deals"]
+        cells = page.locator("td[data-stage-history]")
+        expect(cells).to_have_count(len(rows))
+        for cell, row in zip(cells.all(), rows, strict=True):
+            history = row["stage_history"]
+            assert cell.get_attribute("data-stage-history") == " ".join(
+                span["stage"] for span in history
+            )
+            if history:
+                labels = [span["stage_label"] or span["stage"] for span in history]
+                assert cell.inner_text().startswith(labels[0])
+                assert cell.inner_text().endswith(labels[-1])
+                title = cell.get_attribute("title") or ""
+                assert len(title.splitlines()) == len(history)
+                assert history[0]["entered_at"].replace("T", " ").removesuffix("Z") in title
+        shoot(page, "scan-incremental")
+
+        page.goto(f"{service.url}/")
+        newer, older = page.locator(f"tr[data-scan='{scan}']").all()
+        expect(newer.locator("[data-mode]")).to_have_text("incremental")
+        shown = newer.locator("[data-changes]")
+        assert {k: int(shown.get_attribute(f"data-{k}") or "") for k in changes} == changes
+        expect(shown).to_contain_text(f"+{changes['added']:,} ~{changes['updated']:,}")
+        expect(older.locator("[data-mode]")).to_have_text("full")
+        expect(older.locator("[data-changes]")).to_have_count(0)
+        shoot(page, "list-incremental")
+
+    def test_incremental_without_an_earlier_run_says_why(
+        self, page: Page, churning_service: ServiceProcess, churning_portal: SandboxProcess
+    ) -> None:
+        """The reason an incremental scan read everything stands on its page; rows without
+        stage history get no stage history column."""
+        scan = "dashboard-first-incremental"
+        reply = churning_service.start_scan(scan, churning_portal.token, mode="incremental")
+        assert reply.status_code == 202
+        sync = churning_service.wait(scan)["sync"]
+        assert sync["mode"] == "full" and sync["reason"]
+        page.goto(f"{churning_service.url}/scans/{scan}")
+        expect(page.locator("[data-figure='sync.mode']")).to_have_text(
+            "full (incremental requested)"
+        )
+        expect(page.locator("[data-sync-reason]")).to_have_text(
+            f"Ran as a full scan: {sync['reason']}"
+        )
+        expect(page.locator("[data-changes]")).to_have_count(0)
+        expect(page.locator("table.deals tbody tr").first).to_be_visible()
+        expect(page.locator("td[data-stage-history]")).to_have_count(0)
+        expect(page.locator("table.deals th", has_text="Stage history")).to_have_count(0)
 
 
 class TestCrossSite:

@@ -62,6 +62,11 @@ LIST_PAGE_SIZE = 20
 RESULTS_PAGE_SIZES = (25, 50, 100)
 STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 ASSOCIATION_TYPES = ("contacts", "companies", "line_items")
+#: The start form's mode choices: the config's values and what each does.
+SCAN_MODES = (
+    ("full", "Full: read every deal"),
+    ("incremental", "Incremental: only what changed since the last completed run"),
+)
 #: Notices a redirect may ask for: fixed sentences, so a link cannot put words on the page.
 NOTICES = {
     "started": "Scan started.",
@@ -111,14 +116,65 @@ def _when(moment: str | None) -> str:
     return NOTHING if not moment else moment.replace("T", " ").removesuffix("Z") + " UTC"
 
 
+CHANGE_KINDS = ("added", "updated", "archived", "removed")
+
+
+def _changes(changes: dict[str, int] | None) -> str:
+    """An incremental run's changes, compact as ``scan list`` prints them: ``+12 ~40 -3 archived
+    5`` (added, updated, removed; archived only when there are some)."""
+    if not changes:
+        return NOTHING
+    text = f"+{changes['added']:,} ~{changes['updated']:,} -{changes['removed']:,}"
+    return f"{text} archived {changes['archived']:,}" if changes["archived"] else text
+
+
+def _changes_in_words(changes: dict[str, int] | None) -> str:
+    if not changes:
+        return ""
+    return ", ".join(f"{changes[kind]:,} {kind}" for kind in CHANGE_KINDS)
+
+
+#: A results cell names this many stays at most; longer histories show the first and the last.
+HISTORY_SHOWN = 3
+
+
+def _stage_path(history: list[dict[str, Any]] | None) -> str:
+    """``Appointment scheduled → Qualified to buy → Closed won``: a deal's stays, oldest first."""
+    if not history:
+        return NOTHING
+    labels = [span.get("stage_label") or span.get("stage") or "?" for span in history]
+    if len(labels) > HISTORY_SHOWN:
+        labels = [labels[0], "\N{HORIZONTAL ELLIPSIS}", labels[-1]]
+    return " \N{RIGHTWARDS ARROW} ".join(labels)
+
+
+def _stage_dates(history: list[dict[str, Any]] | None) -> str:
+    """One line a stay, with when the deal entered and left it: the cell's title."""
+    return "\n".join(
+        f"{span.get('stage_label') or span.get('stage')}: {_when(span.get('entered_at'))}"
+        f" \N{EN DASH} {_when(span.get('left_at')) if span.get('left_at') else 'now'}"
+        for span in history or []
+    )
+
+
 templates = Jinja2Templates(directory=PACKAGE_DIR / "templates")
 templates.env.globals |= {
     "version": __version__,
     "statuses": STATUSES,
     "association_types": ASSOCIATION_TYPES,
     "page_sizes": RESULTS_PAGE_SIZES,
+    "change_kinds": CHANGE_KINDS,
+    "scan_modes": SCAN_MODES,
 }
-templates.env.filters |= {"duration": _duration, "number": _number, "when": _when}
+templates.env.filters |= {
+    "duration": _duration,
+    "number": _number,
+    "when": _when,
+    "changes": _changes,
+    "changes_in_words": _changes_in_words,
+    "stage_path": _stage_path,
+    "stage_dates": _stage_dates,
+}
 
 
 class KeyNeeded(Exception):
@@ -418,6 +474,7 @@ async def _results_view(
         "query": query,
         "page_href": lambda number: query.href(page=number),
         "facets": await service.result_facets(db, job),
+        "stage_history": any("stage_history" in deal for deal in deals),
     }
 
 
@@ -500,6 +557,9 @@ FORM_FIELDS = (
     "config.includeAssociations",
     "config.associationTypes",
     "config.batchSize",
+    "config.includeStageHistory",
+    "config.mode",
+    "config.refreshAssociations",
     "config.filters.includeArchived",
     "config.filters.pipelineId",
     "config.filters.dealstage",
@@ -542,6 +602,10 @@ def config_from_form(form: dict[str, list[str]]) -> dict[str, Any]:
         config["associationTypes"] = kinds
     if batch := text("config.batchSize"):
         config["batchSize"] = _whole_number(batch)
+    if mode := text("config.mode"):
+        config["mode"] = mode
+    config["refreshAssociations"] = "config.refreshAssociations" in form
+    config["includeStageHistory"] = "config.includeStageHistory" in form
     filters: dict[str, Any] = {"includeArchived": "config.filters.includeArchived" in form}
     for name in ("pipelineId", "dealstage"):
         if value := text(f"config.filters.{name}"):
@@ -601,7 +665,11 @@ def _start_page(
 @router.get("/start", response_class=HTMLResponse)
 async def start_form(request: Request, who: Who) -> HTMLResponse:
     """The start form with the config's defaults."""
-    defaults = {"config.batchSize": ["100"], "config.filters.dateFilter.property": ["createdate"]}
+    defaults = {
+        "config.batchSize": ["100"],
+        "config.mode": ["full"],
+        "config.filters.dateFilter.property": ["createdate"],
+    }
     return _start_page(request, who, defaults, {})
 
 
