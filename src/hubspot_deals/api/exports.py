@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.api.presenters import deal_body
 from hubspot_deals.api.quotas import open_download
-from hubspot_deals.engine import requested_of
+from hubspot_deals.engine import requested_of, wants_stage_history
 from hubspot_deals.jobs.runtime import Runtime
 from hubspot_deals.jobs.service import count_results
 from hubspot_deals.store.deals import DealFilter, DealRepository
@@ -77,11 +77,6 @@ class Encoder(Protocol):
 
 def _ids(row: DealRow, kind: str) -> list[str]:
     return [entry["id"] for entry in (row.associations or {}).get(kind) or []]
-
-
-def wants_history(job: ScanJob) -> bool:
-    """Whether the scan asked for stage history: its files then carry a ``stage_history`` column."""
-    return bool(job.config.get("includeStageHistory"))
 
 
 class CsvEncoder:
@@ -259,7 +254,7 @@ def _stays(history: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
 
 def encoder_for(fmt: ExportFormat, job: ScanJob, *, bom: bool = False) -> Encoder:
     properties, kinds = requested_of(job.config)
-    history = wants_history(job)
+    history = wants_stage_history(job.config)
     if fmt is ExportFormat.CSV:
         return CsvEncoder(properties, kinds, bom=bom, history=history)
     if fmt is ExportFormat.NDJSON:
