@@ -141,6 +141,21 @@ class Filters(_Strict):
 
 
 class ScanConfig(_Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={  # refreshAssociations: true needs includeAssociations: true
+            "if": {
+                "properties": {"refreshAssociations": {"const": True}},
+                "required": ["refreshAssociations"],
+            },
+            "then": {
+                "properties": {"includeAssociations": {"const": True}},
+                "required": ["includeAssociations"],
+            },
+        },
+    )
+
     scanId: str = Field(
         max_length=255,
         description="Letters, digits, hyphens and underscores.",
