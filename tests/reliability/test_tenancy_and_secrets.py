@@ -424,7 +424,9 @@ def test_encryption_keys_rotate_under_running_scans(
     failed); with "K2,K1" it resumes, decrypting with K1, and a new one is encrypted with K2;
     `db rotate-tokens`; restarted with K2 alone: both complete, every deal once."""
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    slow_portal = make_sandbox(*SLOW_PORTAL)
+    # three times the crash suites' portal: both scans must outlast two restarts and the rotation
+    # (with 3,000 deals, the resumed scan finished before the rotation in two CI runs)
+    slow_portal = make_sandbox(*SLOW_PORTAL[2:], "--deals", "9000")
     svc = make_service(
         slow_portal,
         distributed=mode == "distributed",
