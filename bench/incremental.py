@@ -11,18 +11,10 @@ figures are its counts.
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from bench.service_scan import (
-    ASSOCIATIONS,
-    LATENCY_MS,
-    LIMIT,
-    PROPERTIES,
-    SEARCH_RATE,
-    realistic,
-)
+from bench.service_scan import LATENCY_MS, LIMIT, SEARCH_RATE, realistic, scan
 from hubspot_deals.sandbox.process import SandboxProcess
 from hubspot_deals.service_process import ServiceProcess
 
@@ -34,29 +26,11 @@ def _requests(stats: dict[str, Any]) -> dict[str, int]:
     return {endpoint: sum(by_status.values()) for endpoint, by_status in stats["requests"].items()}
 
 
-def _scan(service: ServiceProcess, token: str, **config: Any) -> tuple[float, dict[str, Any]]:
-    started = time.monotonic()
-    reply = service.start_scan(
-        SCAN_ID,
-        token,
-        properties=PROPERTIES,
-        includeAssociations=True,
-        associationTypes=ASSOCIATIONS,
-        **config,
-    )
-    reply.raise_for_status()
-    while True:
-        status = service.status(SCAN_ID)
-        if status["status"] in ("completed", "failed", "cancelled"):
-            return time.monotonic() - started, status
-        time.sleep(0.2)
-
-
 def _measured(
     portal: SandboxProcess, service: ServiceProcess, **config: Any
 ) -> tuple[float, dict[str, Any], dict[str, int]]:
     portal.reset_stats()
-    seconds, status = _scan(service, portal.token, **config)
+    seconds, status = scan(service, portal.token, SCAN_ID, **config)
     return seconds, status, _requests(portal.stats())
 
 

@@ -42,3 +42,14 @@ def make_sandbox() -> Iterator[Callable[..., SandboxProcess]]:
     yield make
     for running in started:
         running.stop()
+
+
+@pytest.fixture(scope="module")
+def churning_portal() -> Iterator[SandboxProcess]:
+    """A 500-deal portal whose deals are created, updated and archived all the time
+    (``--churn 40``): an incremental scan of it always has changes to show."""
+    running = SandboxProcess.start(
+        "--deals", "500", "--rate-limit", "100000", "--search-rate", "1000", "--churn", "40"
+    )
+    yield running
+    running.stop()

@@ -85,17 +85,6 @@ def service(
 
 
 @pytest.fixture(scope="module")
-def churning_portal() -> Iterator[SandboxProcess]:
-    """A portal whose deals are created, updated and archived all the time (``--churn``), so an
-    incremental scan always has changes to show."""
-    running = SandboxProcess.start(
-        "--deals", "400", "--rate-limit", "100000", "--search-rate", "1000", "--churn", "40"
-    )
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
 def churning_service(
     churning_portal: SandboxProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceProcess]:

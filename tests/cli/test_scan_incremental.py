@@ -20,16 +20,6 @@ from tests.e2e.conftest import service_env
 
 
 @pytest.fixture(scope="module")
-def churning_portal() -> Iterator[SandboxProcess]:
-    """Deals created, updated and archived all the time: an incremental run always has changes."""
-    running = SandboxProcess.start(
-        "--deals", "600", "--rate-limit", "100000", "--search-rate", "1000", "--churn", "40"
-    )
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
 def churning_service(
     churning_portal: SandboxProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceProcess]:

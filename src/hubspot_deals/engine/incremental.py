@@ -250,9 +250,10 @@ class IncrementalRun:
             if not include:  # only rows the set holds live matter: they leave it
                 await self._save(Changes(gone=dict.fromkeys(keys, "archived")))
                 continue
-            held = await self._held(keys)
+            async with self.ctx.sessions() as session:
+                known = await DealRepository(session).archived_among(self.job.id, keys)
             # rows already held as archived are as they were (archived deals do not change)
-            fresh = [d for d in page.results if not (held.get(int(d.id)) or {}).get("is_archived")]
+            fresh = [d for d in page.results if int(d.id) not in known]
             await self._save(await self._observe(fresh) if fresh else Changes())
         if include:  # archived rows the bin no longer has: restored, or deleted for good
             async with self.ctx.sessions() as session:
@@ -366,11 +367,6 @@ class IncrementalRun:
             if len(page.results) < SEARCH_PAGE:
                 return found
             start = int(page.results[-1].id) + 1
-
-    async def _held(self, keys: list[int]) -> dict[int, dict[str, Any]]:
-        async with self.ctx.sessions() as session:
-            rows = await DealRepository(session).by_keys(self.job.id, keys)
-            return {k: row_values(r) for k, r in rows.items()}
 
     async def _save(
         self, changes: Changes, *, checkpoint: dict[str, Any] | None = None, **values: Any

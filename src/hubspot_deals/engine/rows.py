@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from hubspot_deals.engine.plan import parse_ms
 from hubspot_deals.hubspot import (
     AccountDetails,
     AssociatedObject,
@@ -121,7 +122,7 @@ def stage_spans(
     """HubSpot's dealstage history (any order) as stays, oldest first: a value set again while
     the deal was already in that stage does not start a new stay."""
     spans: list[dict[str, Any]] = []
-    for entry in sorted(history, key=lambda e: _moment(e.timestamp)):
+    for entry in sorted(history, key=lambda e: parse_ms(e.timestamp) or 0):
         if not entry.value or (spans and spans[-1]["stage"] == entry.value):
             continue
         entered = utc_text(entry.timestamp)
@@ -136,14 +137,6 @@ def stage_spans(
             }
         )
     return spans
-
-
-def _moment(value: str) -> datetime:
-    text = utc_text(value) or ""
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return datetime.min.replace(tzinfo=UTC)
 
 
 def requested_of(config: dict[str, Any]) -> tuple[list[str], list[str]]:

@@ -33,7 +33,7 @@ from hubspot_deals.engine.rows import (
     wants_stage_history,
 )
 from hubspot_deals.hubspot import BURST, HubSpotClient, HubSpotMissingScopesError, Owner
-from hubspot_deals.store.deals import DealRepository
+from hubspot_deals.store.deals import DealFilter, DealRepository
 from hubspot_deals.store.jobs import JobRepository, Lease
 from hubspot_deals.store.models import ScanJob
 from hubspot_deals.store.outages import is_outage
@@ -277,7 +277,7 @@ async def _complete(ctx: ScanContext, job_id: str, lease: Lease) -> None:
             updated_at=moment,
             total_items=job.processed_items + job.failed_items,
             total_batches=job.current_batch,
-            deals_held=await DealRepository(session).count_held(job_id),
+            deals_held=await DealRepository(session).count(job_id, DealFilter()),
             token_encrypted=None,
         )
         if not completed:

@@ -130,9 +130,14 @@ class DealRepository:
                 delete(DealRow).where(DealRow.job_id == job_id, DealRow.deal_key.in_(keys))
             )
 
-    async def count_held(self, job_id: str) -> int:
-        query = select(func.count()).select_from(DealRow).where(DealRow.job_id == job_id)
-        return int(await self.session.scalar(query) or 0)
+    async def archived_among(self, job_id: str, keys: Sequence[int]) -> set[int]:
+        """Which of ``keys`` the job holds as archived rows (keys only: no row is loaded)."""
+        if not keys:
+            return set()
+        query = select(DealRow.deal_key).where(
+            DealRow.job_id == job_id, DealRow.deal_key.in_(keys), DealRow.is_archived
+        )
+        return set((await self.session.scalars(query)).all())
 
     async def count_in(self, job_id: str, lo: int, hi: int, *, archived: bool) -> int:
         """Rows with ``lo <= deal_key < hi``, archived or not."""
