@@ -277,8 +277,17 @@ def sandbox(
     ui_domain: Annotated[UiDomain, typer.Option(help="The portal's UI host.")] = UiDomain.NA,
     latency_ms: Annotated[float, typer.Option(min=0, help="Added to every API reply.")] = 0.0,
     rate_limit: Annotated[
-        int, typer.Option(min=1, help="Requests per rolling 10 s, per token.")
+        int, typer.Option(min=1, help="Requests per rolling burst window, per token.")
     ] = (SandboxConfig.rate_limit),
+    rate_window_ms: Annotated[
+        int,
+        typer.Option(
+            min=100,
+            max=60_000,
+            help="Length of the burst window, announced in X-HubSpot-RateLimit-Interval-"
+            "Milliseconds (HubSpot's is 10,000; tests shorten it).",
+        ),
+    ] = SandboxConfig.burst_window_ms,
     search_rate: Annotated[int, typer.Option(min=1, help="Search requests per second.")] = (
         SandboxConfig.search_rate
     ),
@@ -325,6 +334,7 @@ def sandbox(
         ui_domain=ui_domain.value,
         latency_ms=latency_ms,
         rate_limit=rate_limit,
+        burst_window_ms=rate_window_ms,
         search_rate=search_rate,
         daily_limit=daily_limit,
         fault_rate=fault_rate,
@@ -338,7 +348,7 @@ def sandbox(
     sandbox = Sandbox(config)
     console.print(
         f"HubSpot sandbox: http://{host}:{port}  ({deals:,} deals, seed {seed}, "
-        f"{rate_limit}/10 s, search {search_rate}/s)"
+        f"{rate_limit}/{rate_window_ms / 1000:g} s, search {search_rate}/s)"
     )
     console.print(f"demo token (scopes: {', '.join(ALL_SCOPES)}):")
     print(DEMO_TOKEN, flush=True)  # on stdout alone, so scripts can read it

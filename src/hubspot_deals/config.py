@@ -80,6 +80,13 @@ class Settings(BaseSettings):
     results_mb_per_minute_per_org: float = Field(
         100.0, gt=0, description="Megabytes of results pages an organization may download a minute."
     )
+    quota_window_seconds: int = Field(
+        60,
+        ge=1,
+        le=3600,
+        description="Length of the service's own limit windows: API_RATE_LIMIT_PER_MINUTE and "
+        "RESULTS_MB_PER_MINUTE_PER_ORG are spent per window of this length (tests shorten it).",
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="auto: JSON unless standard error is a terminal."

@@ -97,7 +97,7 @@ class ServiceProcess:
             | {
                 "DATA_DIR": str(self.data_dir),
                 "LOG_FORMAT": "json",
-                "LOG_LEVEL": "DEBUG",
+                "LOG_LEVEL": "INFO",  # DEBUG (httpx's every request) where a test reads it
                 "PYTHONUNBUFFERED": "1",
             }
             | self.env

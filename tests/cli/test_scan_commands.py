@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -342,12 +341,15 @@ class TestRunningScans:
         assert_error_line(slow_cli("scan", "cancel", "cli-nothing"), 5, "SCAN_NOT_FOUND")
 
     def interrupt(self, cli: Cli, token: str, scan_id: str, *flags: str) -> tuple[int, str]:
-        """``scan start --wait``, then Ctrl-C once the bar is up: its exit code and stderr."""
+        """``scan start --wait``, then Ctrl-C once it follows the scan (its "started scan" line is
+        on stderr): its exit code and stderr."""
         waiting = cli.popen("scan", "start", scan_id, "--token", token, "--wait", *flags)
-        time.sleep(2.5)
+        assert waiting.stderr is not None
+        seen = [waiting.stderr.readline()]  # blocks until the line: no guessed delay
+        assert f"started scan {scan_id}" in seen[0], seen
         waiting.send_signal(signal.SIGINT)
-        _, stderr = waiting.communicate(timeout=30)
-        return waiting.returncode, stderr
+        _, rest = waiting.communicate(timeout=30)
+        return waiting.returncode, seen[0] + rest
 
     def test_ctrl_c_leaves_the_scan_running(
         self, slow_cli: Cli, slow_portal: SandboxProcess, slow_service: ServiceProcess

@@ -577,7 +577,7 @@ class TestSecrets:
             "--token",
             f"{token}=crm.objects.deals.read,crm.objects.contacts.read",
         )
-        svc = make_service(portal)
+        svc = make_service(portal, LOG_LEVEL="DEBUG")
         texts = [
             svc.start_scan(
                 "secret", token, includeAssociations=True, associationTypes=["contacts"]

@@ -49,7 +49,8 @@ def scanned(
     backings: list[DistributedBacking] = []
     service = new_service(
         tmp_path_factory.mktemp("service"),
-        service_env(big_portal),
+        # the download limit is tested in test_export.py; here it would only make the test wait
+        service_env(big_portal, RESULTS_MB_PER_MINUTE_PER_ORG="100000"),
         backings,
         distributed=DISTRIBUTED,
     ).start()

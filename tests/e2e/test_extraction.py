@@ -168,6 +168,7 @@ class TestFullScans:
         company_types = {a["type"] for r in rows for a in r["associations"]["companies"]}
         assert company_types == {"deal_to_company", "deal_to_company_unlabeled"}
 
+    @pytest.mark.mode_independent  # the client's reading; stored the same in both modes
     def test_hundreds_of_properties_never_hit_the_uri_limit(
         self,
         make_service: Callable[..., ServiceProcess],
@@ -259,6 +260,7 @@ class TestFilters:
         assert ids
         assert_rows_match(service.all_deals(scan_id), expect, ids, DEFAULT_PROPERTIES, None)
 
+    @pytest.mark.mode_independent  # the client's reading; stored the same in both modes
     def test_search_cap_loses_nothing(
         self,
         make_sandbox: Callable[..., SandboxProcess],
@@ -282,6 +284,7 @@ class TestFilters:
 
 
 class TestResilience:
+    @pytest.mark.mode_independent  # the client's reading; stored the same in both modes
     def test_faults_change_nothing(
         self,
         make_sandbox: Callable[..., SandboxProcess],

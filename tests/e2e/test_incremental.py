@@ -249,6 +249,7 @@ def test_25000_deals_sharing_one_timestamp(
 
 
 @pytest.mark.slow
+@pytest.mark.mode_independent  # it builds an embedded service in either pass
 def test_incremental_runs_resume_after_kills(
     make_sandbox: SandboxFactory, make_service: ServiceFactory
 ) -> None:

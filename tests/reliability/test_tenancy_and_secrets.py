@@ -339,6 +339,7 @@ def test_canary_token_is_nowhere(
         portal,
         distributed=distributed,
         HUBSPOT_BURST_LIMIT="200",
+        LOG_LEVEL="DEBUG",  # the most a log can hold: the token must be in none of it
         **({"WORKER_METRICS_PORT": "1"} if distributed else {}),  # each worker's /metrics too
     )
     form = {"config.scanId": "canary-form", TOKEN_FIELD: canary, "config.batchSize": "100"}

@@ -510,6 +510,16 @@ class TestRateLimits:
         assert refused.json()["policyName"] == "TEN_SECONDLY_ROLLING"
         assert limited.stats()["rate_limited"] == {"TEN_SECONDLY_ROLLING": 1}
 
+    def test_burst_window_length_is_a_parameter(self, make_sandbox: SandboxFactory) -> None:
+        """--rate-window-ms shortens the window and announces it, as HubSpot announces its own."""
+        limited = make_sandbox("--deals", "10", "--rate-limit", "2", "--rate-window-ms", "400")
+        replies = [limited.get("/crm/v3/objects/deals?limit=1") for _ in range(3)]
+        assert [r.status_code for r in replies] == [200, 200, 429]
+        assert replies[0].headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == "400"
+        assert replies[0].headers["X-HubSpot-RateLimit-Secondly"] == "5"
+        time.sleep(0.4)  # the window itself: its length is what this test is about
+        assert limited.get("/crm/v3/objects/deals?limit=1").status_code == 200
+
     def test_search_has_its_own_window_and_no_headers(self, make_sandbox: SandboxFactory) -> None:
         """Search is outside the burst window, carries no rate-limit headers, and 429s SECONDLY."""
         limited = make_sandbox("--deals", "10", "--rate-limit", "2", "--search-rate", "3")

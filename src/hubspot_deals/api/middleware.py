@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import Scope
 
 from hubspot_deals.api.errors import envelope, failure_response
-from hubspot_deals.api.quotas import requests_quota
+from hubspot_deals.api.quotas import requests_quota, window_text
 from hubspot_deals.metrics import UNROUTED, Metrics
 
 log = structlog.get_logger("hubspot_deals.access")
@@ -97,7 +97,7 @@ def install(app: FastAPI, per_minute: int, metrics: Metrics) -> None:
                         "API rate limit exceeded",
                         {
                             "limit": per_minute,
-                            "window": "1 minute",
+                            "window": window_text(request),
                             "retry_after_seconds": retry_after,
                         },
                     ),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import structlog
 from fastapi import Request
-from limits import RateLimitItem, RateLimitItemPerMinute
+from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.strategies import FixedWindowRateLimiter
 
 from hubspot_deals.api.errors import ApiError
@@ -53,21 +53,36 @@ class Quota:
         return Window(allowed, stats.remaining, stats.reset_time)
 
 
+def _window_seconds(request: Request) -> int:
+    return int(request.app.state.runtime.settings.quota_window_seconds)
+
+
+def window_text(request: Request) -> str:
+    """The window as error details name it: "1 minute" unless QUOTA_WINDOW_SECONDS changed it."""
+    seconds = _window_seconds(request)
+    return "1 minute" if seconds == 60 else f"{seconds} seconds"
+
+
+def _per_window(request: Request, amount: int, namespace: str) -> Quota:
+    item = RateLimitItemPerSecond(amount, _window_seconds(request), namespace=namespace)
+    return Quota(request, item)
+
+
 def requests_quota(request: Request, per_minute: int) -> Quota:
-    return Quota(request, RateLimitItemPerMinute(per_minute, namespace="requests"))
+    return _per_window(request, per_minute, "requests")
 
 
 def _downloads(request: Request) -> tuple[Quota, float]:
     mb = request.app.state.runtime.settings.results_mb_per_minute_per_org
-    return Quota(request, RateLimitItemPerMinute(int(mb * 1_000_000), namespace="downloads")), mb
+    return _per_window(request, int(mb * 1_000_000), "downloads"), mb
 
 
-def _download_refused(window: Window, mb: float) -> ApiError:
+def _download_refused(request: Request, window: Window, mb: float) -> ApiError:
     return ApiError(
         429,
         "RATE_LIMIT_EXCEEDED",
         "Results download limit exceeded for this organization",
-        {"limit_mb": mb, "window": "1 minute", "retry_after_seconds": window.retry_after},
+        {"limit_mb": mb, "window": window_text(request), "retry_after_seconds": window.retry_after},
         headers={"Retry-After": str(window.retry_after)},
     )
 
@@ -77,7 +92,7 @@ async def charge_download(request: Request, org: str | None, size: int) -> None:
     quota, mb = _downloads(request)
     window = await quota.spend(f"org:{org or ''}", size)
     if not window.allowed:
-        raise _download_refused(window, mb)
+        raise _download_refused(request, window, mb)
 
 
 @dataclass(frozen=True)
@@ -108,5 +123,5 @@ async def open_download(request: Request, org: str | None) -> DownloadMeter:
     key = f"org:{org or ''}"
     window = await quota.spend(key, 0)
     if window.remaining <= 0:
-        raise _download_refused(window, mb)
+        raise _download_refused(request, window, mb)
     return DownloadMeter(quota, key)

@@ -460,7 +460,8 @@ class ErrorResponse(BaseModel):
 
 
 class DependencyHealth(BaseModel):
-    status: Literal["healthy", "unhealthy", "unknown", "not_configured"]
+    #: degraded: HubSpot's latest answer was a 5xx or 429, or none came (a scan retries it)
+    status: Literal["healthy", "degraded", "unhealthy", "unknown", "not_configured"]
     response_time_ms: int | None
     rate_limit_remaining: int | None = None
     error: str | None = None

@@ -158,9 +158,19 @@ def _finish(status: JSON, as_json: bool) -> NoReturn:
 
 
 def _wait(
-    api: ScanApi, scan_id: str, *, interval: float, cancel_on_interrupt: bool, as_json: bool
+    api: ScanApi,
+    scan_id: str,
+    *,
+    interval: float,
+    cancel_on_interrupt: bool,
+    as_json: bool,
+    started: str | None = None,
 ) -> NoReturn:
+    """Follow the scan; ``started`` is noted inside the Ctrl-C handling, so a Ctrl-C right after
+    the user reads it is handled like any later one."""
     try:
+        if started:
+            _note(started)
         final = follow(api, scan_id, err, interval=interval)
     except KeyboardInterrupt:
         if not cancel_on_interrupt:
@@ -459,13 +469,13 @@ def start(
                 f"`hubspot-deals scan status {scan} --wait`"
             )
             return
-        _note(f"started scan {scan} (job {escape(str(started.get('jobId')))})")
         _wait(
             api,
             str(started.get("scanId")),
             interval=interval,
             cancel_on_interrupt=cancel_on_interrupt,
             as_json=as_json,
+            started=f"started scan {scan} (job {escape(str(started.get('jobId')))})",
         )
 
 

@@ -23,6 +23,7 @@ from hubspot_deals.sandbox.catalog import ALL_SCOPES, DEALS_READ, Account
 from hubspot_deals.sandbox.data import deal_id
 from hubspot_deals.sandbox.endpoints import BadRequest, Endpoints, list_param
 from hubspot_deals.sandbox.gateway import (
+    BURST_WINDOW_MS,
     DEFAULT_FAULT_KINDS,
     FAULT_KINDS,
     Gateway,
@@ -59,7 +60,8 @@ class SandboxConfig:
     portal_id: int = 48_151_623
     ui_domain: str = "app.hubspot.com"
     latency_ms: float = 0.0
-    rate_limit: int = 150  # per rolling 10 seconds, per token
+    rate_limit: int = 150  # per rolling burst window, per token
+    burst_window_ms: int = BURST_WINDOW_MS  # HubSpot's is 10 s; tests shorten it
     search_rate: int = 5  # per second, per account
     daily_limit: int = 500_000
     fault_rate: float = 0.0
@@ -119,6 +121,7 @@ class Sandbox:
                 portal_id=cfg.portal_id,
                 tokens=cfg.all_tokens(),
                 rate_limit=cfg.rate_limit,
+                burst_window_ms=cfg.burst_window_ms,
                 search_rate=cfg.search_rate,
                 daily_limit=cfg.daily_limit,
                 latency_ms=cfg.latency_ms,

@@ -21,12 +21,13 @@ from starlette.types import Receive, Scope, Send
 from hubspot_deals.sandbox import responses
 from hubspot_deals.sandbox.limits import DailyCounter, RollingWindow
 
-#: Which window a route counts against: the 10-second burst window, search's own per-second
+#: Which window a route counts against: the burst window (10 s), search's own per-second
 #: window, or neither (the v4 association batch reads the official spec marks exempt).
 Policy = Literal["burst", "search", "exempt"]
 
 #: Longest request target (path and query) HubSpot accepts before answering 414.
 MAX_URI_CHARS = 16_000
+#: HubSpot's burst window; a sandbox may announce a shorter one (tests: time as a parameter).
 BURST_WINDOW_MS = 10_000
 FAULT_KINDS = ("500", "502", "503", "504", "429", "drop", "truncate", "stall")
 #: Drawn unless kinds are named: ``stall`` costs real time, so it is asked for explicitly.
@@ -92,6 +93,7 @@ class GatewaySettings:
     tokens: dict[str, frozenset[str]]
     rate_limit: int
     search_rate: int
+    burst_window_ms: int
     daily_limit: int
     latency_ms: float
     fault_rate: float
@@ -105,7 +107,7 @@ class Gateway:
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
         self.stats = Stats()
-        self.burst = RollingWindow(settings.rate_limit, BURST_WINDOW_MS / 1000)
+        self.burst = RollingWindow(settings.rate_limit, settings.burst_window_ms / 1000)
         self.search = RollingWindow(settings.search_rate, 1.0)
         self.daily = DailyCounter(settings.daily_limit)
         self._faults = random.Random(settings.seed ^ 0xFA17)
@@ -207,14 +209,15 @@ class Gateway:
     def _burst_headers(self, token: str) -> dict[str, str]:
         limit = self.settings.rate_limit
         remaining = self.burst.remaining(token)
+        secondly = max(limit * 1000 // self.settings.burst_window_ms, 1)
         return {
             **self._daily_headers(),
-            "X-HubSpot-RateLimit-Interval-Milliseconds": str(BURST_WINDOW_MS),
+            "X-HubSpot-RateLimit-Interval-Milliseconds": str(self.settings.burst_window_ms),
             "X-HubSpot-RateLimit-Max": str(limit),
             "X-HubSpot-RateLimit-Remaining": str(remaining),
-            # deprecated but still sent, with a tenth of the burst limit as observed
-            "X-HubSpot-RateLimit-Secondly": str(max(limit // 10, 1)),
-            "X-HubSpot-RateLimit-Secondly-Remaining": str(max(min(limit // 10, remaining), 0)),
+            # deprecated but still sent: the burst limit per second (a tenth of it, as observed)
+            "X-HubSpot-RateLimit-Secondly": str(secondly),
+            "X-HubSpot-RateLimit-Secondly-Remaining": str(max(min(secondly, remaining), 0)),
         }
 
     def _add_headers(self, response: Response, policy: Policy, request: Request) -> None:
