@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 #: Test processes (pytest-xdist): most tests wait on sandboxes and services rather than compute, so
-#: more processes than cores pay. Whole files go to one process (their shared servers start once).
+#: more processes than cores pay. A file goes to one process whole (its shared servers start once);
+#: files with slow tests go first (tests/conftest.py).
 PYTEST_WORKERS ?= 4
 PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25
 
@@ -41,10 +42,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
-	$(PYTEST)
+	$(PYTEST) --junitxml=reports/embedded.xml
 
 pytest-distributed: $(STAMP)
-	HUBSPOT_DEALS_TEST_MODE=distributed $(PYTEST) tests/e2e -m "not mode_independent"
+	HUBSPOT_DEALS_TEST_MODE=distributed $(PYTEST) tests/e2e -m "not mode_independent" \
+		--junitxml=reports/distributed.xml
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
@@ -53,4 +55,4 @@ sandbox: $(STAMP)
 	$(BIN)/hubspot-deals sandbox
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache reports

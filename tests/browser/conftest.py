@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from hubspot_deals.sandbox.process import SandboxProcess
 from hubspot_deals.service_process import ServiceProcess
@@ -49,6 +49,7 @@ def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport=DESKTOP, accept_downloads=True)
     opened = context.new_page()
     opened.set_default_timeout(20_000)
+    expect.set_options(timeout=20_000)  # the suite runs beside others: a slow page is not wrong
     yield opened
     context.close()
 

@@ -227,7 +227,8 @@ class TestStatusAndList:
         body = json_out(cli("scan", "list", "--page-size", "5", "--sort-order", "asc", "--json"))
         api = service.get("/api/v1/scan/list", params={"page_size": 5, "sort_order": "asc"})
         assert body == api.json()
-        assert body["scans"][0]["scanId"] == "cli-flags"  # the first scan of the session
+        started = [scan["started_at"] for scan in body["scans"] if scan["started_at"]]
+        assert started and started == sorted(started)  # oldest first, as asked
 
 
 class TestResults:
