@@ -22,8 +22,8 @@ __all__ = ["FAST_RETRY", "SHARED", "SandboxProcess"]
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Files with slow tests first (the order within a file kept): pytest-xdist's ``--dist
     loadfile`` hands files out in this order, so the longest are not left for the end."""
-    slow = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.nodeid.split("::")[0] not in slow)
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)
 
 
 @pytest.fixture(scope="session")
