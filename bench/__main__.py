@@ -6,6 +6,7 @@
 - ``incremental``: an incremental scan after 1% of 100,000 deals changed, next to a full scan
 - ``client``: the HubSpot client's throughput against the burst limit
 - ``sandbox``: a million-deal sandbox's start time and memory
+- ``load``: 20 readers a second for 3 minutes a mode while scans re-run: latency, errors, memory
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from bench import (
     client_throughput,
     exports,
     incremental,
+    load,
     sandbox_scale,
     service_scale,
     service_scan,
@@ -28,6 +30,7 @@ BENCHMARKS = {
     "incremental": incremental.run,
     "client": client_throughput.run,
     "sandbox": sandbox_scale.run,
+    "load": load.run,
 }
 
 

@@ -297,7 +297,7 @@ class TestIncremental:
         assert service.start_scan(scan, churning_portal.token, **config).status_code == 202
         first = service.wait(scan)
         assert first["status"] == "completed" and first["sync"]["mode"] == "full"
-        time.sleep(1.5)  # the portal changes meanwhile
+        churning_portal.churn(create=5, update=20, archive=3)  # the portal changes meanwhile
 
         page.goto(f"{service.url}/start")
         expect(page.locator("[name='config.mode']")).to_have_value("full")  # the default

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -83,10 +82,10 @@ def start(cli: Cli, token: str, scan_id: str, *flags: str) -> Run:
 def full_then_incremental(
     inc_cli: Cli, churning_portal: SandboxProcess, churning_service: ServiceProcess
 ) -> tuple[Run, Run, dict[str, Any]]:
-    """A full run of ``cli-inc``, a second of churn, then an incremental run (with every deal's
+    """A full run of ``cli-inc``, changes to the portal, then an incremental run (with every deal's
     associations refreshed): both as the CLI printed them, and the API's final status."""
     full = start(inc_cli, churning_portal.token, "cli-inc")
-    time.sleep(1.5)
+    churning_portal.churn(create=5, update=20, archive=3)
     incremental = start(
         inc_cli, churning_portal.token, "cli-inc", "--mode", "incremental", "--refresh-associations"
     )

@@ -598,7 +598,9 @@ class TestFaultsAndChurn:
     def test_churn_creates_updates_and_archives(self, make_sandbox: SandboxFactory) -> None:
         """With churn on, deals are created, modified and archived; the truth follows."""
         moving = make_sandbox("--deals", "200", "--churn", "100")
-        time.sleep(1.5)
+        deadline = time.monotonic() + 30
+        while moving.stats()["version"] <= 100 and time.monotonic() < deadline:
+            time.sleep(0.05)  # a poll for the event: a hundred changes drawn
         truth = moving.truth()
         assert len(truth) > 200
         assert any(d["properties"]["hs_lastmodifieddate"] > "2026" for d in truth[:200])

@@ -42,6 +42,17 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def wait_for_changes(portal: SandboxProcess, changes: int) -> dict[str, Any]:
+    """Background churn's stats once it has drawn ``changes`` more changes (the event a sleep
+    would stand for)."""
+    target = portal.stats()["version"] + changes
+    deadline = time.monotonic() + 30
+    while (stats := portal.stats())["version"] < target:
+        assert time.monotonic() < deadline, f"churn drew {changes} changes in 30 s"
+        time.sleep(0.05)
+    return stats
+
+
 def walk(portal: SandboxProcess, query: str = "") -> list[dict[str, Any]]:
     deals: list[dict[str, Any]] = []
     after = None
@@ -268,11 +279,10 @@ class TestHardDeletes:
         """--churn draws create, update and archive by default; delete and relink are opted in."""
         portal = make_sandbox("--deals", "500", "--churn", "200", *FAST)
         assert portal.stats()["churn_kinds"] == ["create", "update", "archive"]
-        time.sleep(0.5)
+        wait_for_changes(portal, 50)
         assert portal.stats()["deleted"] == 0
         portal.set_churn_kinds(list(CHURN_KINDS))
-        time.sleep(1.5)
-        stats = portal.stats()
+        stats = wait_for_changes(portal, 150)
         assert stats["deleted"] > 0 and stats["churn_kinds"] == list(CHURN_KINDS)
         portal.set_churn_kinds(["relink"])  # so the truth is read while no stage moves
         truth = portal.truth()

@@ -1,7 +1,8 @@
-"""The load of test_load.py: users reading the API as dashboards and exporters do, each at one
-request a second (a steady rate, whatever the latency): scan status, the list of scans, and
-results by page number and by cursor. Scan ids come from LOAD_SCANS (comma-separated; the first
-is a completed scan whose results are paged), the API key (if any) from LOAD_API_KEY."""
+"""The users of bench/load.py (and of its smoke test, tests/reliability/test_load.py), reading
+the API as dashboards and exporters do, each at one request a second (a steady rate, whatever the
+latency): scan status, the list of scans, and results by page number and by cursor. Scan ids come
+from LOAD_SCANS (comma-separated; the first is a completed scan whose results are paged), the API
+key (if any) from LOAD_API_KEY."""
 
 from __future__ import annotations
 

@@ -1,0 +1,135 @@
+"""Secrets, in both modes: a canary token, used for scans that complete, are cancelled, fail,
+conflict or are refused (by the API and by the dashboard's form), is searched for in every response
+(exports of each format, Parquet decoded; dashboard pages; /metrics), the logs at debug level
+(exceptions included), the database's bytes and every Redis key and value: zero hits.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from hubspot_deals.api.routes.dashboard import TOKEN_FIELD
+from hubspot_deals.sandbox.catalog import ALL_SCOPES
+from hubspot_deals.sandbox.process import SandboxProcess
+from hubspot_deals.service_process import ServiceProcess
+from tests.reliability.conftest import MODES
+from tests.reliability.test_tenancy import EXPORT, EXPORT_QUERIES, FORMATS, readable
+
+
+def redis_haystack(svc: ServiceProcess) -> bytes:
+    """Every key of the deployment's namespace and every value under it."""
+    client = redis.Redis.from_url(svc.env["REDIS_URL"])
+    found = []
+    for key in client.scan_iter(match=f"{svc.env['REDIS_NAMESPACE']}*", count=1000):
+        kind = client.type(key).decode()
+        value: Any = {
+            "string": lambda k: client.get(k),
+            "hash": lambda k: client.hgetall(k),
+            "list": lambda k: client.lrange(k, 0, -1),
+            "set": lambda k: client.smembers(k),
+            "zset": lambda k: client.zrange(k, 0, -1, withscores=True),
+            "stream": lambda k: client.xrange(k),
+        }.get(kind, lambda k: b"")(key)
+        found.append(key + b"=" + repr(value).encode())
+    client.close()
+    return b"\n".join(found)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES)
+def test_canary_token_is_nowhere(
+    mode: str,
+    make_sandbox: Callable[..., SandboxProcess],
+    make_service: Callable[..., ServiceProcess],
+) -> None:
+    canary = f"pat-na1-c4na7y00-{uuid.uuid4().hex[:4]}-4000-8000-{uuid.uuid4().hex[:12]}"
+    refused = f"pat-na1-c4na7y99-{uuid.uuid4().hex[:4]}-4000-8000-{uuid.uuid4().hex[:12]}"
+    portal = make_sandbox(
+        "--deals", "2000", "--rate-limit", "200", "--latency-ms", "20",
+        "--token", f"{canary}={','.join(ALL_SCOPES)}",
+    )  # fmt: skip
+    distributed = mode == "distributed"
+    svc = make_service(
+        portal,
+        distributed=distributed,
+        HUBSPOT_BURST_LIMIT="200",
+        LOG_LEVEL="DEBUG",  # the most a log can hold: the token must be in none of it
+        **({"WORKER_METRICS_PORT": "1"} if distributed else {}),  # each worker's /metrics too
+    )
+    form = {"config.scanId": "canary-form", TOKEN_FIELD: canary, "config.batchSize": "100"}
+    replies = [
+        svc.start_scan("canary-done", canary, includeAssociations=True),
+        svc.start_scan("canary-cancelled", canary),
+        svc.start_scan("canary-cancelled", canary),  # 409 while it runs
+        svc.post("/api/v1/scan/cancel/canary-cancelled"),
+        svc.start_scan("canary-refused", refused),  # HubSpot answers 401
+        svc.start_scan("canary-invalid", canary, batchSize=0),  # 400
+        svc.start_scan("canary-spaced", f"{canary} x"),  # 400, the token itself invalid
+        svc.start_scan("canary-long", canary * 20),  # 400
+        # the dashboard's start form: a start, the same again (409 beside the scan id while it
+        # runs), and forms shown again with their errors (their values back, the token not)
+        svc.request("POST", "/start", data=form),
+        svc.request("POST", "/start", data=form),
+        svc.request("POST", "/start", data=form | {"config.scanId": "canary-form-bad", "config.batchSize": "0"}),
+        svc.request("POST", "/start", data=form | {"config.scanId": "canary-form-x", TOKEN_FIELD: f"{canary} x"}),
+    ]  # fmt: skip
+    assert [r.status_code for r in replies[-4:]] in ([303, 409, 400, 400], [303, 303, 400, 400])
+    finished = ("canary-done", "canary-cancelled", "canary-refused", "canary-form")
+    for scan_id in finished:
+        svc.wait(scan_id, timeout=180)
+    assert svc.status("canary-refused")["error_code"] == "HUBSPOT_AUTH_FAILED"
+    for scan_id in (*finished, "canary-invalid"):
+        replies += [
+            svc.get(f"/api/v1/scan/status/{scan_id}"),
+            svc.get(f"/api/v1/scan/results/{scan_id}?page_size=500"),
+            *(svc.get(EXPORT.format(scan_id) + query) for query in EXPORT_QUERIES),
+            svc.get(f"/scans/{scan_id}"),
+            svc.get(f"/fragments/scans/{scan_id}"),
+            *(svc.get(f"/scans/{scan_id}/export?format={fmt}&bom=true") for fmt in FORMATS),
+        ]
+    replies += [svc.get("/api/v1/scan/list"), svc.get("/api/v1/stats"), svc.get("/health")]
+    replies += [svc.get(path) for path in ("/", "/fragments/scans", "/start", "/key")]
+    scrapes = [svc.get("/metrics")] + [httpx.get(url) for url in svc.worker_metrics_urls()]
+    assert len(scrapes) == (3 if distributed else 1)
+    assert all(r.status_code == 200 and "hubspot_deals_" in r.text for r in scrapes)
+    replies += scrapes
+    exports = [r for r in replies if r.url.path.endswith("/export")]
+    assert len(exports) == 7 * 5
+    # every export of a run there is answers its file (canary-invalid never ran: 404)
+    assert {r.status_code for r in exports if "canary-invalid" not in r.url.path} == {200}
+    assert all(r.status_code < 500 for r in replies)
+    haystacks = {
+        "responses": "\n".join(map(readable, replies)).encode()
+        + b"\n".join(r.content for r in replies),  # Parquet's bytes too, besides its rows
+        "logs": svc.logs().encode(),
+        "database": svc.database_dump(),
+    }
+    if mode == "distributed":
+        haystacks["redis"] = redis_haystack(svc)
+    needles = [
+        form
+        for token in (canary, refused)
+        for form in (
+            token.encode(),
+            token.split("-", 2)[2].encode(),  # the token's own part, without its prefix
+            base64.b64encode(token.encode()),
+            base64.urlsafe_b64encode(token.encode()),
+        )
+    ]
+    hits = {name: [n for n in needles if n in hay] for name, hay in haystacks.items()}
+    sizes = {name: f"{len(hay) / 1000:.0f} kB" for name, hay in haystacks.items()}
+    pages = sum(r.headers.get("content-type", "").startswith("text/html") for r in replies)
+    print(
+        f"\ncanary ({mode}): {len(replies)} responses ({len(exports)} exports, {pages} dashboard"
+        f" pages, {len(scrapes)} /metrics); searched {sizes}; hits {sum(map(len, hits.values()))}"
+    )
+    assert not any(hits.values()), hits
+    assert "DEBUG" in haystacks["logs"].decode() or '"level": "debug"' in haystacks["logs"].decode()
+    assert len(haystacks["database"]) > 100_000  # the deals are there: the dump is real
