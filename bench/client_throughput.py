@@ -13,8 +13,7 @@ import asyncio
 import statistics
 import time
 
-from hubspot_deals.config import Settings
-from hubspot_deals.hubspot import HubSpotClient
+from hubspot_deals.hubspot import ClientConfig, HubSpotClient
 from hubspot_deals.sandbox.process import SandboxProcess
 
 LIMIT = 150
@@ -25,8 +24,8 @@ LATENCY_MS = 250
 async def _drive(portal: SandboxProcess, tasks: int, budget: int) -> list[float]:
     """Completion times of ``budget`` list calls made by ``tasks`` concurrent workers."""
     done: list[float] = []
-    settings = Settings(hubspot_max_connections=tasks)
-    async with HubSpotClient(portal.token, base_url=portal.url, settings=settings) as client:
+    config = ClientConfig(base_url=portal.url, max_connections=tasks)
+    async with HubSpotClient(portal.token, config) as client:
         left = budget
 
         async def worker() -> None:
@@ -41,7 +40,7 @@ async def _drive(portal: SandboxProcess, tasks: int, budget: int) -> list[float]
 
 
 async def _sequential(portal: SandboxProcess, pages: int) -> float:
-    async with HubSpotClient(portal.token, base_url=portal.url) as client:
+    async with HubSpotClient(portal.token, ClientConfig(base_url=portal.url)) as client:
         started = time.monotonic()
         count = 0
         async for _ in client.iter_deal_pages(limit=100):

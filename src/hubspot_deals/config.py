@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hubspot_deals.hubspot import ClientConfig, RetryPolicy
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
@@ -120,6 +122,23 @@ class Settings(BaseSettings):
     hubspot_retry_timeout: float = Field(
         600.0, gt=0, description="Give up retrying one call after this many seconds."
     )
+
+    def hubspot_client(self) -> ClientConfig:
+        """The HubSpot client's configuration (the client itself reads no settings)."""
+        return ClientConfig(
+            base_url=self.hubspot_base_url,
+            timeout_seconds=self.hubspot_timeout_seconds,
+            max_connections=self.hubspot_max_connections,
+            burst_limit=self.hubspot_burst_limit,
+            search_rate=self.hubspot_search_rate,
+            retry=RetryPolicy(
+                self.hubspot_retry_attempts,
+                self.hubspot_retry_wait_initial,
+                self.hubspot_retry_wait_max,
+                self.hubspot_retry_wait_jitter,
+                self.hubspot_retry_timeout,
+            ),
+        )
 
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'hubspot_deals.db'}"

@@ -24,12 +24,19 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from hubspot_deals.hubspot import CallRecord
+from hubspot_deals.store.models import JobStatus
 
 #: A HubSpot round trip is 50 ms to a few seconds; a timeout is HUBSPOT_TIMEOUT_SECONDS (30 s).
 HUBSPOT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 #: The API answers in milliseconds; a large results page or a slow database takes seconds.
 API_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-SCAN_STATUSES = ("pending", "running", "completed", "failed", "cancelled")
+SCAN_STATUSES = (
+    JobStatus.PENDING,
+    JobStatus.RUNNING,
+    JobStatus.COMPLETED,
+    JobStatus.FAILED,
+    JobStatus.CANCELLED,
+)
 #: The label of an attempt that got no answer (timeout, refused or dropped connection).
 NO_ANSWER = "error"
 #: The route label of a request no route answered: unknown paths, and requests the middleware
@@ -74,7 +81,7 @@ class _Stored(Collector):
         yield GaugeMetricFamily(
             "hubspot_deals_queue_depth",
             "Scans accepted and waiting to run (pending).",
-            value=self.figures.scans.get("pending", 0),
+            value=self.figures.scans.get(JobStatus.PENDING, 0),
         )
 
 

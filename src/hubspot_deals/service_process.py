@@ -182,6 +182,19 @@ class ServiceProcess:
             check=True,
         ).stdout.strip()
 
+    def execute(self, statement: str) -> None:
+        """Run ``statement`` on the service's database, behind its back (tests break it so)."""
+        postgres = self._postgres()
+        if postgres is None:
+            with sqlite3.connect(self.data_dir / "hubspot_deals.db") as db:
+                db.execute(statement)
+            return
+        subprocess.run(  # noqa: S603 - fixed arguments
+            ["psql", "-c", statement, postgres],  # noqa: S607 - the PostgreSQL client on PATH
+            capture_output=True,
+            check=True,
+        )
+
     def start(self) -> ServiceProcess:
         self.process = self._spawn("serve", "--port", str(self.port), log_name="service.log")
         for _ in range(self.workers - len(self.worker_processes)):

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from hubspot_deals.config import Settings
-from hubspot_deals.jobs.tasks import dispatch, make_broker
+from hubspot_deals.jobs.tasks import make_broker
 from hubspot_deals.sandbox.process import SandboxProcess
 from hubspot_deals.service_process import ServiceProcess
 from tests.distributed.proxy import Outage
@@ -98,10 +98,10 @@ class TestWorkers:
         job_id = svc.status("twice")["id"]
 
         async def send_again() -> None:
-            broker = make_broker(Settings(**{k.lower(): v for k, v in svc.env.items()}))
+            broker, scan_task = make_broker(Settings(**{k.lower(): v for k, v in svc.env.items()}))
             await broker.startup()
             for _ in range(3):
-                await dispatch(job_id)
+                await scan_task.kiq(job_id)
             await broker.shutdown()
 
         asyncio.run(send_again())

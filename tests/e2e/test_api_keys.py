@@ -48,6 +48,11 @@ class TestKeys:
             assert reply.json()["error_code"] == "UNAUTHORIZED"
         assert call(service, "GET", "/api/v1/health", None).status_code == 401
         assert call(service, "GET", "/health", None).status_code == 200
+        for path in ("/stats", "/api/v1/stats"):  # an organization's figures, at either path
+            for key in (None, "hsd_not-a-key"):
+                refused = call(service, "GET", path, key)
+                assert refused.status_code == 401, (path, refused.text)
+                assert refused.json()["error_code"] == "UNAUTHORIZED"
         assert call(service, "GET", "/api/v1/scan/list", key_a).status_code == 200
 
     def test_keys_are_stored_hashed_and_revocable(
@@ -91,8 +96,11 @@ class TestIsolation:
         assert foreign["scans"] == [] and foreign["pagination"]["total_items"] == 0
         stats = call(service, "GET", "/api/v1/stats?organization_id=org_a", key_b).json()
         assert stats["summary"]["total_scans"] == 0
-        own = call(service, "GET", "/api/v1/stats", key_b).json()
-        assert own["summary"]["total_scans"] == 1
+        for path in ("/stats", "/api/v1/stats"):
+            own = call(service, "GET", path, key_b).json()
+            assert own["summary"]["total_scans"] == 1, path
+            at_root = call(service, "GET", f"{path}?organization_id=org_a", key_b).json()
+            assert at_root["summary"]["total_scans"] == 0, path
         mine = call(service, "GET", "/api/v1/scan/status/shared-id", key_a).json()
         theirs = call(service, "GET", "/api/v1/scan/status/shared-id", key_b).json()
         assert mine["organizationId"] == "org_a" and theirs["organizationId"] == "org_b"

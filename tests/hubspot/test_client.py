@@ -16,10 +16,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from hubspot_deals.config import Settings
 from hubspot_deals.hubspot import (
     BURST,
     CallRecord,
+    ClientConfig,
     HubSpotAuthError,
     HubSpotBadResponse,
     HubSpotClient,
@@ -31,6 +31,7 @@ from hubspot_deals.hubspot import (
     HubSpotSearchCapError,
     HubSpotServerError,
     LocalRateLimiter,
+    RateLimiter,
     RetryPolicy,
 )
 from hubspot_deals.sandbox import ground_truth
@@ -38,14 +39,18 @@ from hubspot_deals.sandbox.process import SandboxProcess
 from tests.conftest import FAST_RETRY
 
 SandboxFactory = Callable[..., SandboxProcess]
-FAST = Settings(hubspot_search_rate=1000, hubspot_burst_limit=100)
 
 
 def client_for(
-    sandbox: SandboxProcess, token: str | None = None, **kwargs: object
+    sandbox: SandboxProcess,
+    token: str | None = None,
+    *,
+    retry: RetryPolicy = FAST_RETRY,
+    limiter: RateLimiter | None = None,
+    on_call: Callable[[CallRecord], None] | None = None,
 ) -> HubSpotClient:
-    options: dict[str, object] = {"retry": FAST_RETRY, "settings": FAST} | kwargs
-    return HubSpotClient(token or sandbox.token, base_url=sandbox.url, **options)  # type: ignore[arg-type]
+    config = ClientConfig(base_url=sandbox.url, search_rate=1000, burst_limit=100, retry=retry)
+    return HubSpotClient(token or sandbox.token, config, limiter=limiter, on_call=on_call)
 
 
 class TestCompleteness:
@@ -273,7 +278,7 @@ class TestPacing:
         )  # fmt: skip
         limiter = LocalRateLimiter(burst_limit=100, search_rate=20)
         async with HubSpotClient(
-            portal.token, base_url=portal.url, retry=FAST_RETRY, limiter=limiter
+            portal.token, ClientConfig(base_url=portal.url, retry=FAST_RETRY), limiter=limiter
         ) as client:
 
             async def lister(n: int) -> int:
@@ -385,9 +390,8 @@ class TestSecrets:
         app = Starlette(routes=[Route("/account-info/v3/details", echo)])
         client = HubSpotClient(
             self.SECRET,
-            base_url="http://hubspot.test",
+            ClientConfig(base_url="http://hubspot.test", retry=FAST_RETRY),
             transport=httpx.ASGITransport(app=app),
-            retry=FAST_RETRY,
         )
         async with client:
             with pytest.raises(HubSpotAuthError) as caught:

@@ -17,7 +17,6 @@ from hubspot_deals.api.routes import dashboard, scans, service
 from hubspot_deals.api.routes.metrics import router as metrics_router
 from hubspot_deals.config import Settings, get_settings
 from hubspot_deals.jobs.runtime import Runtime
-from hubspot_deals.jobs.tasks import dispatch
 from hubspot_deals.metrics import Metrics
 from hubspot_deals.store.jobs import JobRepository
 
@@ -58,7 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     keyed = [Depends(authenticate)]
     app.include_router(scans.router, prefix=API_PREFIX, dependencies=keyed)
     app.include_router(service.router, prefix=API_PREFIX, dependencies=keyed)
-    app.include_router(service.router, include_in_schema=False)
+    app.include_router(service.health_router, include_in_schema=False)  # open: probes have no key
+    app.include_router(service.stats_router, include_in_schema=False, dependencies=keyed)
     app.include_router(dashboard.router)  # the web dashboard at /: docs/dashboard.md
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     app.include_router(metrics_router)  # at the root only, keyless: docs/metrics.md
@@ -75,7 +75,7 @@ async def _run_embedded_worker(runtime: Runtime) -> None:
         await db.commit()
         unfinished = await jobs.unfinished()
     for job_id in unfinished:  # resumed from their checkpoints, oldest first
-        await dispatch(job_id)
+        await runtime.dispatch(job_id)
     if unfinished:
         log.info("scans.resumed", count=len(unfinished))
     await runtime.runner.sweep_forever()

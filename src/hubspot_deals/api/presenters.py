@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hubspot_deals.jobs.service import Queue, iso
-from hubspot_deals.store.models import DealRow, ScanJob
+from hubspot_deals.store.models import DealRow, JobStatus, ScanJob
 
 NOT_FOUND_STATUS: dict[str, Any] = {
     "id": None,
@@ -48,7 +48,7 @@ def humanize(seconds: float) -> str:
 
 def time_remaining(job: ScanJob) -> str | None:
     if (
-        job.status != "running"
+        job.status != JobStatus.RUNNING
         or job.started_at is None
         or not job.processed_items
         or not job.total_items
@@ -101,12 +101,12 @@ def status_body(job: ScanJob, queue: Queue | None = None) -> dict[str, Any]:
     progress: dict[str, Any] = {
         "total_items": job.total_items
         if job.total_items is not None
-        else (0 if job.status == "failed" else None),
+        else (0 if job.status == JobStatus.FAILED else None),
         "processed_items": job.processed_items,
         "failed_items": job.failed_items,
         "success_rate": success_rate(job.processed_items, job.failed_items),
     }
-    if job.status in ("pending", "running"):
+    if job.status in (JobStatus.PENDING, JobStatus.RUNNING):
         progress |= {
             "current_batch": job.current_batch,
             "total_batches": job.total_batches,
@@ -126,7 +126,9 @@ def status_body(job: ScanJob, queue: Queue | None = None) -> dict[str, Any]:
     body["sync"] = sync_block(job)
     if queue is not None:
         body["queue"] = queue_block(queue)
-    if job.status in ("completed", "cancelled") or (job.status == "failed" and job.processed_items):
+    if job.status in (JobStatus.COMPLETED, JobStatus.CANCELLED) or (
+        job.status == JobStatus.FAILED and job.processed_items
+    ):
         body["results"] = results_block(job)
     return body
 
@@ -178,15 +180,15 @@ def list_item(job: ScanJob) -> dict[str, Any]:
         "processed_items": job.processed_items,
         "success_rate": success_rate(job.processed_items, job.failed_items),
     }
-    if job.status == "completed":
+    if job.status == JobStatus.COMPLETED:
         item["duration_seconds"] = _seconds(job.started_at, job.completed_at)
         item["data_size_mb"] = data_mb(job)
-    elif job.status in ("running", "pending"):
+    elif job.status in (JobStatus.RUNNING, JobStatus.PENDING):
         item["estimated_time_remaining"] = time_remaining(job)
     if job.error_message:
         item["error_message"] = job.error_message
     item["mode"] = job.sync_mode or requested_mode(job)
-    if job.status == "completed":
+    if job.status == JobStatus.COMPLETED:
         item["changes"] = changes_block(job)
     return item
 

@@ -18,6 +18,7 @@ from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.strategies import FixedWindowRateLimiter
 
 from hubspot_deals.api.errors import ApiError
+from hubspot_deals.store.outages import report
 
 log = structlog.get_logger(__name__)
 
@@ -47,8 +48,10 @@ class Quota:
                     return Window(False, stats.remaining, stats.reset_time)
             allowed = await self.limiter.hit(self.item, key, cost=cost) if cost else True
             stats = await self.limiter.get_window_stats(self.item, key)
-        except Exception as exc:
-            log.warning("quota.unavailable", error=type(exc).__name__)
+        except (
+            Exception
+        ) as exc:  # Redis is out of reach: the limit opens rather than the API closing
+            report(log, "quota.unavailable", exc)
             return Window(True, self.item.amount, time.time() + self.item.get_expiry())
         return Window(allowed, stats.remaining, stats.reset_time)
 

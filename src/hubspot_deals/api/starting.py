@@ -30,6 +30,7 @@ async def start_for_caller(
     return await service.start_scan(
         db,
         rt.cipher,
+        rt.dispatch,
         config=config.stored() | {"organizationId": org},
         token=config.auth.hubspot_access_token.get_secret_value(),
         org=org,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -25,12 +26,16 @@ class ScanContext:
 
     sessions: async_sessionmaker[AsyncSession]
     cipher: TokenCipher
-    client_factory: Callable[[str], HubSpotClient]
+    #: a client for a token, paced with the process's other scans of that token
+    client_factory: Callable[[str], AbstractAsyncContextManager[HubSpotClient]]
     worker_id: str
     lease_seconds: float
     max_running_per_org: int
     #: how far before the previous run's mark an incremental run starts reading
     overlap_seconds: float = 300.0
+    #: this worker's clock, for the times a run records (started, updated, its high-water mark);
+    #: leases go by the database's clock instead, so a worker whose clock is off holds none wrongly
+    clock: Callable[[], datetime] = now
     #: one claim at a time in this process (SQLite has no cross-connection lock to lean on)
     claim_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

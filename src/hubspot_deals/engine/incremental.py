@@ -32,7 +32,7 @@ from typing import Any
 
 import structlog
 
-from hubspot_deals.engine.context import ScanContext, Stop, now
+from hubspot_deals.engine.context import ScanContext, Stop
 from hubspot_deals.engine.pipeline import grouped, in_order
 from hubspot_deals.engine.plan import (
     SEARCH_PAGE,
@@ -47,7 +47,7 @@ from hubspot_deals.engine.rows import association_entries, fetched_properties, r
 from hubspot_deals.hubspot import BURST, Deal
 from hubspot_deals.store.deals import DealFilter, DealRepository, row_values
 from hubspot_deals.store.jobs import JobRepository, Lease
-from hubspot_deals.store.models import ScanJob
+from hubspot_deals.store.models import DatabaseNow, JobStatus, ScanJob
 
 log = structlog.get_logger(__name__)
 
@@ -78,7 +78,7 @@ async def plan_sync(ctx: ScanContext, job: ScanJob, lease: Lease, started: datet
     if job.config.get("mode") == "incremental":
         async with ctx.sessions() as session:
             base = await JobRepository(session).serving(job.scan_id, job.organization_id)
-        if base is None or base.status != "completed" or base.id == job.id:
+        if base is None or base.status != JobStatus.COMPLETED or base.id == job.id:
             reason = "No earlier completed run of this scan to start from: it reads every deal."
             base = None
         elif base.high_water_mark is None:
@@ -109,7 +109,7 @@ async def plan_sync(ctx: ScanContext, job: ScanJob, lease: Lease, started: datet
             base_job_id=base.id if base else None,
             modified_since=since,
             high_water_mark=started,
-            updated_at=now(),
+            updated_at=ctx.clock(),
         )
         await session.commit()
     log.info("scan.sync_planned", mode=mode, base_job_id=base.id if base else None, reason=reason)
@@ -196,7 +196,7 @@ class IncrementalRun:
                 archived_deals=base.archived_deals,
                 data_bytes=base.data_bytes,
                 checkpoint={"version": 2, "phase": "changes", "partitions": None},
-                updated_at=now(),
+                updated_at=self.ctx.clock(),
             )
             if not copied:
                 await session.rollback()
@@ -417,8 +417,9 @@ class IncrementalRun:
                 "changes_updated": job.changes_updated + tally.updated,
                 "changes_archived": job.changes_archived + tally.archived,
                 "changes_removed": job.changes_removed + tally.removed,
-                "heartbeat_at": now(),
-                "updated_at": now(),
+                "interruptions": 0,
+                "heartbeat_at": DatabaseNow(),
+                "updated_at": self.ctx.clock(),
             } | values
             update["total_items"] = max(
                 update.get("total_items") or job.total_items or 0,

@@ -14,12 +14,11 @@ import contextlib
 import math
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import structlog
 
-from hubspot_deals.engine.context import ScanContext, Stop, now
+from hubspot_deals.engine.context import ScanContext, Stop
 from hubspot_deals.engine.errors import describe
 from hubspot_deals.engine.incremental import plan_sync, run_incremental
 from hubspot_deals.engine.pipeline import grouped, in_order
@@ -35,10 +34,14 @@ from hubspot_deals.engine.rows import (
 from hubspot_deals.hubspot import BURST, HubSpotClient, HubSpotMissingScopesError, Owner
 from hubspot_deals.store.deals import DealFilter, DealRepository
 from hubspot_deals.store.jobs import JobRepository, Lease
-from hubspot_deals.store.models import ScanJob
-from hubspot_deals.store.outages import is_outage
+from hubspot_deals.store.models import DatabaseNow, JobStatus, ScanJob
+from hubspot_deals.store.outages import cause_of, is_outage
 
 log = structlog.get_logger(__name__)
+
+#: Takeovers in a row without a batch written before a run fails: an error that comes back every
+#: time is no outage, whatever its class (a real outage stops claims too, so it does not count).
+MAX_INTERRUPTIONS = 5
 
 #: List chains walked at once: enough to spend a burst window in a few round trips, few enough to
 #: keep the connection pool cheap.
@@ -59,24 +62,41 @@ async def claim_scan(ctx: ScanContext, job_id: str) -> Claimed | None:
     waiting for a free slot of its organization)."""
     async with ctx.claim_lock, ctx.sessions() as session:
         jobs = JobRepository(session)
-        moment = now()
         claimed = await jobs.claim(
             job_id,
             worker=ctx.worker_id,
-            moment=moment,
-            stale_before=moment - timedelta(seconds=ctx.lease_seconds),
+            lease_seconds=ctx.lease_seconds,
             max_running=ctx.max_running_per_org,
         )
         await session.commit()
         if claimed is None:
             return None
         job, lease = claimed
+        if job.interruptions > MAX_INTERRUPTIONS:
+            log.error(
+                "scan.gave_up",
+                job_id=job_id,
+                interruptions=job.interruptions,
+                hint="the same error stopped it each time: see scan.interrupted above",
+            )
+            await jobs.update_if_running(
+                job_id,
+                lease,
+                status=JobStatus.FAILED,
+                completed_at=ctx.clock(),
+                error_code="INTERNAL_ERROR",
+                error_cause="internal",
+                error_message="The scan was interrupted again and again without progress; "
+                "the service's log names the cause.",
+            )
+            await session.commit()
+            return None
         if job.token_encrypted is None:
             await jobs.update_if_running(
                 job_id,
                 lease,
-                status="failed",
-                completed_at=now(),
+                status=JobStatus.FAILED,
+                completed_at=ctx.clock(),
                 error_code="INTERNAL_ERROR",
                 error_cause="internal",
                 error_message="The scan's HubSpot token is no longer stored; start the scan again.",
@@ -109,7 +129,13 @@ async def run_claimed(ctx: ScanContext, claimed: Claimed) -> None:
             log.info("scan.stopped", reason="cancelled or taken over")
         except Exception as exc:
             if is_outage(exc):  # not the scan's fault: resumed from its checkpoint later
-                log.warning("scan.interrupted", error=type(exc).__name__)
+                log.warning(
+                    "scan.interrupted",
+                    error=cause_of(exc),
+                    interruptions=job.interruptions,
+                    # the first of a series carries the traceback; the rest only the cause
+                    exc_info=exc if job.interruptions == 0 else None,
+                )
                 return
             failure = describe(exc)
             if failure.cause == "internal":
@@ -120,7 +146,7 @@ async def run_claimed(ctx: ScanContext, claimed: Claimed) -> None:
                 ctx,
                 job.id,
                 lease,
-                status="failed",
+                status=JobStatus.FAILED,
                 error_code=failure.code,
                 error_message=failure.message,
                 error_cause=failure.cause,
@@ -140,7 +166,7 @@ async def _while_leased(
             if done:
                 return task.result()
             async with ctx.sessions() as session:
-                held = await JobRepository(session).renew(job_id, lease, now())
+                held = await JobRepository(session).renew(job_id, lease)
                 await session.commit()
             if not held:
                 raise Stop
@@ -170,7 +196,9 @@ async def _load_lookups(client: HubSpotClient) -> Lookups:
 
 async def _extract(ctx: ScanContext, job: ScanJob, lease: Lease, client: HubSpotClient) -> None:
     config = job.config
-    started = now()  # before the first read: whatever changes from here on, the next run reads
+    started = (
+        ctx.clock()
+    )  # before the first read: whatever changes from here on, the next run reads
     lookups = await _load_lookups(client)  # also teaches the limiter the portal's real limit
     requested, kinds = requested_of(config)
     builder = RowBuilder(client, lookups, requested, kinds, wants_stage_history(config))
@@ -204,7 +232,7 @@ async def _run_full(ctx: ScanContext, job: ScanJob, lease: Lease, builder: RowBu
                 total_items=total,
                 total_batches=math.ceil(total / batch_size) if total is not None else None,
                 checkpoint=checkpoint_of(partitions),
-                updated_at=now(),
+                updated_at=ctx.clock(),
             )
             await session.commit()
 
@@ -253,8 +281,9 @@ async def _store_batch(
             current_batch=math.ceil(processed / batch_size) if batch_size else 0,
             total_items=max(job.total_items or 0, processed + job.failed_items + failed),
             checkpoint=checkpoint,
-            heartbeat_at=now(),
-            updated_at=now(),
+            interruptions=0,  # progress: the interruptions before it were passing ones
+            heartbeat_at=DatabaseNow(),
+            updated_at=ctx.clock(),
         )
         if not still_running:  # the rows above go with the rollback: nothing lands after a cancel
             await session.rollback()
@@ -268,11 +297,11 @@ async def _complete(ctx: ScanContext, job_id: str, lease: Lease) -> None:
         job = await jobs.get(job_id)
         if job is None or not lease.holds(job):
             raise Stop
-        moment = now()
+        moment = ctx.clock()
         completed = await jobs.update_if_running(
             job_id,
             lease,
-            status="completed",
+            status=JobStatus.COMPLETED,
             completed_at=moment,
             updated_at=moment,
             total_items=job.processed_items + job.failed_items,
@@ -299,8 +328,8 @@ async def _finish(
             job_id,
             lease,
             status=status,
-            completed_at=now(),
-            updated_at=now(),
+            completed_at=ctx.clock(),
+            updated_at=ctx.clock(),
             token_encrypted=None,
             **values,
         )

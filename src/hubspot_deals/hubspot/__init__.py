@@ -3,7 +3,7 @@
 It knows nothing of the service's database or HTTP API; the scan engine drives it.
 """
 
-from hubspot_deals.hubspot._client import CallRecord, HubSpotClient, RetryPolicy
+from hubspot_deals.hubspot._client import CallRecord, ClientConfig, HubSpotClient, RetryPolicy
 from hubspot_deals.hubspot._errors import (
     HubSpotAuthError,
     HubSpotBadResponse,
@@ -36,6 +36,7 @@ __all__ = [
     "AccountDetails",
     "AssociatedObject",
     "CallRecord",
+    "ClientConfig",
     "Deal",
     "DealPage",
     "HistoryEntry",

@@ -14,7 +14,6 @@ import orjson
 import stamina
 from pydantic import SecretStr, ValidationError
 
-from hubspot_deals.config import Settings, get_settings
 from hubspot_deals.hubspot._errors import (
     HubSpotBadResponse,
     HubSpotConnectionError,
@@ -68,15 +67,19 @@ class RetryPolicy:
     wait_jitter: float = 1.0
     timeout: float = 600.0
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RetryPolicy:
-        return cls(
-            settings.hubspot_retry_attempts,
-            settings.hubspot_retry_wait_initial,
-            settings.hubspot_retry_wait_max,
-            settings.hubspot_retry_wait_jitter,
-            settings.hubspot_retry_timeout,
-        )
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """How a client reaches HubSpot: the caller builds it (the service from its settings), so the
+    client reads no settings of its own. The limits are the defaults until HubSpot's rate-limit
+    headers state the real ones."""
+
+    base_url: str = "https://api.hubapi.com"
+    timeout_seconds: float = 30.0
+    max_connections: int = 100
+    burst_limit: int = 100
+    search_rate: int = 5
+    retry: RetryPolicy = RetryPolicy()
 
 
 @dataclass(frozen=True)
@@ -140,34 +143,32 @@ class HubSpotClient:
     def __init__(
         self,
         token: str,
+        config: ClientConfig = ClientConfig(),
         *,
-        base_url: str | None = None,
-        settings: Settings | None = None,
         limiter: RateLimiter | None = None,
-        retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        timeout: float | None = None,
         on_call: Callable[[CallRecord], None] | None = None,
     ) -> None:
+        """``limiter``: the pacing to share (one per token across a process's scans, or Redis's
+        across processes); by default the client paces itself alone."""
         if not isinstance(token, str) or not token.strip() or any(c.isspace() for c in token):
             raise ValueError("a HubSpot token is a non-empty string without whitespace")
-        settings = settings or get_settings()
         self._token = SecretStr(token)
-        self.base_url = (base_url or settings.hubspot_base_url).rstrip("/")
+        self.base_url = config.base_url.rstrip("/")
         self.limiter: RateLimiter = limiter or LocalRateLimiter(
-            burst_limit=settings.hubspot_burst_limit, search_rate=settings.hubspot_search_rate
+            burst_limit=config.burst_limit, search_rate=config.search_rate
         )
-        self.retry = retry or RetryPolicy.from_settings(settings)
+        self.retry = config.retry
         self.stats: Counter[str] = Counter()
         #: the latest answered attempt
         self.last_call: CallRecord | None = None
         self.on_call = on_call
-        pool = settings.hubspot_max_connections
+        pool = config.max_connections
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             auth=_BearerAuth(self._token),
             transport=transport,
-            timeout=timeout or settings.hubspot_timeout_seconds,
+            timeout=config.timeout_seconds,
             limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
             headers={"Accept": "application/json", "User-Agent": "hubspot-deals"},
         )

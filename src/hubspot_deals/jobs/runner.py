@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
 
 import structlog
 
 from hubspot_deals.engine import Claimed, ScanContext, claim_scan, run_claimed
 from hubspot_deals.store.jobs import JobRepository
+from hubspot_deals.store.outages import report
 
 log = structlog.get_logger(__name__)
 
@@ -70,7 +70,7 @@ class ScanRunner:
         try:
             await self.dispatch_waiting(job.organization_id)
         except Exception as exc:  # the sweepers start them later
-            log.warning("dispatch.failed", error=type(exc).__name__)
+            report(log, "dispatch.failed", exc)
 
     async def dispatch_waiting(self, org: str | None) -> None:
         """A slot of ``org`` freed: send its oldest pending scans to the workers."""
@@ -81,11 +81,8 @@ class ScanRunner:
 
     async def sweep(self) -> int:
         """Start, here, the scans no live worker holds; returns how many were taken on."""
-        moment = datetime.now(UTC)
         async with self.ctx.sessions() as session:
-            orphaned = await JobRepository(session).orphaned(
-                moment - timedelta(seconds=self.ctx.lease_seconds)
-            )
+            orphaned = await JobRepository(session).orphaned(self.ctx.lease_seconds)
         started = 0
         for job_id in orphaned:
             if self.busy >= self.capacity:
@@ -101,7 +98,7 @@ class ScanRunner:
             try:
                 await self.sweep()
             except Exception as exc:  # the database is down: the next round tries again
-                log.warning("sweep.failed", error=type(exc).__name__)
+                report(log, "sweep.failed", exc)
             await asyncio.sleep(interval)
 
     async def close(self) -> None:

@@ -12,7 +12,10 @@ import contextlib
 import os
 import socket
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 
 import orjson
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -23,9 +26,19 @@ from taskiq import AsyncBroker
 
 from hubspot_deals.config import Settings
 from hubspot_deals.engine import ScanContext
-from hubspot_deals.hubspot import CallRecord, HubSpotClient, RateLimiter, RedisRateLimiter
+from hubspot_deals.engine.context import now
+from hubspot_deals.hubspot import (
+    CallRecord,
+    ClientConfig,
+    HubSpotClient,
+    LocalRateLimiter,
+    RateLimiter,
+    RedisRateLimiter,
+)
+from hubspot_deals.jobs.caches import ResultCaches
+from hubspot_deals.jobs.pacing import TokenPacing
 from hubspot_deals.jobs.runner import ScanRunner
-from hubspot_deals.jobs.tasks import dispatch, make_broker
+from hubspot_deals.jobs.tasks import ScanTask, make_broker
 from hubspot_deals.metrics import Metrics
 from hubspot_deals.store.crypto import TokenCipher
 from hubspot_deals.store.database import create_engine, migrate, session_factory
@@ -81,21 +94,30 @@ class Runtime:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     cipher: TokenCipher
-    broker: AsyncBroker
     redis: Redis | None
     #: where the service's own limits (requests per key, downloads per organization) are counted
     limits_storage: Storage
     #: this process's instruments (the API serves them at /metrics, a worker on its own port)
     metrics: Metrics = field(default_factory=Metrics)
+    #: the clock of the times this process records; tests give it one of their own
+    clock: Callable[[], datetime] = field(default=now)
+    broker: AsyncBroker = field(init=False)
+    _scan_task: ScanTask = field(init=False, repr=False)
+    results: ResultCaches = field(default_factory=ResultCaches)
     runner: ScanRunner = field(init=False)
     hubspot: HubSpotHealth = field(init=False)
+    client_config: ClientConfig = field(init=False)
+    pacing: TokenPacing = field(init=False)
     started: float = field(default_factory=time.monotonic)
     worker_id: str = field(default_factory=worker_name)
 
     def __post_init__(self) -> None:
+        self.broker, self._scan_task = make_broker(self.settings)
+        self.client_config = self.settings.hubspot_client()
+        self.pacing = TokenPacing(self._limiter)
         self.hubspot = HubSpotHealth(self.redis, f"{self.settings.redis_namespace}:hubspot:last")
         self.runner = ScanRunner(
-            self.scan_context(), capacity=self.settings.worker_concurrency, dispatch=dispatch
+            self.scan_context(), capacity=self.settings.worker_concurrency, dispatch=self.dispatch
         )
         self.broker.add_dependency_context({ScanRunner: self.runner})
 
@@ -127,11 +149,14 @@ class Runtime:
             engine,
             session_factory(engine),
             cipher,
-            make_broker(settings),
             redis,
             storage,
             metrics or Metrics(),
         )
+
+    async def dispatch(self, job_id: str) -> None:
+        """Send a committed job to whoever runs scans (this process, or the workers)."""
+        await self._scan_task.kiq(job_id)
 
     async def close(self) -> None:
         await self.runner.close()
@@ -144,30 +169,39 @@ class Runtime:
         self.metrics.observe_hubspot(record)
         self.hubspot.observe(record)
 
+    def _limiter(self, token: str) -> RateLimiter:
+        settings = self.settings
+        if self.redis is None:
+            return LocalRateLimiter(
+                burst_limit=settings.hubspot_burst_limit, search_rate=settings.hubspot_search_rate
+            )
+        return RedisRateLimiter(
+            self.redis,
+            token,
+            namespace=settings.redis_namespace,
+            burst_limit=settings.hubspot_burst_limit,
+            search_rate=settings.hubspot_search_rate,
+            hold_s=settings.hubspot_timeout_seconds,
+        )
+
+    @asynccontextmanager
+    async def hubspot_client(self, token: str) -> AsyncIterator[HubSpotClient]:
+        """A client for one scan, paced together with every other scan of its token."""
+        with self.pacing.hold(token) as limiter:
+            async with HubSpotClient(
+                token, self.client_config, limiter=limiter, on_call=self.observe_call
+            ) as client:
+                yield client
+
     def scan_context(self) -> ScanContext:
         settings = self.settings
-
-        def client(token: str) -> HubSpotClient:
-            limiter: RateLimiter | None = None
-            if self.redis is not None:
-                limiter = RedisRateLimiter(
-                    self.redis,
-                    token,
-                    namespace=settings.redis_namespace,
-                    burst_limit=settings.hubspot_burst_limit,
-                    search_rate=settings.hubspot_search_rate,
-                    hold_s=settings.hubspot_timeout_seconds,
-                )
-            return HubSpotClient(
-                token, settings=settings, limiter=limiter, on_call=self.observe_call
-            )
-
         return ScanContext(
             self.sessions,
             self.cipher,
-            client,
+            self.hubspot_client,
             worker_id=self.worker_id,
             lease_seconds=settings.scan_lease_seconds,
             max_running_per_org=settings.max_concurrent_scans_per_org,
             overlap_seconds=settings.incremental_overlap_seconds,
+            clock=self.clock,
         )

@@ -7,20 +7,21 @@ commit before it dispatches (a job is never sent before its row exists).
 from __future__ import annotations
 
 import secrets
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hubspot_deals.jobs.tasks import dispatch
+from hubspot_deals.jobs.caches import ResultCaches
 from hubspot_deals.store.crypto import TokenCipher
 from hubspot_deals.store.deals import DealFilter, DealRepository, Facets
 from hubspot_deals.store.jobs import ANY_ORG, FINISHED, JobRepository, OrgScope
-from hubspot_deals.store.models import DealRow, ScanJob
+from hubspot_deals.store.models import DealRow, JobStatus, ScanJob, run_slot
+from hubspot_deals.store.outages import report
 
 log = structlog.get_logger(__name__)
 
@@ -71,6 +72,7 @@ class Started:
 async def start_scan(
     session: AsyncSession,
     cipher: TokenCipher,
+    dispatch: Callable[[str], Awaitable[None]],
     *,
     config: dict[str, Any],
     token: str,
@@ -78,25 +80,52 @@ async def start_scan(
     scope: OrgScope,
 ) -> Started:
     """Store the job and send it to the workers. Past the organization's running-scan limit it
-    waits as ``pending``, in order; a lost message only delays it (the sweepers find it)."""
+    waits as ``pending``, in order; a lost message only delays it (the sweepers find it).
+
+    "One active run per scan id" is the database's: the run's slot is unique among pending and
+    running runs, so of concurrent starts exactly one commits. The read before it only finds
+    the details of the 409 (and an active run of another organization while the service runs
+    open, which the slot of a keyed run does not cover)."""
     jobs = JobRepository(session)
-    running = await jobs.active(config["scanId"], scope)
-    if running is not None:
-        raise ScanInProgress(
-            "Extraction already in progress",
-            scanId=running.scan_id,
-            currentStatus=running.status,
-            startedAt=iso(running.started_at or running.created_at),
-        )
-    previous = await jobs.newest(config["scanId"], scope)
+    scan_id = config["scanId"]
+    for _ in range(3):  # the run that held the slot may end between the conflict and the read
+        running = await jobs.active(scan_id, scope)
+        if running is not None:
+            raise _in_progress(running)
+        previous = await jobs.newest(scan_id, scope)
+        job = _new_job(config, cipher.encrypt(token), org, scope)
+        jobs.add(job)
+        try:
+            await session.commit()
+        except IntegrityError:
+            await session.rollback()
+            continue
+        try:
+            await dispatch(job.id)
+        except Exception as exc:  # the broker is down: the job is stored, a sweeper will start it
+            report(log, "dispatch.failed", exc, job_id=job.id)
+        return Started(job, _estimate(previous))
+    raise ScanInProgress("Extraction already in progress", scanId=scan_id)
+
+
+def _in_progress(running: ScanJob) -> ScanInProgress:
+    return ScanInProgress(
+        "Extraction already in progress",
+        scanId=running.scan_id,
+        currentStatus=running.status,
+        startedAt=iso(running.started_at or running.created_at),
+    )
+
+
+def _new_job(config: dict[str, Any], token: bytes, org: str | None, scope: OrgScope) -> ScanJob:
     moment = now()
-    job = ScanJob(
+    return ScanJob(
         id=f"job_{secrets.token_hex(8)}",
         scan_id=config["scanId"],
         organization_id=org,
-        status="pending",
+        status=JobStatus.PENDING,
         config=config,
-        token_encrypted=cipher.encrypt(token),
+        token_encrypted=token,
         created_at=moment,
         updated_at=moment,
         processed_items=0,
@@ -106,21 +135,15 @@ async def start_scan(
         archived_deals=0,
         data_bytes=0,
         is_current=False,
+        run_slot=run_slot(config["scanId"], scope if isinstance(scope, str) else None),
     )
-    jobs.add(job)
-    await session.commit()
-    try:
-        await dispatch(job.id)
-    except Exception as exc:  # the broker is down: the job is stored, a sweeper will start it
-        log.warning("dispatch.failed", job_id=job.id, error=type(exc).__name__)
-    return Started(job, _estimate(previous))
 
 
 def _estimate(previous: ScanJob | None) -> str:
     """From the previous run of the same scan when there is one; HubSpot is asked nothing here."""
     if (
         previous is None
-        or previous.status != "completed"
+        or previous.status != JobStatus.COMPLETED
         or not previous.started_at
         or not previous.completed_at
     ):
@@ -148,44 +171,31 @@ async def cancel_scan(session: AsyncSession, scan_id: str, scope: OrgScope = ANY
     )
 
 
-#: Row counts of finished runs by filter: a finished run's rows never change, and counting a
-#: million rows on every results page would cost more than the page itself.
-_COUNTS: OrderedDict[tuple[str, DealFilter], int] = OrderedDict()
-_COUNTS_KEPT = 1024
-
-
-async def count_results(session: AsyncSession, job: ScanJob, where: DealFilter) -> int:
+async def count_results(
+    session: AsyncSession, caches: ResultCaches, job: ScanJob, where: DealFilter
+) -> int:
     key = (job.id, where)
-    if key in _COUNTS:
-        _COUNTS.move_to_end(key)
-        return _COUNTS[key]
-    total = await DealRepository(session).count(job.id, where)
-    if job.status in FINISHED:
-        _COUNTS[key] = total
-        if len(_COUNTS) > _COUNTS_KEPT:
-            _COUNTS.popitem(last=False)
+    total = caches.counts.get(key)
+    if total is None:
+        total = await DealRepository(session).count(job.id, where)
+        if job.status in FINISHED:
+            caches.counts.put(key, total)
     return total
 
 
-#: Filter choices of finished runs, for the same reason as their counts.
-_FACETS: OrderedDict[str, Facets] = OrderedDict()
-
-
-async def result_facets(session: AsyncSession, job: ScanJob) -> Facets:
+async def result_facets(session: AsyncSession, caches: ResultCaches, job: ScanJob) -> Facets:
     """The pipelines, stages and owners a run's rows have (the dashboard's filter choices)."""
-    if job.id in _FACETS:
-        _FACETS.move_to_end(job.id)
-        return _FACETS[job.id]
-    facets = await DealRepository(session).facets(job.id)
-    if job.status in FINISHED:
-        _FACETS[job.id] = facets
-        if len(_FACETS) > _COUNTS_KEPT:
-            _FACETS.popitem(last=False)
+    facets = caches.facets.get(job.id)
+    if facets is None:
+        facets = await DealRepository(session).facets(job.id)
+        if job.status in FINISHED:
+            caches.facets.put(job.id, facets)
     return facets
 
 
 async def result_rows(
     session: AsyncSession,
+    caches: ResultCaches,
     job: ScanJob,
     where: DealFilter,
     *,
@@ -195,7 +205,7 @@ async def result_rows(
 ) -> tuple[int, Sequence[DealRow]]:
     """How many of a run's rows ``where`` admits, and one page of them: by ``offset``, or past
     ``after_key`` (keyset) when given."""
-    total = await count_results(session, job, where)
+    total = await count_results(session, caches, job, where)
     deals = DealRepository(session)
     if after_key is not None:
         return total, await deals.after(job.id, where, after_key=after_key, limit=limit)
@@ -207,7 +217,7 @@ async def results_job(session: AsyncSession, scan_id: str, scope: OrgScope = ANY
     job = await JobRepository(session).serving(scan_id, scope)
     if job is None:
         raise ScanNotFound("Scan not found", scanId=scan_id)
-    if job.status in ("pending", "running"):
+    if job.status in (JobStatus.PENDING, JobStatus.RUNNING):
         progress = f"{(100 * job.processed_items / job.total_items) if job.total_items else 0:.0f}%"
         raise ScanNotReady(
             "Scan not completed yet", scanId=scan_id, currentStatus=job.status, progress=progress
@@ -225,7 +235,7 @@ class Queue:
 
 
 async def queue_of(session: AsyncSession, job: ScanJob, limit: int) -> Queue | None:
-    if job.status != "pending":
+    if job.status != JobStatus.PENDING:
         return None
     running, ahead = await JobRepository(session).queue_position(job)
     return Queue(running, ahead, limit)

@@ -1,4 +1,4 @@
-"""The /stats, /health and /metrics figures, computed from stored jobs."""
+"""The /stats, /health and /metrics figures: the database's aggregates, shaped as the spec shows."""
 
 from __future__ import annotations
 
@@ -9,8 +9,18 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.metrics import StoredFigures
-from hubspot_deals.store.jobs import ACTIVE, ANY_ORG, JobRepository, OrgScope
+from hubspot_deals.store.figures import period_figures, today_figures
+from hubspot_deals.store.jobs import JobRepository, OrgScope
+from hubspot_deals.store.models import JobStatus
 
+#: the spec's order of the status breakdown
+BREAKDOWN_ORDER = (
+    JobStatus.COMPLETED,
+    JobStatus.FAILED,
+    JobStatus.RUNNING,
+    JobStatus.PENDING,
+    JobStatus.CANCELLED,
+)
 PERIODS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 _CAUSES = {
     "auth": "authentication_failures",
@@ -25,77 +35,46 @@ def _percent(part: int, whole: int) -> str:
 
 async def compute(session: AsyncSession, period: str, org: OrgScope) -> dict[str, Any]:
     now = datetime.now(UTC)
-    statuses: Counter[str] = Counter()
+    figures = await period_figures(session, now - PERIODS[period], org, now)
+    statuses = {status: f.jobs for status, f in figures.by_status.items()}
+    completed, failed = statuses.get(JobStatus.COMPLETED, 0), statuses.get(JobStatus.FAILED, 0)
     errors: Counter[str] = Counter()
-    durations: list[float] = []
-    deals = deals_completed = 0
-    data_bytes = 0
-    intervals: list[tuple[datetime, datetime]] = []
-    for job in await JobRepository(session).since(now - PERIODS[period], org):
-        statuses[job.status] += 1
-        deals += job.processed_items
-        data_bytes += job.data_bytes
-        if job.status == "failed":
-            errors[_CAUSES.get(job.error_cause or "", "other_errors")] += 1
-        if job.started_at:
-            intervals.append((job.started_at, job.completed_at if job.completed_at else now))
-        if job.status == "completed" and job.started_at and job.completed_at:
-            durations.append((job.completed_at - job.started_at).total_seconds())
-            deals_completed += job.processed_items
-    total = sum(statuses.values())
-    finished = statuses["completed"] + statuses["failed"]
+    for cause, count in figures.failures.items():
+        errors[_CAUSES.get(cause or "", "other_errors")] += count
+    timed = figures.timed_runs
     return {
         "period": period,
         "timestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "summary": {
-            "total_scans": total,
-            "successful_scans": statuses["completed"],
-            "failed_scans": statuses["failed"],
-            "success_rate": _percent(statuses["completed"], finished),
-            "total_deals_extracted": deals,
-            "average_scan_duration_seconds": round(sum(durations) / len(durations))
-            if durations
-            else 0,
-            "total_data_extracted_mb": round(data_bytes / 1_000_000, 1),
+            "total_scans": sum(statuses.values()),
+            "successful_scans": completed,
+            "failed_scans": failed,
+            "success_rate": _percent(completed, completed + failed),
+            "total_deals_extracted": sum(f.deals for f in figures.by_status.values()),
+            "average_scan_duration_seconds": round(figures.timed_seconds / timed) if timed else 0,
+            "total_data_extracted_mb": round(
+                sum(f.data_bytes for f in figures.by_status.values()) / 1_000_000, 1
+            ),
         },
-        "status_breakdown": {
-            s: statuses[s] for s in ("completed", "failed", "running", "pending", "cancelled")
-        },
+        "status_breakdown": {s.value: statuses.get(s, 0) for s in BREAKDOWN_ORDER},
         "performance_metrics": {
-            "fastest_scan_seconds": round(min(durations)) if durations else 0,
-            "slowest_scan_seconds": round(max(durations)) if durations else 0,
-            "average_deals_per_second": round(deals_completed / sum(durations), 1)
-            if sum(durations)
+            "fastest_scan_seconds": round(figures.fastest_seconds),
+            "slowest_scan_seconds": round(figures.slowest_seconds),
+            "average_deals_per_second": round(figures.timed_deals / figures.timed_seconds, 1)
+            if figures.timed_seconds
             else 0.0,
-            "peak_concurrent_scans": _peak(intervals),
+            "peak_concurrent_scans": figures.peak_concurrent,
         },
         "error_analysis": {name: errors[name] for name in (*_CAUSES.values(), "other_errors")},
     }
 
 
-def _peak(intervals: list[tuple[datetime, datetime]]) -> int:
-    events = sorted(
-        [(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals],
-        key=lambda e: (e[0], e[1]),
-    )
-    peak = current = 0
-    for _, step in events:
-        current += step
-        peak = max(peak, current)
-    return peak
-
-
 async def today(session: AsyncSession) -> dict[str, int]:
     """active_scans, completed_scans_today, total_deals_extracted_today for /health."""
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    jobs = JobRepository(session)
-    completed = deals = 0
-    for job in await jobs.since(midnight, ANY_ORG):
-        if job.status == "completed":
-            completed += 1
-            deals += job.processed_items
+    active, completed, deals = await today_figures(session, midnight)
     return {
-        "active_scans": await jobs.count(ACTIVE, ANY_ORG),
+        "active_scans": active,
         "completed_scans_today": completed,
         "total_deals_extracted_today": deals,
     }

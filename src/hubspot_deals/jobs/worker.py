@@ -20,6 +20,7 @@ from taskiq.receiver import Receiver
 
 from hubspot_deals.config import Settings
 from hubspot_deals.jobs.runtime import Runtime
+from hubspot_deals.store.outages import report
 
 log = structlog.get_logger(__name__)
 #: Pause before reading again after Redis went away.
@@ -66,7 +67,7 @@ async def run_worker(settings: Settings) -> None:
                 )
                 await receiver.listen(stop)
             except Exception as exc:  # Redis went away: running scans go on, reading resumes
-                log.warning("worker.broker_unavailable", error=type(exc).__name__)
+                report(log, "worker.broker_unavailable", exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), RECONNECT_S)
     finally:

@@ -41,6 +41,7 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         engine = create_async_engine(
             url,
             connect_args={"timeout": 30},
+            hide_parameters=True,  # errors name the statement, never the values (tokens, deals)
             json_serializer=_dumps,
             json_deserializer=orjson.loads,
         )
@@ -59,6 +60,7 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         pool_pre_ping=True,  # a restarted PostgreSQL costs one failed check, not failed requests
         pool_size=pool_size,
         max_overflow=max_overflow,
+        hide_parameters=True,
         json_serializer=_dumps,
         json_deserializer=orjson.loads,
     )

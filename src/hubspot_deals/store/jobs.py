@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Final
+from datetime import datetime, timedelta
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import Select, and_, func, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.store.database import equals
-from hubspot_deals.store.models import ScanJob
+from hubspot_deals.store.models import DatabaseNow, JobStatus, ScanJob
 
-ACTIVE: Final = ("pending", "running")
-FINISHED: Final = ("completed", "failed", "cancelled")
+ACTIVE: Final = (JobStatus.PENDING, JobStatus.RUNNING)
+FINISHED: Final = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 class _AnyOrg:
@@ -30,7 +30,11 @@ ANY_ORG: Final = _AnyOrg()
 OrgScope = str | None | _AnyOrg
 
 
-def _scoped(query: Select[Any], org: OrgScope) -> Select[Any]:
+#: any SELECT, whatever its columns
+AnySelect = TypeVar("AnySelect", bound=Select[*tuple[Any, ...]])
+
+
+def scoped(query: AnySelect, org: OrgScope) -> AnySelect:
     if isinstance(org, _AnyOrg):
         return query
     return query.where(
@@ -47,7 +51,7 @@ class Lease:
 
     def holds(self, job: ScanJob) -> bool:
         return (
-            job.status == "running"
+            job.status == JobStatus.RUNNING
             and job.worker_id == self.worker
             and job.lease_version == self.version
         )
@@ -70,20 +74,20 @@ class JobRepository:
         return await self.session.get(ScanJob, job_id)
 
     async def newest(self, scan_id: str, org: OrgScope = ANY_ORG) -> ScanJob | None:
-        query = _scoped(select(ScanJob).where(ScanJob.scan_id == scan_id), org)
+        query = scoped(select(ScanJob).where(ScanJob.scan_id == scan_id), org)
         return (
             await self.session.scalars(query.order_by(ScanJob.created_at.desc()).limit(1))
         ).first()
 
     async def active(self, scan_id: str, org: OrgScope = ANY_ORG) -> ScanJob | None:
-        query = _scoped(
+        query = scoped(
             select(ScanJob).where(ScanJob.scan_id == scan_id, ScanJob.status.in_(ACTIVE)), org
         )
         return (await self.session.scalars(query.limit(1))).first()
 
     async def serving(self, scan_id: str, org: OrgScope = ANY_ORG) -> ScanJob | None:
         """The job whose deals the results endpoint serves: the current completed run, else the newest."""
-        query = _scoped(select(ScanJob).where(ScanJob.scan_id == scan_id, ScanJob.is_current), org)
+        query = scoped(select(ScanJob).where(ScanJob.scan_id == scan_id, ScanJob.is_current), org)
         current = (await self.session.scalars(query.limit(1))).first()
         return current or await self.newest(scan_id, org)
 
@@ -92,18 +96,26 @@ class JobRepository:
         query = select(ScanJob.id).where(ScanJob.status.in_(ACTIVE)).order_by(ScanJob.created_at)
         return (await self.session.scalars(query)).all()
 
-    async def orphaned(self, stale_before: datetime) -> Sequence[str]:
-        """Jobs no live worker holds: running with a stale heartbeat, or pending since before
-        ``stale_before`` (their message was lost, or their organization's slot has freed since)."""
+    async def database_time(self) -> datetime:
+        """Now, by the database's clock: the one clock every lease is judged by."""
+        moment: datetime | None = await self.session.scalar(select(DatabaseNow()))
+        assert moment is not None
+        return moment
+
+    async def orphaned(self, lease_seconds: float) -> Sequence[str]:
+        """Jobs no live worker holds: running with a heartbeat older than a lease, or pending for
+        longer than that (their message was lost, or their organization's slot has freed since),
+        by the database's clock."""
+        stale_before = await self.database_time() - timedelta(seconds=lease_seconds)
         query = (
             select(ScanJob.id)
             .where(
                 or_(
                     and_(
-                        ScanJob.status == "running",
+                        ScanJob.status == JobStatus.RUNNING,
                         or_(ScanJob.heartbeat_at.is_(None), ScanJob.heartbeat_at < stale_before),
                     ),
-                    and_(ScanJob.status == "pending", ScanJob.updated_at < stale_before),
+                    and_(ScanJob.status == JobStatus.PENDING, ScanJob.updated_at < stale_before),
                 )
             )
             .order_by(ScanJob.created_at)
@@ -112,17 +124,17 @@ class JobRepository:
 
     async def waiting(self, org: str | None, limit: int) -> Sequence[str]:
         """The organization's oldest pending jobs: the next to start when slots free."""
-        query = _scoped(select(ScanJob.id).where(ScanJob.status == "pending"), org)
+        query = scoped(select(ScanJob.id).where(ScanJob.status == JobStatus.PENDING), org)
         return (await self.session.scalars(query.order_by(ScanJob.created_at).limit(limit))).all()
 
     async def queue_position(self, job: ScanJob) -> tuple[int, int]:
         """(running scans of the job's organization, pending ones created before it)."""
-        running = await self.count(("running",), job.organization_id)
-        ahead = _scoped(
+        running = await self.count((JobStatus.RUNNING,), job.organization_id)
+        ahead = scoped(
             select(func.count())
             .select_from(ScanJob)
             .where(
-                ScanJob.status == "pending",
+                ScanJob.status == JobStatus.PENDING,
                 tuple_(ScanJob.created_at, ScanJob.id) < tuple_(job.created_at, job.id),
             ),
             job.organization_id,
@@ -131,7 +143,7 @@ class JobRepository:
 
     async def count(self, statuses: Sequence[str], org: OrgScope) -> int:
         """Jobs in any of ``statuses``."""
-        query = _scoped(
+        query = scoped(
             select(func.count()).select_from(ScanJob).where(ScanJob.status.in_(statuses)), org
         )
         return int(await self.session.scalar(query) or 0)
@@ -150,8 +162,7 @@ class JobRepository:
         job_id: str,
         *,
         worker: str,
-        moment: datetime,
-        stale_before: datetime,
+        lease_seconds: float,
         max_running: int,
     ) -> tuple[ScanJob, Lease] | None:
         """Take the job for ``worker``, or None: a pending job once its organization has a free
@@ -164,10 +175,12 @@ class JobRepository:
         job = await self.session.get(ScanJob, job_id, populate_existing=True)
         if job is None or job.status not in ACTIVE:
             return None
+        moment = await self.database_time()
+        stale_before = moment - timedelta(seconds=lease_seconds)
         heartbeat = job.heartbeat_at
-        if job.status == "running" and heartbeat is not None and heartbeat >= stale_before:
+        if job.status == JobStatus.RUNNING and heartbeat is not None and heartbeat >= stale_before:
             return None
-        if job.status == "pending":
+        if job.status == JobStatus.PENDING:
             await self._lock_organization(job.organization_id)
             running, ahead = await self.queue_position(job)
             if running + ahead >= max_running:
@@ -180,12 +193,13 @@ class JobRepository:
                 ScanJob.lease_version == job.lease_version,
             )
             .values(
-                status="running",
+                status=JobStatus.RUNNING,
                 worker_id=worker,
                 lease_version=job.lease_version + 1,
                 heartbeat_at=moment,
                 updated_at=moment,
                 started_at=func.coalesce(ScanJob.started_at, moment),
+                interruptions=ScanJob.interruptions + (1 if job.status == JobStatus.RUNNING else 0),
             )
             .execution_options(synchronize_session=False)
         )
@@ -203,15 +217,16 @@ class JobRepository:
                 {"org": org or ""},
             )
 
-    async def renew(self, job_id: str, lease: Lease, moment: datetime) -> bool:
-        """The heartbeat; False once the job was cancelled or another worker took it over."""
-        return await self.update_if_running(job_id, lease, heartbeat_at=moment)
+    async def renew(self, job_id: str, lease: Lease) -> bool:
+        """The heartbeat, by the database's clock; False once the job was cancelled or another
+        worker took it over."""
+        return await self.update_if_running(job_id, lease, heartbeat_at=DatabaseNow())
 
     async def forget_workers(self) -> None:
         """Make every running job claimable at once: the embedded service, being the only
         worker, knows on start that whoever held them is gone."""
         await self.session.execute(
-            update(ScanJob).where(ScanJob.status == "running").values(heartbeat_at=None)
+            update(ScanJob).where(ScanJob.status == JobStatus.RUNNING).values(heartbeat_at=None)
         )
 
     async def page(
@@ -224,7 +239,7 @@ class JobRepository:
         offset: int,
         limit: int,
     ) -> JobPage:
-        query = _scoped(select(ScanJob), org)
+        query = scoped(select(ScanJob), org)
         if status:
             query = query.where(ScanJob.status == status)
         total = int(
@@ -240,11 +255,6 @@ class JobRepository:
         jobs = (await self.session.scalars(query.offset(offset).limit(limit))).all()
         return JobPage(jobs, total)
 
-    async def since(self, moment: datetime, org: OrgScope) -> Sequence[ScanJob]:
-        """Jobs created since ``moment`` (stats aggregate them)."""
-        query = _scoped(select(ScanJob).where(ScanJob.created_at >= moment), org)
-        return (await self.session.scalars(query)).all()
-
     async def update_if_running(self, job_id: str, lease: Lease, **values: Any) -> bool:
         """Apply ``values`` only while the job runs under ``lease``; False means it was cancelled
         or taken over by another worker meanwhile."""
@@ -252,7 +262,7 @@ class JobRepository:
             update(ScanJob)
             .where(
                 ScanJob.id == job_id,
-                ScanJob.status == "running",
+                ScanJob.status == JobStatus.RUNNING,
                 ScanJob.worker_id == lease.worker,
                 ScanJob.lease_version == lease.version,
             )
@@ -285,7 +295,7 @@ class JobRepository:
             update(ScanJob)
             .where(ScanJob.id == job_id, ScanJob.status.in_(ACTIVE))
             .values(
-                status="cancelled",
+                status=JobStatus.CANCELLED,
                 completed_at=moment,
                 updated_at=moment,
                 token_encrypted=None,
@@ -295,7 +305,7 @@ class JobRepository:
 
     async def make_current(self, job: ScanJob) -> list[str]:
         """Mark ``job`` the served run of its scan id; returns the runs it supersedes."""
-        query = _scoped(
+        query = scoped(
             select(ScanJob.id).where(
                 ScanJob.scan_id == job.scan_id, ScanJob.id != job.id, ScanJob.is_current
             ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -18,9 +19,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 
@@ -37,8 +42,40 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
 
+class DatabaseNow(FunctionElement[datetime]):
+    """The database's own clock, read where a statement runs: leases are written and judged by
+    it, so workers whose clocks disagree still agree on which heartbeat is stale."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+
+@compiles(DatabaseNow)
+def _database_now(element: DatabaseNow, compiler: SQLCompiler, **kw: Any) -> str:
+    return "clock_timestamp()"  # PostgreSQL: the moment itself, not the transaction's start
+
+
+@compiles(DatabaseNow, "sqlite")
+def _database_now_sqlite(element: DatabaseNow, compiler: SQLCompiler, **kw: Any) -> str:
+    return "strftime('%Y-%m-%d %H:%M:%f', 'now')"  # the text form SQLAlchemy stores, in UTC
+
+
 #: SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class JobStatus(StrEnum):
+    """A run's status, as stored and as the API spells it."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+#: The statuses of a run that holds its slot (``jobs.ACTIVE``), as the partial index's predicate.
+ACTIVE_WHERE = "status IN ('pending', 'running')"
 
 
 class Base(DeclarativeBase):
@@ -94,13 +131,33 @@ class ScanJob(Base):
     changes_updated: Mapped[int] = mapped_column(Integer, default=0)
     changes_archived: Mapped[int] = mapped_column(Integer, default=0)
     changes_removed: Mapped[int] = mapped_column(Integer, default=0)
+    #: Which scan ids this run excludes while it is pending or running (``run_slot``): the
+    #: database holds "one active run per scan id", however many starts race (uq_scan_jobs_active_slot).
+    run_slot: Mapped[str | None] = mapped_column(String(600))
+    #: Takeovers of this run while running (its worker stopped answering, or the database broke
+    #: off its writes) since its last written batch: past a bound the run fails instead.
+    interruptions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         Index("ix_scan_jobs_scan", "organization_id", "scan_id", "created_at"),
         Index("ix_scan_jobs_created", "created_at"),
         Index("ix_scan_jobs_status", "status"),
         Index("ix_scan_jobs_org_status", "organization_id", "status", "created_at"),
+        Index(
+            "uq_scan_jobs_active_slot",
+            "run_slot",
+            unique=True,
+            sqlite_where=text(ACTIVE_WHERE),
+            postgresql_where=text(ACTIVE_WHERE),
+        ),
     )
+
+
+def run_slot(scan_id: str, org: str | None) -> str:
+    """The slot a run of ``scan_id`` holds while active: the scan id alone for a service running
+    open (scan ids are unique across it), else the organization's own (a scan id never holds "/",
+    so the two forms never meet)."""
+    return scan_id if org is None else f"{org}/{scan_id}"
 
 
 class DealRow(Base):

@@ -51,7 +51,7 @@ from hubspot_deals.jobs.runtime import Runtime
 from hubspot_deals.store.deals import DealFilter
 from hubspot_deals.store.jobs import ACTIVE, JobRepository
 from hubspot_deals.store.keys import KeyRepository
-from hubspot_deals.store.models import ScanJob
+from hubspot_deals.store.models import JobStatus, ScanJob
 from hubspot_deals.store.outages import is_outage
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -60,7 +60,13 @@ STATIC_DIR = PACKAGE_DIR / "static"
 KEY_COOKIE: Final = "hsd_key"
 LIST_PAGE_SIZE = 20
 RESULTS_PAGE_SIZES = (25, 50, 100)
-STATUSES = ("pending", "running", "completed", "failed", "cancelled")
+STATUSES = (
+    JobStatus.PENDING,
+    JobStatus.RUNNING,
+    JobStatus.COMPLETED,
+    JobStatus.FAILED,
+    JobStatus.CANCELLED,
+)
 ASSOCIATION_TYPES = ("contacts", "companies", "line_items")
 #: The start form's mode choices: the config's values and what each does.
 SCAN_MODES = (
@@ -70,7 +76,7 @@ SCAN_MODES = (
 #: Notices a redirect may ask for: fixed sentences, so a link cannot put words on the page.
 NOTICES = {
     "started": "Scan started.",
-    "cancelled": "Scan cancelled: the deals stored so far stay readable.",
+    JobStatus.CANCELLED: "Scan cancelled: the deals stored so far stay readable.",
     "not-cancellable": "The scan had already finished: there was nothing to cancel.",
 }
 KEY_REASONS = {
@@ -307,16 +313,16 @@ async def _read_form(request: Request) -> dict[str, list[str]]:
 
 def _percent(job: ScanJob) -> float | None:
     """How full the progress bar is; None while the deal count is unknown (an indefinite bar)."""
-    if job.status == "completed":
+    if job.status == JobStatus.COMPLETED:
         return 100.0
     if not job.total_items:
-        return 0.0 if job.status != "running" else None
+        return 0.0 if job.status != JobStatus.RUNNING else None
     return round(min(100.0, 100 * job.processed_items / job.total_items), 1)
 
 
 def _row(job: ScanJob) -> dict[str, Any]:
     """A list entry as the API presents it, plus what a person reads at a glance."""
-    end = job.completed_at or (datetime.now(UTC) if job.status == "running" else None)
+    end = job.completed_at or (datetime.now(UTC) if job.status == JobStatus.RUNNING else None)
     elapsed = (end - job.started_at).total_seconds() if job.started_at and end else None
     return presenters.list_item(job) | {"percent": _percent(job), "elapsed_seconds": elapsed}
 
@@ -450,7 +456,7 @@ async def _scan_view(
 
 
 async def _results_view(
-    request: Request, db: AsyncSession, scan_id: str, query: ResultsQuery
+    request: Request, db: AsyncSession, rt: Runtime, scan_id: str, query: ResultsQuery
 ) -> dict[str, Any] | None:
     """The run results are served from (the newest completed one while a re-run goes on), or
     None while there is none yet."""
@@ -459,7 +465,12 @@ async def _results_view(
     except service.ScanNotReady:
         return None
     total, rows = await service.result_rows(
-        db, job, query.where, limit=query.page_size, offset=(query.page - 1) * query.page_size
+        db,
+        rt.results,
+        job,
+        query.where,
+        limit=query.page_size,
+        offset=(query.page - 1) * query.page_size,
     )
     deals = [presenters.deal_body(row) for row in rows]
     # the same measure as the results endpoint: the JSON the page's deals would make
@@ -468,12 +479,12 @@ async def _results_view(
         "job_id": job.id,
         "status": job.status,
         "completed_at": service.iso(job.completed_at),
-        "partial": job.status != "completed",
+        "partial": job.status != JobStatus.COMPLETED,
         "deals": deals,
         "pagination": presenters.pagination(query.page, query.page_size, total, with_cursor=False),
         "query": query,
         "page_href": lambda number: query.href(page=number),
-        "facets": await service.result_facets(db, job),
+        "facets": await service.result_facets(db, rt.results, job),
         "stage_history": any("stage_history" in deal for deal in deals),
     }
 
@@ -490,7 +501,7 @@ async def scan_page(
 ) -> HTMLResponse:
     """A scan's newest run (progress, error, cancel) and the results table."""
     view = await _scan_view(request, db, rt, scan_id)
-    results = await _results_view(request, db, scan_id, query)
+    results = await _results_view(request, db, rt, scan_id, query)
     return _page(
         request,
         "scan.html",
@@ -512,7 +523,7 @@ async def scan_fragment(
     also brings the results table (an out-of-band swap), so the page never reloads."""
     view = await _scan_view(request, db, rt, scan_id)
     if not view["live"]:
-        view["results"] = await _results_view(request, db, scan_id, query)
+        view["results"] = await _results_view(request, db, rt, scan_id, query)
     return _page(
         request, "_scan_live.html", view | {"caller": who, "query": query, "oob": not view["live"]}
     )

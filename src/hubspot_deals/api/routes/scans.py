@@ -38,6 +38,7 @@ from hubspot_deals.jobs import service
 from hubspot_deals.jobs.runtime import Runtime
 from hubspot_deals.store.deals import DealFilter
 from hubspot_deals.store.jobs import JobRepository, OrgScope
+from hubspot_deals.store.models import JobStatus
 
 router = APIRouter(prefix="/scan", tags=["scans"])
 Session = Annotated[AsyncSession, Depends(session)]
@@ -168,7 +169,7 @@ async def cancel(scan_id: ScanId, db: Session, scope: Scope) -> dict[str, Any]:
     return {
         "message": "Extraction cancelled successfully",
         "scanId": job.scan_id,
-        "status": "cancelled",
+        "status": JobStatus.CANCELLED,
         "itemsProcessed": job.processed_items,
         "cancelledAt": service.iso(job.completed_at),
     }
@@ -180,6 +181,7 @@ async def results(
     scan_id: ScanId,
     db: Session,
     scope: Scope,
+    rt: Annotated[Runtime, Depends(runtime)],
     page: Annotated[int, Query(ge=1, le=10_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[
@@ -203,12 +205,14 @@ async def results(
             )
         _, after_key, offset = decoded
         total, rows = await service.result_rows(
-            db, job, where, limit=page_size, after_key=after_key
+            db, rt.results, job, where, limit=page_size, after_key=after_key
         )
         page = offset // page_size + 1
     else:
         offset = (page - 1) * page_size
-        total, rows = await service.result_rows(db, job, where, limit=page_size, offset=offset)
+        total, rows = await service.result_rows(
+            db, rt.results, job, where, limit=page_size, offset=offset
+        )
     more = bool(rows) and offset + len(rows) < total
     next_cursor = (
         presenters.encode_cursor(job.id, rows[-1].deal_key, offset + len(rows)) if more else None
@@ -219,7 +223,7 @@ async def results(
         {
             "scanId": job.scan_id,
             "status": job.status,
-            "partial": job.status != "completed",
+            "partial": job.status != JobStatus.COMPLETED,
             "pagination": presenters.pagination(page, page_size, total, next_cursor),
             "deals": [presenters.deal_body(r) for r in rows],
         }

@@ -1,10 +1,14 @@
-"""Health and stats: answered under /api/v1 and at the root."""
+"""Health and stats: answered under /api/v1 and at the root.
+
+At the root ``/health`` stays open (load balancers and probes carry no key) and ``/stats`` asks for
+a key like ``/api/v1/stats`` (the app mounts the two routers so): figures are an organization's."""
 
 from __future__ import annotations
 
 import time
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -15,15 +19,20 @@ from hubspot_deals.api.errors import timestamp
 from hubspot_deals.api.schemas import HealthResponse, StatsResponse
 from hubspot_deals.jobs import stats as stats_module
 from hubspot_deals.jobs.runtime import Runtime
+from hubspot_deals.store.outages import report
 
-router = APIRouter(tags=["service"])
+log = structlog.get_logger(__name__)
+
+health_router = APIRouter(tags=["service"])
+stats_router = APIRouter(tags=["service"])
 HUBSPOT_STALE_SECONDS = 600
 
 
 async def _hubspot_block(rt: Runtime) -> dict[str, Any]:
     try:
         last, remaining = await rt.hubspot.latest()
-    except Exception:  # Redis is down: reported in its own block
+    except Exception as exc:  # Redis is down: reported in its own block
+        report(log, "health.hubspot_record_failed", exc)
         last, remaining = None, None
     if last is None or time.time() - last.at > HUBSPOT_STALE_SECONDS:
         return {"status": "unknown", "response_time_ms": None, "rate_limit_remaining": None}
@@ -43,11 +52,12 @@ async def _redis_block(rt: Runtime) -> dict[str, Any]:
     try:
         await rt.redis.ping()
     except Exception as exc:
+        report(log, "health.redis_failed", exc)
         return {"status": "unhealthy", "response_time_ms": None, "error": type(exc).__name__}
     return {"status": "healthy", "response_time_ms": round((time.perf_counter() - started) * 1000)}
 
 
-@router.get(
+@health_router.get(
     "/health",
     response_model=HealthResponse,
     responses={503: {"model": HealthResponse, "description": "The database or Redis is down"}},
@@ -75,7 +85,8 @@ async def health_report(rt: Runtime) -> dict[str, Any]:
                 "response_time_ms": round((time.perf_counter() - started) * 1000),
             }
             metrics = await stats_module.today(db)
-    except Exception as exc:
+    except Exception as exc:  # a bug is logged as one (report), and the probe still answers
+        report(log, "health.database_failed", exc)
         database = {"status": "unhealthy", "response_time_ms": None, "error": type(exc).__name__}
     redis = await _redis_block(rt)
     healthy = database["status"] == "healthy" and redis["status"] != "unhealthy"
@@ -93,7 +104,7 @@ async def health_report(rt: Runtime) -> dict[str, Any]:
     }
 
 
-@router.get("/stats", response_model=StatsResponse)
+@stats_router.get("/stats", response_model=StatsResponse)
 async def stats(
     request: Request,
     rt: Annotated[Runtime, Depends(runtime)],
@@ -103,3 +114,8 @@ async def stats(
     """Aggregates over the scans created in the period."""
     async with rt.sessions() as db:
         return await stats_module.compute(db, period, requested_scope(request, organization_id))
+
+
+router = APIRouter()
+router.include_router(health_router)
+router.include_router(stats_router)
