@@ -1,10 +1,11 @@
 """Exports of a 100,000-deal scan (9 properties, 3 association types) in each format: how fast
-they stream and how much the service grows while it streams them (embedded mode: the API process
-serves the download)."""
+they stream, how much the service grows while it streams them (embedded mode: the API process
+serves the download), and how fast the same service answers status requests meanwhile."""
 
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -31,6 +32,27 @@ def _download(service: ServiceProcess, scan_id: str, fmt: str) -> tuple[float, i
     return time.perf_counter() - started, size, int(reply.headers["x-total-count"])
 
 
+def status_latencies(service: ServiceProcess, scan_id: str) -> list[float]:
+    """Status requests, one after another, while the scan's Parquet export streams to another
+    client: their latencies in seconds, sorted (encoding runs off the event loop, so they stay
+    short)."""
+    streaming = threading.Thread(target=_download, args=(service, scan_id, "parquet"), daemon=True)
+    latencies: list[float] = []
+    with httpx.Client(base_url=service.url, timeout=30) as client:
+        client.get(f"/api/v1/scan/status/{scan_id}").raise_for_status()  # connected, warm
+        streaming.start()
+        while streaming.is_alive():
+            started = time.perf_counter()
+            client.get(f"/api/v1/scan/status/{scan_id}").raise_for_status()
+            latencies.append(time.perf_counter() - started)
+    streaming.join()
+    return sorted(latencies)
+
+
+def percentile(values: list[float], share: float) -> float:
+    return values[min(int(len(values) * share), len(values) - 1)]
+
+
 def run(deals: int = DEALS) -> None:
     print(f"exports: a {deals:,}-deal scan, 9 properties, 3 association types, no download limit")
     portal = SandboxProcess.start("--deals", str(deals), *FAST, ready_within=60)
@@ -52,6 +74,13 @@ def run(deals: int = DEALS) -> None:
                     f"{count / took:,.0f} deals/s, {size / 1e6 / took:5.1f} MB/s; service "
                     f"{before:.0f} MB before, peak {memory.peak:.0f} MB (+{memory.peak - before:.0f})"
                 )
+            latencies = status_latencies(service, "export-bench")
+            print(
+                f"  status requests while the Parquet file streams: {len(latencies)}, "
+                f"p50 {percentile(latencies, 0.5) * 1000:.0f} ms, "
+                f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms, "
+                f"max {latencies[-1] * 1000:.0f} ms"
+            )
         finally:
             service.stop()
             portal.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,7 +12,8 @@ import pytest
 from hubspot_deals.hubspot import RetryPolicy
 from hubspot_deals.sandbox.process import SandboxProcess
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
 #: Fast retries for tests: the policy is configuration, not patched in.
 FAST_RETRY = RetryPolicy(
     attempts=12, wait_initial=0.01, wait_max=0.2, wait_jitter=0.01, timeout=120
@@ -19,11 +22,27 @@ FAST_RETRY = RetryPolicy(
 __all__ = ["FAST_RETRY", "SHARED", "SandboxProcess"]
 
 
+#: Seconds each test file took in the last measured run, by pass (``.ci/durations.py`` writes it).
+DURATIONS = json.loads((Path(__file__).parent / "durations.json").read_text())
+#: What a file missing from the table is taken to take: a new file with slow tests goes early.
+UNKNOWN_SLOW_S = 120.0
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Files with slow tests first (the order within a file kept): pytest-xdist's ``--dist
-    loadfile`` hands files out in this order, so the longest are not left for the end."""
+    """The longest files first (the order within a file kept): pytest-xdist's ``--dist loadfile``
+    hands whole files out in this order, so no long file is left for the end while the other test
+    processes sit idle."""
+    mode = os.environ.get("HUBSPOT_DEALS_TEST_MODE", "embedded")
+    seconds = DURATIONS.get(mode, {})
     slow = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow)
+
+    def weight(item: pytest.Item) -> float:
+        known = seconds.get(str(item.path.relative_to(ROOT)))
+        if known is not None:
+            return float(known)
+        return UNKNOWN_SLOW_S if item.path in slow else 0.0
+
+    items.sort(key=lambda item: -weight(item))
 
 
 @pytest.fixture(scope="session")

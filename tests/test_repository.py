@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,8 @@ FORBIDDEN = {
         "engine",
         "jobs",
         "metrics",
-    },  # the client knows nothing of our database (nor of Prometheus: it has on_call)
+        "config",
+    },  # the client knows nothing of our database, Prometheus (it has on_call) or settings
     "sandbox": {
         "hubspot",
         "store",
@@ -32,7 +34,12 @@ FORBIDDEN = {
         "jobs",
     },  # the stand-in shares no code with the client
     "engine": {"api"},
+    "store": {"engine", "jobs", "api"},  # the store answers questions; it drives nothing
+    "jobs": {"api"},
 }
+#: What HTTP code may not touch: it asks the jobs services (jobs/), which own the questions.
+STORE_INTERNALS = {"JobRepository", "DealRepository", "KeyRepository"}
+RAW_SQL = {"text", "select", "insert", "update", "delete"}
 
 
 def imported_layers(path: Path) -> set[str]:
@@ -61,6 +68,27 @@ def test_import_directions(layer: str) -> None:
     assert not offenders
 
 
+def imported_names(path: Path, module_prefix: str) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(module_prefix):
+            names |= {alias.name for alias in node.names}
+    return names
+
+
+def test_http_code_asks_the_services() -> None:
+    """Routes, views and dependencies call jobs/ functions: no repository, no SQL of their own."""
+    offenders = {
+        str(path.relative_to(PACKAGE)): found
+        for path in (PACKAGE / "api").rglob("*.py")
+        if (
+            found := (imported_names(path, "hubspot_deals.store") & STORE_INTERNALS)
+            | (imported_names(path, "sqlalchemy") & RAW_SQL)
+        )
+    }
+    assert not offenders
+
+
 def test_every_setting_is_documented() -> None:
     """Each environment variable Settings reads appears in the README's configuration table."""
     readme = (ROOT / "README.md").read_text()
@@ -75,3 +103,55 @@ def test_every_sandbox_flag_is_documented() -> None:
     flags = [opt for param in command.params for opt in param.opts if opt.startswith("--")]
     assert flags
     assert [flag for flag in flags if f"`{flag}" not in doc] == []
+
+
+CAMEL = re.compile(r"^[a-z]+[A-Z]\w*$")
+
+
+def camel_case_reads(path: Path) -> list[str]:
+    """``x["scanId"]`` and ``x.get("batchSize")``: a config's keys read out of a dict."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        key = None
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+            key = node.slice.value
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "get"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
+            key = node.args[0].value
+        if isinstance(key, str) and CAMEL.match(key):
+            found.append(f"{path.name}:{node.lineno} {key}")
+    return found
+
+
+def test_below_the_api_nothing_reads_a_config_dict() -> None:
+    """The engine, the jobs services and the store ask the typed ScanSpec, built at the API edge."""
+    offenders = [
+        hit
+        for layer in ("engine", "jobs", "store")
+        for path in (PACKAGE / layer).rglob("*.py")
+        if "migrations" not in path.parts
+        for hit in camel_case_reads(path)
+    ]
+    assert not offenders
+
+
+#: Modules that are data tables (fixed metadata, vocabularies), exempt from the size rule.
+DATA_TABLES = {"sandbox/catalog.py", "sandbox/words.py"}
+MAX_MODULE_LINES = 400
+
+
+def test_modules_stay_small() -> None:
+    """One owner a module: none over 400 lines but the data tables."""
+    oversized = {
+        name: lines
+        for path in PACKAGE.rglob("*.py")
+        if (name := str(path.relative_to(PACKAGE))) not in DATA_TABLES
+        and "migrations" not in path.parts
+        and (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert not oversized

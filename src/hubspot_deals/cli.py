@@ -14,8 +14,8 @@ from rich.console import Console
 from hubspot_deals.console.scan_commands import scan_app
 from hubspot_deals.sandbox import DEMO_TOKEN, FAULT_KINDS, SandboxConfig
 from hubspot_deals.sandbox.catalog import ALL_SCOPES
+from hubspot_deals.sandbox.churn import CHURN_KINDS, DEFAULT_CHURN_KINDS
 from hubspot_deals.sandbox.gateway import DEFAULT_FAULT_KINDS
-from hubspot_deals.sandbox.portal import CHURN_KINDS, DEFAULT_CHURN_KINDS
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession

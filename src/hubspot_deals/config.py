@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -162,8 +161,3 @@ class Settings(BaseSettings):
                     "replica and worker must hold the same key"
                 )
         return self
-
-
-@lru_cache
-def get_settings() -> Settings:
-    return Settings()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hubspot_deals.api.schemas import Auth, DateFilter, Filters, ScanConfig
-from hubspot_deals.console.scan_commands import build_config
+from hubspot_deals.api.requests import Auth, DateFilter, Filters, ScanConfig
+from hubspot_deals.console.scan_config import build_config
 
 NONE: dict[str, Any] = dict.fromkeys(
     (

@@ -10,7 +10,7 @@ from typing import Any
 
 import schemathesis
 
-from hubspot_deals.api.schemas import SCAN_ID_RE, TOKEN_RE
+from hubspot_deals.api.requests import SCAN_ID_RE, TOKEN_RE
 
 
 def _moment(value: Any) -> datetime | None:

@@ -15,11 +15,10 @@ import httpx
 import pytest
 import redis
 
-from hubspot_deals.api.routes.dashboard import TOKEN_FIELD
+from hubspot_deals.api.dashboard.forms import TOKEN_FIELD
 from hubspot_deals.sandbox.catalog import ALL_SCOPES
 from hubspot_deals.sandbox.process import SandboxProcess
 from hubspot_deals.service_process import ServiceProcess
-from tests.reliability.conftest import MODES
 from tests.reliability.test_tenancy import EXPORT, EXPORT_QUERIES, FORMATS, readable
 
 
@@ -43,7 +42,6 @@ def redis_haystack(svc: ServiceProcess) -> bytes:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", MODES)
 def test_canary_token_is_nowhere(
     mode: str,
     make_sandbox: Callable[..., SandboxProcess],

@@ -19,7 +19,9 @@ from tests.e2e.test_extraction import (
     Expectation,
     assert_rows_match,
 )
-from tests.reliability.conftest import MODES
+
+#: the embedded runs; the distributed ones are test_faults_distributed.py's (another process)
+MODES = ("embedded",)
 
 ALL_FAULTS = ["500", "502", "503", "504", "429", "drop", "truncate", "stall"]
 #: A stalled answer comes after the client's timeout: the client gives up and asks again.
@@ -29,7 +31,6 @@ STALL = ("--stall-seconds", "4")
 
 @pytest.mark.slow
 @pytest.mark.parametrize("rate", [0.05, 0.10, 0.20])
-@pytest.mark.parametrize("mode", MODES)
 def test_every_deal_once_under_faults(
     mode: str,
     rate: float,
@@ -75,7 +76,6 @@ EXHAUSTED = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", list(EXHAUSTED))
-@pytest.mark.parametrize("mode", MODES)
 def test_retries_exhausted_mid_scan(
     mode: str,
     kind: str,

@@ -11,12 +11,10 @@ from cryptography.fernet import Fernet
 from hubspot_deals.sandbox.process import SandboxProcess
 from hubspot_deals.service_process import ServiceProcess
 from tests.distributed.test_distributed import exactly_once, live_ids, wait_for
-from tests.reliability.conftest import MODES
 from tests.reliability.test_crashes import SLOW_PORTAL
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", MODES)
 def test_encryption_keys_rotate_under_running_scans(
     mode: str,
     make_sandbox: Callable[..., SandboxProcess],

@@ -21,11 +21,10 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
+from hubspot_deals.api.dashboard import KEY_COOKIE
 from hubspot_deals.api.exports import MEDIA_TYPES, ExportFormat
-from hubspot_deals.api.routes.dashboard import KEY_COOKIE
 from hubspot_deals.sandbox.process import SandboxProcess
 from hubspot_deals.service_process import ServiceProcess
-from tests.reliability.conftest import MODES
 
 PATHS = ("/api/v1/scan/status/{}", "/api/v1/scan/results/{}", "/api/v1/scan/cancel/{}")
 EXPORT = "/api/v1/scan/results/{}/export"
@@ -92,7 +91,6 @@ def exported(reply: httpx.Response) -> Any:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", MODES)
 def test_a_thousand_requests_across_organizations(
     mode: str, portal: SandboxProcess, make_service: Callable[..., ServiceProcess]
 ) -> None:

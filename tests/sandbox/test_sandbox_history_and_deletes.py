@@ -15,10 +15,12 @@ import httpx
 import pytest
 
 from hubspot_deals.sandbox import ground_truth
+from hubspot_deals.sandbox.churn import CHURN_KINDS, Churner
 from hubspot_deals.sandbox.data import MODIFIED_TO_MS
-from hubspot_deals.sandbox.portal import CHURN_KINDS, Portal
+from hubspot_deals.sandbox.portal import Portal
 from hubspot_deals.sandbox.process import SandboxProcess
-from hubspot_deals.sandbox.search import SearchIndex, parse_request
+from hubspot_deals.sandbox.search import SearchIndex
+from hubspot_deals.sandbox.search_request import parse_request
 
 SandboxFactory = Callable[..., SandboxProcess]
 LIST = "/crm/v3/objects/deals"
@@ -470,11 +472,12 @@ class TestModifiedSinceSearch:
     def test_shortcut_equals_full_scan(self) -> None:
         """In process: the "modified since" shortcuts (changed deals only, and id ranges of one
         cached list of them) give the full scan's totals and order, page after page."""
-        portal = Portal(deals=2000, seed=7, churn_kinds=CHURN_KINDS)
+        portal = Portal(deals=2000, seed=7)
+        churner = Churner(portal, seed=7, kinds=CHURN_KINDS)
         for _ in range(1500):
-            portal.churn()
+            churner.churn()
         at = portal.latest_ms + 10
-        portal.apply({"create": 20, "update": 200, "archive": 20, "delete": 20, "relink": 20}, at)
+        churner.apply({"create": 20, "update": 200, "archive": 20, "delete": 20, "relink": 20}, at)
         fast, brute = SearchIndex(portal), SearchIndex(portal, modified_index=False)
         lows = [MODIFIED_TO_MS - 1, MODIFIED_TO_MS, portal.latest_ms - 200, at, at + 1]
         mid = str(10_000_000_000 + 7 * 1000)

@@ -11,21 +11,20 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from hubspot_deals import __version__
-from hubspot_deals.api import errors, middleware, openapi
+from hubspot_deals.api import dashboard, errors, middleware, openapi
 from hubspot_deals.api.deps import authenticate
-from hubspot_deals.api.routes import dashboard, scans, service
+from hubspot_deals.api.routes import scans, service
 from hubspot_deals.api.routes.metrics import router as metrics_router
-from hubspot_deals.config import Settings, get_settings
+from hubspot_deals.config import Settings
 from hubspot_deals.jobs.runtime import Runtime
 from hubspot_deals.metrics import Metrics
-from hubspot_deals.store.jobs import JobRepository
 
 log = structlog.get_logger(__name__)
 API_PREFIX = "/api/v1"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+    settings = settings or Settings()
     metrics = Metrics()  # fed by the middleware and, embedded, by the scans the runtime runs
 
     @contextlib.asynccontextmanager
@@ -67,15 +66,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 async def _run_embedded_worker(runtime: Runtime) -> None:
-    """Resume the scans a stopped process left behind (it was the only worker, so their leases are
-    void now), then sweep like any worker."""
-    async with runtime.sessions() as db:
-        jobs = JobRepository(db)
-        await jobs.forget_workers()
-        await db.commit()
-        unfinished = await jobs.unfinished()
-    for job_id in unfinished:  # resumed from their checkpoints, oldest first
-        await runtime.dispatch(job_id)
-    if unfinished:
-        log.info("scans.resumed", count=len(unfinished))
+    """Resume the scans a stopped process left behind, then sweep like any worker."""
+    await runtime.resume_unfinished()
     await runtime.runner.sweep_forever()

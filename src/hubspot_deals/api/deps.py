@@ -9,9 +9,9 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.api.errors import ApiError
+from hubspot_deals.jobs import access
 from hubspot_deals.jobs.runtime import Runtime
 from hubspot_deals.store.jobs import ANY_ORG, OrgScope
-from hubspot_deals.store.keys import KeyRepository
 
 #: An organization id no scan can have (ids are never empty): another organization's view.
 NO_ORG = ""
@@ -38,22 +38,21 @@ async def bind_key(request: Request, key: str | None) -> None:
     API (the header) and the dashboard (its session cookie), so both scope callers alike."""
     rt = runtime(request)
     async with rt.sessions() as db:
-        keys = KeyRepository(db)
         if key:
-            record = await keys.find(key)
-            if record is None:
+            try:
+                request.state.organization_id = await access.key_organization(db, key)
+            except access.UnknownKey:
                 raise ApiError(
                     401, "UNAUTHORIZED", "The X-API-Key header does not hold a valid key"
-                )
-            request.state.organization_id = record.organization_id
+                ) from None
             return
-        if await keys_required(rt, keys):
+        if await keys_required(rt, db):
             raise ApiError(401, "UNAUTHORIZED", "An X-API-Key header is required")
 
 
-async def keys_required(rt: Runtime, keys: KeyRepository) -> bool:
+async def keys_required(rt: Runtime, db: AsyncSession) -> bool:
     """Keys are in use once one is active, or from the start with REQUIRE_API_KEY."""
-    return rt.settings.require_api_key or await keys.active_count() > 0
+    return await access.keys_in_use(db, required=rt.settings.require_api_key)
 
 
 def bound_organization(request: Request) -> str | None:

@@ -23,10 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.api.presenters import deal_body
 from hubspot_deals.api.quotas import open_download
-from hubspot_deals.engine import requested_of, wants_stage_history
+from hubspot_deals.engine import spec_of
 from hubspot_deals.jobs.runtime import Runtime
-from hubspot_deals.jobs.service import count_results
-from hubspot_deals.store.deals import DealFilter, DealRepository
+from hubspot_deals.jobs.service import count_results, result_batches
+from hubspot_deals.store.deals import DealFilter
 from hubspot_deals.store.models import DealRow, ScanJob
 
 #: The row's own columns, in the order of the results endpoint's deal entries.
@@ -254,8 +254,8 @@ def _stays(history: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
 
 
 def encoder_for(fmt: ExportFormat, job: ScanJob, *, bom: bool = False) -> Encoder:
-    properties, kinds = requested_of(job.config)
-    history = wants_stage_history(job.config)
+    spec = spec_of(job)
+    properties, kinds, history = spec.properties, spec.association_types, spec.stage_history
     if fmt is ExportFormat.CSV:
         return CsvEncoder(properties, kinds, bom=bom, history=history)
     if fmt is ExportFormat.NDJSON:
@@ -286,7 +286,7 @@ async def export_response(
             if runtime.engine.dialect.name == "postgresql":  # one snapshot for every batch
                 await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             chunk = encoder.start()
-            async for rows in DealRepository(session).batches(job.id, where, size=BATCH_ROWS[fmt]):
+            async for rows in result_batches(session, job, where, BATCH_ROWS[fmt]):
                 async for piece in meter.pace(
                     chunk + await asyncio.to_thread(encoder.encode, rows)
                 ):

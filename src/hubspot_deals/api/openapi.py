@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from hubspot_deals.api.schemas import StartScanRequest
+from hubspot_deals.api.requests import StartScanRequest
 
 API_PREFIX = "/api/v1"
 ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}

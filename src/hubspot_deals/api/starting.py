@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.api.deps import bound_organization, org_scope
 from hubspot_deals.api.errors import ApiError
-from hubspot_deals.api.schemas import ScanConfig
+from hubspot_deals.api.requests import ScanConfig
 from hubspot_deals.jobs import service
 from hubspot_deals.jobs.runtime import Runtime
 
@@ -32,6 +32,7 @@ async def start_for_caller(
         rt.cipher,
         rt.dispatch,
         config=config.stored() | {"organizationId": org},
+        spec=config.to_spec(),
         token=config.auth.hubspot_access_token.get_secret_value(),
         org=org,
         scope=org_scope(request),

@@ -1,21 +1,20 @@
 """The scan: fetch plan, transformation to result rows, checkpoints, progress, cancellation."""
 
 from hubspot_deals.engine.context import ScanContext
-from hubspot_deals.engine.rows import (
-    DEFAULT_ASSOCIATIONS,
-    DEFAULT_PROPERTIES,
-    requested_of,
-    wants_stage_history,
-)
+from hubspot_deals.engine.plan import ScanFilters, day_bounds_ms
+from hubspot_deals.engine.rows import DEFAULT_ASSOCIATIONS, DEFAULT_PROPERTIES
 from hubspot_deals.engine.scan import Claimed, claim_scan, run_claimed
+from hubspot_deals.engine.spec import ScanSpec, spec_of
 
 __all__ = [
     "DEFAULT_ASSOCIATIONS",
     "DEFAULT_PROPERTIES",
     "Claimed",
     "ScanContext",
+    "ScanFilters",
+    "ScanSpec",
     "claim_scan",
-    "requested_of",
+    "day_bounds_ms",
     "run_claimed",
-    "wants_stage_history",
+    "spec_of",
 ]

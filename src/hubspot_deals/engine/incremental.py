@@ -27,7 +27,6 @@ import asyncio
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -43,11 +42,13 @@ from hubspot_deals.engine.plan import (
     id_ordered_search,
 )
 from hubspot_deals.engine.reading import RowBuilder, read_associations
-from hubspot_deals.engine.rows import association_entries, fetched_properties, row_size, same_shape
+from hubspot_deals.engine.rows import association_entries, row_size
+from hubspot_deals.engine.spec import spec_of
+from hubspot_deals.engine.sync import SyncPlan
 from hubspot_deals.hubspot import BURST, Deal
 from hubspot_deals.store.deals import DealFilter, DealRepository, row_values
 from hubspot_deals.store.jobs import JobRepository, Lease
-from hubspot_deals.store.models import DatabaseNow, JobStatus, ScanJob
+from hubspot_deals.store.models import DatabaseNow, ScanJob
 
 log = structlog.get_logger(__name__)
 
@@ -60,60 +61,6 @@ LEAF = 2 * SEARCH_PAGE
 #: Deals read from the bin or by id per transaction.
 CHUNK = 1_000
 _NO_KEY = 2**63 - 1
-
-
-@dataclass(frozen=True)
-class SyncPlan:
-    mode: str  # "full" or "incremental"
-    base_job_id: str | None = None
-    since: datetime | None = None
-
-
-async def plan_sync(ctx: ScanContext, job: ScanJob, lease: Lease, started: datetime) -> SyncPlan:
-    """How this run reads HubSpot, decided once when it first starts and kept with the job (a
-    resumed run goes on as it began). ``started`` becomes the run's high-water mark."""
-    if job.sync_mode is not None:
-        return SyncPlan(job.sync_mode, job.base_job_id, job.modified_since)
-    mode, reason, base = "full", None, None
-    if job.config.get("mode") == "incremental":
-        async with ctx.sessions() as session:
-            base = await JobRepository(session).serving(job.scan_id, job.organization_id)
-        if base is None or base.status != JobStatus.COMPLETED or base.id == job.id:
-            reason = "No earlier completed run of this scan to start from: it reads every deal."
-            base = None
-        elif base.high_water_mark is None:
-            reason = (
-                "The last completed run has no high-water mark (it ran before incremental "
-                "scans existed): this run reads every deal."
-            )
-            base = None
-        elif not same_shape(job.config, base.config):
-            reason = (
-                "The properties, associations, filters or stage history asked for differ from "
-                "the last completed run's: this run reads every deal."
-            )
-            base = None
-        else:
-            mode = "incremental"
-    since = (
-        base.high_water_mark - timedelta(seconds=ctx.overlap_seconds)
-        if base is not None and base.high_water_mark is not None
-        else None
-    )
-    async with ctx.sessions() as session:
-        await JobRepository(session).update_if_running(
-            job.id,
-            lease,
-            sync_mode=mode,
-            sync_reason=reason,
-            base_job_id=base.id if base else None,
-            modified_since=since,
-            high_water_mark=started,
-            updated_at=ctx.clock(),
-        )
-        await session.commit()
-    log.info("scan.sync_planned", mode=mode, base_job_id=base.id if base else None, reason=reason)
-    return SyncPlan(mode, base.id if base else None, since)
 
 
 @dataclass
@@ -157,10 +104,10 @@ class IncrementalRun:
         self.ctx, self.job, self.lease, self.builder = ctx, job, lease, builder
         self.client = builder.client
         self.sync = sync
-        self.config = job.config
-        self.filters = ScanFilters.of(self.config)
-        self.fetched = fetched_properties(self.config)
-        self.batch_size = int(self.config.get("batchSize") or 100)
+        self.spec = spec_of(job)
+        self.filters = self.spec.filters
+        self.fetched = self.spec.fetched_properties()
+        self.batch_size = self.spec.batch_size
 
     # -- the phases --------------------------------------------------------------------------------
 
@@ -176,7 +123,7 @@ class IncrementalRun:
             await self._archived()
         if phase in (None, "changes", "archived", "deletes"):
             await self._deletes()
-        if self.config.get("refreshAssociations") and self.builder.kinds:
+        if self.spec.refresh_associations and self.builder.kinds:
             after = int(checkpoint.get("refresh_after", -1)) if phase == "associations" else -1
             await self._refresh_associations(after)
 
@@ -282,7 +229,7 @@ class IncrementalRun:
             if ends:
                 suspects = await self._differing(min(ends), max(ends) + 1, user)
                 await self._check(suspects)
-        if self.config.get("refreshAssociations") and self.builder.kinds:
+        if self.spec.refresh_associations and self.builder.kinds:
             await self._save(Changes(), checkpoint={"version": 2, "phase": "associations"})
 
     async def _refresh_associations(self, after: int) -> None:

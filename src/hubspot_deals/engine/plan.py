@@ -54,21 +54,6 @@ class ScanFilters:
     #: an incremental run's lower bound on hs_lastmodifieddate (search only, never the bin)
     modified_since_ms: int | None = None
 
-    @classmethod
-    def of(cls, config: dict[str, Any]) -> ScanFilters:
-        """A scan config's filters."""
-        filters = config.get("filters") or {}
-        date = filters.get("dateFilter") or {}
-        start_ms, end_ms = day_bounds_ms(date.get("startDate"), date.get("endDate"))
-        return cls(
-            include_archived=bool(filters.get("includeArchived")),
-            pipeline_id=filters.get("pipelineId"),
-            dealstage=filters.get("dealstage"),
-            date_property=date.get("property") if date else None,
-            start_ms=start_ms,
-            end_ms=end_ms,
-        )
-
     @property
     def narrowing(self) -> bool:
         return any(

@@ -91,31 +91,6 @@ class Lookups:
         return self.stages.get((pipeline or "", stage)) or self.stage_labels.get(stage)
 
 
-def wants_stage_history(config: dict[str, Any]) -> bool:
-    return bool(config.get("includeStageHistory"))
-
-
-#: What must match between two configs for one run's deals to be the other's starting point.
-SHAPE_KEYS = (
-    "properties",
-    "includeAssociations",
-    "associationTypes",
-    "filters",
-    "includeStageHistory",
-)
-
-
-def same_shape(config: dict[str, Any], other: dict[str, Any]) -> bool:
-    """True when both configs make rows of the same kind from the same deals."""
-
-    def shape(c: dict[str, Any]) -> tuple[Any, ...]:
-        properties, kinds = requested_of(c)
-        filters = c.get("filters") or {}
-        return (properties, kinds, wants_stage_history(c), {k: v for k, v in filters.items() if v})
-
-    return shape(config) == shape(other)
-
-
 def stage_spans(
     history: Sequence[HistoryEntry], pipeline: str | None, lookups: Lookups
 ) -> list[dict[str, Any]]:
@@ -137,25 +112,6 @@ def stage_spans(
             }
         )
     return spans
-
-
-def requested_of(config: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """The properties and association types a scan config asks for: what every row of it holds."""
-    properties = list(config.get("properties") or DEFAULT_PROPERTIES)
-    kinds = (
-        list(config.get("associationTypes") or DEFAULT_ASSOCIATIONS)
-        if config.get("includeAssociations")
-        else []
-    )
-    return properties, kinds
-
-
-def fetched_properties(config: dict[str, Any]) -> list[str]:
-    """What a scan asks HubSpot for: the requested properties, those the row's own columns need,
-    and the date filter's property."""
-    requested, _ = requested_of(config)
-    date = ((config.get("filters") or {}).get("dateFilter") or {}).get("property")
-    return list(dict.fromkeys([*requested, *ROW_PROPERTIES, *([date] if date else [])]))
 
 
 def association_entries(to_type: str, found: Sequence[AssociatedObject]) -> list[dict[str, str]]:

@@ -20,17 +20,16 @@ import structlog
 
 from hubspot_deals.engine.context import ScanContext, Stop
 from hubspot_deals.engine.errors import describe
-from hubspot_deals.engine.incremental import plan_sync, run_incremental
+from hubspot_deals.engine.incremental import run_incremental
 from hubspot_deals.engine.pipeline import grouped, in_order
-from hubspot_deals.engine.plan import Page, PartitionedPlan, ScanFilters, checkpoint_of
+from hubspot_deals.engine.plan import Page, PartitionedPlan, checkpoint_of
 from hubspot_deals.engine.reading import STAGE, RowBuilder
 from hubspot_deals.engine.rows import (
     Lookups,
-    fetched_properties,
-    requested_of,
     row_size,
-    wants_stage_history,
 )
+from hubspot_deals.engine.spec import spec_of
+from hubspot_deals.engine.sync import plan_sync
 from hubspot_deals.hubspot import BURST, HubSpotClient, HubSpotMissingScopesError, Owner
 from hubspot_deals.store.deals import DealFilter, DealRepository
 from hubspot_deals.store.jobs import JobRepository, Lease
@@ -195,13 +194,16 @@ async def _load_lookups(client: HubSpotClient) -> Lookups:
 
 
 async def _extract(ctx: ScanContext, job: ScanJob, lease: Lease, client: HubSpotClient) -> None:
-    config = job.config
-    started = (
-        ctx.clock()
-    )  # before the first read: whatever changes from here on, the next run reads
+    spec = spec_of(job)
+    started = ctx.clock()  # before the first read: whatever changes from now, the next run reads
     lookups = await _load_lookups(client)  # also teaches the limiter the portal's real limit
-    requested, kinds = requested_of(config)
-    builder = RowBuilder(client, lookups, requested, kinds, wants_stage_history(config))
+    builder = RowBuilder(
+        client,
+        lookups,
+        list(spec.properties),
+        list(spec.association_types),
+        spec.stage_history,
+    )
     sync = await plan_sync(ctx, job, lease, started)
     if sync.mode == "incremental":
         await run_incremental(ctx, job, lease, builder, sync)
@@ -211,15 +213,14 @@ async def _extract(ctx: ScanContext, job: ScanJob, lease: Lease, client: HubSpot
 
 
 async def _run_full(ctx: ScanContext, job: ScanJob, lease: Lease, builder: RowBuilder) -> None:
-    config, client = job.config, builder.client
-    batch_size = int(config.get("batchSize") or 100)
-    filters = ScanFilters.of(config)
+    spec, client = spec_of(job), builder.client
+    batch_size = spec.batch_size
     burst = client.limiter.limit(BURST)[0]
     plan = PartitionedPlan(
         client,
-        fetched_properties(config),
+        spec.fetched_properties(),
         batch_size,
-        filters,
+        spec.filters,
         list_workers=min(burst, LIST_WORKERS),
         history=[STAGE] if builder.stage_history else [],
     )

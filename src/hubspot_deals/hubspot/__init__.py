@@ -3,7 +3,7 @@
 It knows nothing of the service's database or HTTP API; the scan engine drives it.
 """
 
-from hubspot_deals.hubspot._client import CallRecord, ClientConfig, HubSpotClient, RetryPolicy
+from hubspot_deals.hubspot._client import HubSpotClient
 from hubspot_deals.hubspot._errors import (
     HubSpotAuthError,
     HubSpotBadResponse,
@@ -29,6 +29,7 @@ from hubspot_deals.hubspot._models import (
 )
 from hubspot_deals.hubspot._pacing import BURST, SEARCH, LocalRateLimiter, Permit, RateLimiter
 from hubspot_deals.hubspot._redis_pacing import RedisRateLimiter
+from hubspot_deals.hubspot._transport import CallRecord, ClientConfig, RetryPolicy
 
 __all__ = [
     "BURST",

@@ -1,27 +1,15 @@
-"""The async HubSpot client: one call = pacing, an HTTP round trip, typed errors, bounded retries."""
+"""The async HubSpot client: the endpoints a deal extraction needs, over ``Transport``'s calls."""
 
 from __future__ import annotations
 
 import logging
-import time
-from collections import Counter
-from collections.abc import AsyncIterator, Callable, Generator, Sequence
-from dataclasses import dataclass
-from typing import Any, Self, TypeVar
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, TypeVar
 
-import httpx
 import orjson
-import stamina
-from pydantic import SecretStr, ValidationError
 
 from hubspot_deals.hubspot._errors import (
-    HubSpotBadResponse,
-    HubSpotConnectionError,
-    HubSpotError,
-    HubSpotRateLimitError,
-    HubSpotRequestError,
     HubSpotSearchCapError,
-    error_from_response,
 )
 from hubspot_deals.hubspot._models import (
     ASSOCIATION_TYPES,
@@ -40,7 +28,11 @@ from hubspot_deals.hubspot._models import (
     SearchPage,
     parse_associations,
 )
-from hubspot_deals.hubspot._pacing import BURST, SEARCH, LocalRateLimiter, RateLimiter
+from hubspot_deals.hubspot._pacing import SEARCH
+from hubspot_deals.hubspot._transport import (
+    MAX_URI_CHARS,
+    Transport,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,63 +45,6 @@ BATCH_READ_MAX = 100
 #: Deals a page (list) or a batch read holds when property history is asked for.
 HISTORY_PAGE_MAX = 50
 ASSOCIATION_BATCH_MAX = 1_000
-#: HubSpot answers 414 past about 16,000 characters; stay clear of it.
-MAX_URI_CHARS = 15_000
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded retries with exponential backoff and jitter (stamina), honouring Retry-After."""
-
-    attempts: int = 8
-    wait_initial: float = 0.5
-    wait_max: float = 30.0
-    wait_jitter: float = 1.0
-    timeout: float = 600.0
-
-
-@dataclass(frozen=True)
-class ClientConfig:
-    """How a client reaches HubSpot: the caller builds it (the service from its settings), so the
-    client reads no settings of its own. The limits are the defaults until HubSpot's rate-limit
-    headers state the real ones."""
-
-    base_url: str = "https://api.hubapi.com"
-    timeout_seconds: float = 30.0
-    max_connections: int = 100
-    burst_limit: int = 100
-    search_rate: int = 5
-    retry: RetryPolicy = RetryPolicy()
-
-
-@dataclass(frozen=True)
-class CallRecord:
-    """One attempt at a call that reached the wire: what health reporting and metrics observe.
-
-    ``status_code`` is None when no answer came (a timeout, a refused or dropped connection);
-    ``attempt`` counts from 1, so a record with ``attempt > 1`` is a retry.
-    """
-
-    endpoint: str
-    status_code: int | None
-    elapsed_ms: float
-    rate_limit_remaining: int | None
-    at: float
-    attempt: int = 1
-    #: a 429's policy as HubSpot named it (TEN_SECONDLY_ROLLING, SECONDLY, DAILY), else None
-    rate_limit_policy: str | None = None
-
-
-class _BearerAuth(httpx.Auth):
-    def __init__(self, token: SecretStr) -> None:
-        self._token = token
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self._token.get_secret_value()}"
-        yield request
-
-    def __repr__(self) -> str:
-        return "_BearerAuth(token=SecretStr('**********'))"
 
 
 def _association_reply(content: bytes) -> list[AssociationResult]:
@@ -121,16 +56,7 @@ def _association_reply(content: bytes) -> list[AssociationResult]:
     return parse_associations(data)
 
 
-def _int_header(headers: httpx.Headers, name: str) -> int | None:
-    raw = headers.get(name)
-    return int(raw) if raw is not None and raw.strip().isdigit() else None
-
-
-def _ms_since(started: float) -> float:
-    return (time.monotonic() - started) * 1000
-
-
-class HubSpotClient:
+class HubSpotClient(Transport):
     """Async client for the HubSpot endpoints a deal extraction needs.
 
     Share one instance between tasks: they share its connection pool and its pacing.
@@ -139,189 +65,6 @@ class HubSpotClient:
     not, retries included: the one place a caller learns about traffic (metrics, health). It runs
     inline, so it must be quick and must not raise.
     """
-
-    def __init__(
-        self,
-        token: str,
-        config: ClientConfig = ClientConfig(),
-        *,
-        limiter: RateLimiter | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        on_call: Callable[[CallRecord], None] | None = None,
-    ) -> None:
-        """``limiter``: the pacing to share (one per token across a process's scans, or Redis's
-        across processes); by default the client paces itself alone."""
-        if not isinstance(token, str) or not token.strip() or any(c.isspace() for c in token):
-            raise ValueError("a HubSpot token is a non-empty string without whitespace")
-        self._token = SecretStr(token)
-        self.base_url = config.base_url.rstrip("/")
-        self.limiter: RateLimiter = limiter or LocalRateLimiter(
-            burst_limit=config.burst_limit, search_rate=config.search_rate
-        )
-        self.retry = config.retry
-        self.stats: Counter[str] = Counter()
-        #: the latest answered attempt
-        self.last_call: CallRecord | None = None
-        self.on_call = on_call
-        pool = config.max_connections
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            auth=_BearerAuth(self._token),
-            transport=transport,
-            timeout=config.timeout_seconds,
-            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
-            headers={"Accept": "application/json", "User-Agent": "hubspot-deals"},
-        )
-
-    def __repr__(self) -> str:
-        return f"HubSpotClient(base_url={self.base_url!r})"
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    # -- one call -------------------------------------------------------------------------------
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        parse: Callable[[bytes], T],
-        *,
-        bucket: str | None = BURST,
-        params: dict[str, Any] | None = None,
-        body: Any = None,
-        endpoint: str | None = None,
-    ) -> T:
-        """``endpoint`` names the call in errors and records; give it when ``path`` holds an id,
-        so that the name stays one per endpoint (metrics label by it)."""
-        endpoint = endpoint or f"{method} {path}"
-        async for attempt in stamina.retry_context(
-            on=self._backoff,
-            attempts=self.retry.attempts,
-            timeout=self.retry.timeout,
-            wait_initial=self.retry.wait_initial,
-            wait_max=self.retry.wait_max,
-            wait_jitter=self.retry.wait_jitter,
-        ):
-            with attempt:
-                if attempt.num > 1:
-                    self.stats["retries"] += 1
-                return await self._once(
-                    method, path, endpoint, parse, bucket, params, body, attempt.num
-                )
-        raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
-
-    def _backoff(self, exc: Exception) -> bool | float:
-        """stamina's hook: retry transient failures, waiting as long as HubSpot asked."""
-        if not isinstance(exc, HubSpotError) or not exc.retryable:
-            return False
-        if exc.retry_after is not None:
-            return exc.retry_after
-        if isinstance(exc, HubSpotRateLimitError) and exc.policy == "SECONDLY":
-            return 1.0  # search's own window is a second long
-        return True
-
-    async def _once(
-        self,
-        method: str,
-        path: str,
-        endpoint: str,
-        parse: Callable[[bytes], T],
-        bucket: str | None,
-        params: dict[str, Any] | None,
-        body: Any,
-        attempt: int,
-    ) -> T:
-        request = self._http.build_request(method, path, params=params, json=body)
-        if len(request.url.raw_path) > MAX_URI_CHARS:
-            raise HubSpotRequestError(
-                f"request URI of {len(request.url.raw_path)} characters is longer than HubSpot "
-                "accepts; ask for fewer properties per GET",
-                endpoint=endpoint,
-            )
-        permit = await self.limiter.acquire(bucket) if bucket else None
-        started = time.monotonic()
-        self.stats[endpoint] += 1
-        try:
-            response = await self._http.send(request)
-        except httpx.TransportError as exc:
-            self._observe(
-                CallRecord(endpoint, None, _ms_since(started), None, time.time(), attempt)
-            )
-            what = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
-            raise HubSpotConnectionError(
-                f"{what} ({type(exc).__name__})", endpoint=endpoint
-            ) from exc
-        finally:
-            if permit is not None:
-                await self.limiter.release(permit)
-        return await self._read(response, endpoint, parse, bucket, started, attempt)
-
-    def _observe(self, record: CallRecord) -> None:
-        if record.status_code is not None:
-            self.last_call = record
-        if self.on_call is not None:
-            self.on_call(record)
-
-    async def _read(
-        self,
-        response: httpx.Response,
-        endpoint: str,
-        parse: Callable[[bytes], T],
-        bucket: str | None,
-        started: float,
-        attempt: int,
-    ) -> T:
-        headers = response.headers
-        limit = _int_header(headers, "x-hubspot-ratelimit-max")
-        interval = _int_header(headers, "x-hubspot-ratelimit-interval-milliseconds")
-        remaining = _int_header(headers, "x-hubspot-ratelimit-remaining")
-        if bucket == BURST and limit and interval:
-            await self.limiter.learn(BURST, limit, interval / 1000, remaining)
-        elapsed_ms = _ms_since(started)
-        if response.status_code >= 400 or response.status_code < 200:
-            error = error_from_response(response, endpoint, self._token.get_secret_value())
-            self.stats[f"http_{response.status_code}"] += 1
-            policy = error.policy if isinstance(error, HubSpotRateLimitError) else None
-            self._observe(
-                CallRecord(
-                    endpoint,
-                    response.status_code,
-                    elapsed_ms,
-                    remaining,
-                    time.time(),
-                    attempt,
-                    policy,
-                )
-            )
-            if isinstance(error, HubSpotRateLimitError) and bucket and error.policy != "DAILY":
-                await self.limiter.pause(
-                    SEARCH if error.policy == "SECONDLY" else bucket,
-                    error.retry_after if error.retry_after is not None else 1.0,
-                )
-            raise error
-        self._observe(
-            CallRecord(endpoint, response.status_code, elapsed_ms, remaining, time.time(), attempt)
-        )
-        try:
-            return parse(response.content)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "body"
-            problem = f"{exc.error_count()} problem(s), first at {where}: {first['type']}"
-        except ValueError as exc:  # a parser of our own (json, parse_associations)
-            problem = str(exc)[:200]
-        raise HubSpotBadResponse(
-            f"reply is not the documented JSON ({problem})",
-            endpoint=endpoint,
-            status_code=response.status_code,
-        )
 
     # -- deals ------------------------------------------------------------------------------------
 

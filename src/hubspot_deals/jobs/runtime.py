@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 import orjson
+import structlog
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -42,6 +43,9 @@ from hubspot_deals.jobs.tasks import ScanTask, make_broker
 from hubspot_deals.metrics import Metrics
 from hubspot_deals.store.crypto import TokenCipher
 from hubspot_deals.store.database import create_engine, migrate, session_factory
+from hubspot_deals.store.jobs import JobRepository
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -153,6 +157,19 @@ class Runtime:
             storage,
             metrics or Metrics(),
         )
+
+    async def resume_unfinished(self) -> None:
+        """The embedded service on start: it was the only worker, so the leases of the scans a
+        stopped process left behind are void; they resume from their checkpoints, oldest first."""
+        async with self.sessions() as db:
+            jobs = JobRepository(db)
+            await jobs.forget_workers()
+            await db.commit()
+            unfinished = await jobs.unfinished()
+        for job_id in unfinished:
+            await self.dispatch(job_id)
+        if unfinished:
+            log.info("scans.resumed", count=len(unfinished))
 
     async def dispatch(self, job_id: str) -> None:
         """Send a committed job to whoever runs scans (this process, or the workers)."""

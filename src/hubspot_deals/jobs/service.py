@@ -7,7 +7,7 @@ commit before it dispatches (a job is never sent before its row exists).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,10 +16,11 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hubspot_deals.engine import ScanSpec
 from hubspot_deals.jobs.caches import ResultCaches
 from hubspot_deals.store.crypto import TokenCipher
 from hubspot_deals.store.deals import DealFilter, DealRepository, Facets
-from hubspot_deals.store.jobs import ANY_ORG, FINISHED, JobRepository, OrgScope
+from hubspot_deals.store.jobs import ACTIVE, ANY_ORG, FINISHED, JobPage, JobRepository, OrgScope
 from hubspot_deals.store.models import DealRow, JobStatus, ScanJob, run_slot
 from hubspot_deals.store.outages import report
 
@@ -75,6 +76,7 @@ async def start_scan(
     dispatch: Callable[[str], Awaitable[None]],
     *,
     config: dict[str, Any],
+    spec: ScanSpec,
     token: str,
     org: str | None,
     scope: OrgScope,
@@ -87,13 +89,13 @@ async def start_scan(
     the details of the 409 (and an active run of another organization while the service runs
     open, which the slot of a keyed run does not cover)."""
     jobs = JobRepository(session)
-    scan_id = config["scanId"]
+    scan_id = spec.scan_id
     for _ in range(3):  # the run that held the slot may end between the conflict and the read
         running = await jobs.active(scan_id, scope)
         if running is not None:
             raise _in_progress(running)
         previous = await jobs.newest(scan_id, scope)
-        job = _new_job(config, cipher.encrypt(token), org, scope)
+        job = _new_job(config, spec, cipher.encrypt(token), org, scope)
         jobs.add(job)
         try:
             await session.commit()
@@ -117,11 +119,13 @@ def _in_progress(running: ScanJob) -> ScanInProgress:
     )
 
 
-def _new_job(config: dict[str, Any], token: bytes, org: str | None, scope: OrgScope) -> ScanJob:
+def _new_job(
+    config: dict[str, Any], spec: ScanSpec, token: bytes, org: str | None, scope: OrgScope
+) -> ScanJob:
     moment = now()
     return ScanJob(
         id=f"job_{secrets.token_hex(8)}",
-        scan_id=config["scanId"],
+        scan_id=spec.scan_id,
         organization_id=org,
         status=JobStatus.PENDING,
         config=config,
@@ -135,7 +139,8 @@ def _new_job(config: dict[str, Any], token: bytes, org: str | None, scope: OrgSc
         archived_deals=0,
         data_bytes=0,
         is_current=False,
-        run_slot=run_slot(config["scanId"], scope if isinstance(scope, str) else None),
+        spec=spec.to_stored(),
+        run_slot=run_slot(spec.scan_id, scope if isinstance(scope, str) else None),
     )
 
 
@@ -239,3 +244,40 @@ async def queue_of(session: AsyncSession, job: ScanJob, limit: int) -> Queue | N
         return None
     running, ahead = await JobRepository(session).queue_position(job)
     return Queue(running, ahead, limit)
+
+
+async def newest_run(session: AsyncSession, scan_id: str, scope: OrgScope) -> ScanJob | None:
+    """The scan id's newest run, whatever its status (what status pages show)."""
+    return await JobRepository(session).newest(scan_id, scope)
+
+
+async def list_runs(
+    session: AsyncSession,
+    scope: OrgScope,
+    *,
+    status: str | None,
+    sort_by: str,
+    descending: bool,
+    offset: int,
+    limit: int,
+) -> JobPage:
+    return await JobRepository(session).page(
+        org=scope,
+        status=status,
+        sort_by=sort_by,
+        descending=descending,
+        offset=offset,
+        limit=limit,
+    )
+
+
+async def any_active(session: AsyncSession, scope: OrgScope) -> bool:
+    """Whether any run of ``scope`` is pending or running (the dashboard polls while so)."""
+    return await JobRepository(session).count(ACTIVE, scope) > 0
+
+
+def result_batches(
+    session: AsyncSession, job: ScanJob, where: DealFilter, size: int
+) -> AsyncIterator[Sequence[DealRow]]:
+    """A run's rows in deal id order, ``size`` at a time (an export's flat memory)."""
+    return DealRepository(session).batches(job.id, where, size=size)

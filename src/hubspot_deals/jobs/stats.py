@@ -6,6 +6,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.metrics import StoredFigures
@@ -67,6 +68,11 @@ async def compute(session: AsyncSession, period: str, org: OrgScope) -> dict[str
         },
         "error_analysis": {name: errors[name] for name in (*_CAUSES.values(), "other_errors")},
     }
+
+
+async def database_ping(session: AsyncSession) -> None:
+    """One round trip (/health's database check)."""
+    await session.execute(text("SELECT 1"))
 
 
 async def today(session: AsyncSession) -> dict[str, int]:

@@ -20,8 +20,14 @@ from starlette.routing import Route
 
 from hubspot_deals.sandbox import responses
 from hubspot_deals.sandbox.catalog import ALL_SCOPES, DEALS_READ, Account
-from hubspot_deals.sandbox.data import deal_id
-from hubspot_deals.sandbox.endpoints import BadRequest, Endpoints, list_param
+from hubspot_deals.sandbox.churn import (
+    CHURN_KINDS,
+    DEFAULT_CHURN_KINDS,
+    Churner,
+    ChurnError,
+    check_churn_kinds,
+)
+from hubspot_deals.sandbox.endpoints import Endpoints
 from hubspot_deals.sandbox.gateway import (
     BURST_WINDOW_MS,
     DEFAULT_FAULT_KINDS,
@@ -32,14 +38,9 @@ from hubspot_deals.sandbox.gateway import (
     ScopeRule,
     Stats,
 )
-from hubspot_deals.sandbox.portal import (
-    CHURN_KINDS,
-    DEFAULT_CHURN_KINDS,
-    ChurnError,
-    Portal,
-    check_churn_kinds,
-    inline_association_key,
-)
+from hubspot_deals.sandbox.ids import deal_id
+from hubspot_deals.sandbox.params import BadRequest, list_param
+from hubspot_deals.sandbox.portal import Portal, inline_association_key
 from hubspot_deals.sandbox.responses import JSONResponse
 
 #: The demo token has every scope the service uses. It is printed when the sandbox starts.
@@ -115,7 +116,8 @@ class Sandbox:
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self.config = config or SandboxConfig()
         cfg = self.config
-        self.portal = Portal(deals=cfg.deals, seed=cfg.seed, churn_kinds=cfg.churn_kinds)
+        self.portal = Portal(deals=cfg.deals, seed=cfg.seed)
+        self.churner = Churner(self.portal, seed=cfg.seed, kinds=cfg.churn_kinds)
         self.gateway = Gateway(
             GatewaySettings(
                 portal_id=cfg.portal_id,
@@ -220,7 +222,7 @@ class Sandbox:
                 "deals": self.portal.count - self.portal.deleted,
                 "deleted": self.portal.deleted,
                 "version": self.portal.version,
-                "churn_kinds": list(self.portal.churn_kinds),
+                "churn_kinds": list(self.churner.kinds),
             }
         )
 
@@ -264,7 +266,7 @@ class Sandbox:
         ):
             return responses.validation_error(f"at: {usage}")
         try:
-            changed = self.portal.apply(counts, at)
+            changed = self.churner.apply(counts, at)
         except ChurnError as exc:
             return responses.validation_error(str(exc))
         return JSONResponse(
@@ -285,7 +287,7 @@ class Sandbox:
             return responses.validation_error(
                 f'Send {{"kinds": [...]}}, one or more of {list(CHURN_KINDS)}.'
             )
-        self.portal.churn_kinds = kinds
+        self.churner.kinds = kinds
         return JSONResponse({"kinds": list(kinds)})
 
     # -- errors and lifecycle --------------------------------------------------------------------
@@ -322,7 +324,7 @@ class Sandbox:
             await asyncio.sleep(0.05)
             owed += self.config.churn * 0.05
             while owed >= 1:
-                self.portal.churn()
+                self.churner.churn()
                 owed -= 1
 
 

@@ -24,15 +24,17 @@ from hubspot_deals.sandbox.catalog import (
     Stage,
 )
 from hubspot_deals.sandbox.clock import iso_date, iso_ms
+from hubspot_deals.sandbox.ids import (
+    COMPANY_ID_BASE,
+    CONTACT_ID_BASE,
+    LINE_ITEM_ID_BASE,
+    deal_id,
+)
+from hubspot_deals.sandbox.words import COMPANIES, FX_TO_USD, NOTES, PRODUCTS, SOURCES
 
 _MASK = (1 << 64) - 1
 _DAY_MS = 86_400_000
 
-ID_BASE = 10_000_000_000
-ID_STRIDE = 7  # ids have gaps, as real ones do
-CONTACT_ID_BASE = 51_000_000_000
-COMPANY_ID_BASE = 22_000_000_000
-LINE_ITEM_ID_BASE = 31_000_000_000
 
 CREATED_FROM_MS = 1_546_300_800_000  # 2019-01-01: the first deal
 CREATED_TO_MS = 1_751_328_000_000  # 2025-07-01: the last seeded deal
@@ -40,66 +42,6 @@ MODIFIED_TO_MS = 1_759_276_800_000  # 2025-10-01: the latest seeded modification
 
 #: Every HEAVY_EVERY-th deal (offset 3) has hundreds of contacts and line items.
 HEAVY_EVERY = 499
-
-_FX_TO_USD = {
-    "USD": Decimal(1),
-    "EUR": Decimal("1.08"),
-    "GBP": Decimal("1.27"),
-    "JPY": Decimal("0.0067"),
-    "CAD": Decimal("0.73"),
-}
-
-_COMPANIES = (
-    "ACME Corp",
-    "Globex",
-    "Initech",
-    "Umbrella Health",
-    "Müller & Söhne GmbH",
-    "Café Olé S.L.",
-    "株式会社サクラ",
-    "Ωmega Analytics",
-    "Nordlys AS",
-    "São Paulo Têxtil",
-    "Łódź Logistics",
-    "Đà Nẵng Foods",
-    "Hooli",
-    "Vandelay Industries",
-    "Stark Labs",
-    "شركة النخيل",
-    "Zürich Re-Insurance",
-    "Björk & Partners",
-    "Crème Brûlée Co.",
-    "Tyrell 🚀 Systems",
-)
-_PRODUCTS = (
-    "Enterprise licence",
-    "Renewal",
-    "Upsell – seats",
-    "Pilot",
-    "Support plan",
-    "Onboarding",
-    "Platform migration",
-    "Multi-year deal",
-    "Expansion",
-    "POC",
-)
-_NOTES = (
-    "Zürich office — renewal ✓",
-    "東京オフィスの担当者と打ち合わせ",
-    "São Paulo\nsecond line",
-    "Needs legal review (§4.2)",
-    "🚀 expansion in Q3",
-    "Contact prefers email; no calls",
-    "مراجعة العقد",
-    "Budget ≈ €40k, decision in «spring»",
-)
-_SOURCES = (
-    ("CRM_UI", "CRM UI"),
-    ("INTEGRATION", "Salesforce sync"),
-    ("IMPORT", "deals-2023.csv"),
-    ("API", "Private app"),
-)
-
 
 _USER_BY_OWNER = {o.id: o.user_id for o in OWNERS}
 
@@ -126,30 +68,11 @@ def _mix(x: int) -> int:
     return x ^ (x >> 31)
 
 
-def deal_id(index: int) -> int:
-    return ID_BASE + index * ID_STRIDE
-
-
-def index_at_or_after(object_id: int) -> int:
-    """The index of the first deal whose id is at least ``object_id``."""
-    if object_id <= ID_BASE:
-        return 0
-    return -((ID_BASE - object_id) // ID_STRIDE)
-
-
-def index_of(object_id: int) -> int | None:
-    """The index of the deal with exactly this id, if the id is one the sandbox can issue."""
-    offset = object_id - ID_BASE
-    if offset < 0 or offset % ID_STRIDE:
-        return None
-    return offset // ID_STRIDE
-
-
 def home_amount(amount: str | None, currency: str | None) -> str | None:
     """``amount_in_home_currency`` for a USD-based portal."""
     if not amount:
         return amount
-    converted = Decimal(amount) * _FX_TO_USD.get(currency or "USD", Decimal(1))
+    converted = Decimal(amount) * FX_TO_USD.get(currency or "USD", Decimal(1))
     return f"{converted.quantize(Decimal('0.01')):f}"
 
 
@@ -199,8 +122,8 @@ class DealGenerator:
             "num_associated_contacts": lambda i: str(len(self.contacts(i))),
             "hs_num_of_associated_line_items": lambda i: str(len(self.line_items(i))),
             "num_contacted_notes": lambda i: self._count_or_none(i, "notes", 12),
-            "hs_object_source": lambda i: _SOURCES[self._h(i, "src") % 4][0],
-            "hs_object_source_label": lambda i: _SOURCES[self._h(i, "src") % 4][1],
+            "hs_object_source": lambda i: SOURCES[self._h(i, "src") % 4][0],
+            "hs_object_source_label": lambda i: SOURCES[self._h(i, "src") % 4][1],
             "contract_tier": lambda i: self._pick(
                 i, "tier", (None, None, "bronze", "silver", "gold", "platinum")
             ),
@@ -309,7 +232,7 @@ class DealGenerator:
 
     def creation_source(self, index: int) -> tuple[str, str | None, int | None]:
         """(sourceType, sourceLabel, user id) of the values a seeded deal was created with."""
-        source_type, label = _SOURCES[self._h(index, "src") % 4]
+        source_type, label = SOURCES[self._h(index, "src") % 4]
         if source_type == "CRM_UI":
             return source_type, None, self.user_id(index)
         return source_type, label, None
@@ -339,7 +262,7 @@ class DealGenerator:
                 pick >>= 8
             picked += [earlier_open[n] for n in sorted(chosen)]
         mover = self.user_id(index)
-        source_type, source_label = _SOURCES[self._h(index, "src") % 4]
+        source_type, source_label = SOURCES[self._h(index, "src") % 4]
         user = mover if source_type == "CRM_UI" else None
         label = None if source_type == "CRM_UI" else source_label
         jitter = self._h(index, "history_time")
@@ -432,8 +355,8 @@ class DealGenerator:
 
     def _dealname(self, index: int) -> str:
         h = self._h(index, "name")
-        company = _COMPANIES[h % len(_COMPANIES)]
-        product = _PRODUCTS[(h >> 8) % len(_PRODUCTS)]
+        company = COMPANIES[h % len(COMPANIES)]
+        product = PRODUCTS[(h >> 8) % len(PRODUCTS)]
         return f"{company} — {product} #{index + 1}"
 
     def _closedate(self, index: int) -> str | None:
@@ -466,8 +389,8 @@ class DealGenerator:
         h = self._h(index, "desc")
         if h % 2:
             return None
-        return f"{_PRODUCTS[(h >> 4) % len(_PRODUCTS)]} for {_COMPANIES[(h >> 12) % len(_COMPANIES)]}.\n{_NOTES[(h >> 20) % len(_NOTES)]}"
+        return f"{PRODUCTS[(h >> 4) % len(PRODUCTS)]} for {COMPANIES[(h >> 12) % len(COMPANIES)]}.\n{NOTES[(h >> 20) % len(NOTES)]}"
 
     def _region_notes(self, index: int) -> str | None:
         h = self._h(index, "region")
-        return None if h % 5 < 3 else _NOTES[(h >> 8) % len(_NOTES)]
+        return None if h % 5 < 3 else NOTES[(h >> 8) % len(NOTES)]

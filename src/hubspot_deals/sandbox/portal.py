@@ -12,55 +12,20 @@ a search for "modified since" look only at the deals changed since.
 
 from __future__ import annotations
 
-import random
 from bisect import bisect_left
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 from hubspot_deals.sandbox.catalog import ASSOCIATION_TYPES, PROPERTY_BY_NAME
 from hubspot_deals.sandbox.clock import iso_ms, now_ms
-from hubspot_deals.sandbox.data import (
-    CONTACT_ID_BASE,
-    MODIFIED_TO_MS,
-    DealGenerator,
-    HistoryEntry,
-    deal_id,
-    home_amount,
-    index_at_or_after,
-    index_of,
-)
+from hubspot_deals.sandbox.data import MODIFIED_TO_MS, DealGenerator, HistoryEntry
+from hubspot_deals.sandbox.ids import deal_id, index_at_or_after, index_of
 
 #: HubSpot returns these with every object, whatever properties were asked for.
 ALWAYS_RETURNED = ("createdate", "hs_lastmodifieddate", "hs_object_id")
 
 #: Inline associations on list and read replies stop at this many ids per type.
 INLINE_ASSOCIATION_LIMIT = 100
-
-#: What churn can do, and each kind's weight in the background mix (normalised over the kinds on).
-CHURN_WEIGHTS: dict[str, float] = {
-    "create": 0.3,
-    "update": 0.5,
-    "archive": 0.2,
-    "delete": 0.05,
-    "relink": 0.1,
-}
-CHURN_KINDS: tuple[str, ...] = tuple(CHURN_WEIGHTS)
-#: Background churn by default: hard deletes and relinks are opted into (tests that compare a scan
-#: with the ground truth after churn expect every deal seen before to still be in it).
-DEFAULT_CHURN_KINDS: tuple[str, ...] = ("create", "update", "archive")
-
-_CONTACT_ID_SPAN = 9_000_000
-
-
-@dataclass(frozen=True)
-class ChurnEvent:
-    kind: str  # one of CHURN_KINDS
-    index: int
-
-
-class ChurnError(ValueError):
-    """A churn request the portal cannot carry out as asked (nothing of it was applied)."""
 
 
 def history_json(entry: HistoryEntry) -> dict[str, Any]:
@@ -79,14 +44,11 @@ def history_json(entry: HistoryEntry) -> dict[str, Any]:
 
 
 class Portal:
-    def __init__(
-        self, *, deals: int, seed: int, churn_kinds: tuple[str, ...] = DEFAULT_CHURN_KINDS
-    ) -> None:
+    def __init__(self, *, deals: int, seed: int) -> None:
         self.gen = DealGenerator(seed, deals)
         self.seeded = deals  # indices below this were seeded; churn creates the ones above
         self.count = deals  # indices 0..count-1 were issued; some may since be hard-deleted
         self.version = 0
-        self.churn_kinds = check_churn_kinds(churn_kinds)
         self._overrides: dict[int, dict[str, str | None]] = {}
         self._changed_ms: dict[int, int] = {}  # when churn last set a deal's properties
         self._touched_ms: dict[int, int] = {}  # its hs_lastmodifieddate, as a number
@@ -101,7 +63,6 @@ class Portal:
         # earlier change (an ``at`` in the future moves it on)
         self.latest_ms = MODIFIED_TO_MS
         self._stamp_cache = (-1, "")
-        self._rng = random.Random(seed ^ 0x5EED)
 
     # -- one deal -------------------------------------------------------------------------------
 
@@ -291,141 +252,38 @@ class Portal:
         start = bisect_left(self._modified_ms, ms)
         return set(self._modified_index[start:])
 
-    # -- churn ---------------------------------------------------------------------------------------
+    # -- changes (churn.py decides them) --------------------------------------------------------
 
-    def _now(self) -> int:
+    def now(self) -> int:
+        """The portal's clock: never before its latest change."""
         return max(now_ms(), self.latest_ms)
 
-    def _stamp(self, ms: int) -> str:
+    def stamp(self, ms: int) -> str:
         if self._stamp_cache[0] != ms:
             self._stamp_cache = (ms, iso_ms(ms))
         return self._stamp_cache[1]
 
-    def churn(self) -> ChurnEvent:
-        """One change as users make them, drawn from ``churn_kinds`` by their weights: a new deal,
-        an edited one, one sent to the bin, one hard-deleted, or a contact swapped on one."""
-        roll = self._rng.random()
-        kinds = self.churn_kinds
-        total = sum(CHURN_WEIGHTS[k] for k in kinds)
-        kind = kinds[-1]
-        for k in kinds:
-            roll -= CHURN_WEIGHTS[k] / total
-            if roll < 0:
-                kind = k
-                break
-        now = self._now()
-        if kind == "create" or self.count == 0:
-            return ChurnEvent("create", self._create(now))
-        if kind == "delete":
-            index = self._random_index(self.exists)
-            if index is None:
-                return ChurnEvent("create", self._create(now))
-            self._delete(index)
-            return ChurnEvent("delete", index)
-        index = self._random_index(self._relinkable if kind == "relink" else self.live)
-        if index is None:
-            return ChurnEvent("create", self._create(now))
-        if kind == "update":
-            self._update(index, now)
-        elif kind == "archive":
-            self._archive(index, now)
-        else:
-            self._relink(index)
-        return ChurnEvent(kind, index)
-
-    def apply(self, counts: dict[str, int], at: int | None = None) -> dict[str, list[int]]:
-        """Exactly ``counts[kind]`` changes of each kind now (or at ``at``, epoch ms), on distinct
-        deals picked with the portal's rng: live ones for update, archive and relink (one with a
-        contact for relink), live or archived ones for delete. The indices changed, by kind.
-
-        Raises ChurnError, having changed nothing, when ``at`` is before the portal's latest change
-        or there are not enough deals to pick from.
-        """
-        if at is not None and at < self.latest_ms:
-            raise ChurnError(
-                f"at must not be before the portal's latest change ({self.latest_ms}, "
-                f"{iso_ms(self.latest_ms)}): the portal's clock never runs backwards."
-            )
-        when = self._now() if at is None else at
-        seen: set[int] = set()
-        picked = {
-            kind: self._pick(kind, counts.get(kind, 0), ok, seen)
-            for kind, ok in (
-                ("update", self.live),
-                ("relink", self._relinkable),
-                ("archive", self.live),
-                ("delete", self.exists),
-            )
-        }
-        changed: dict[str, list[int]] = {
-            "create": [self._create(when) for _ in range(counts.get("create", 0))]
-        }
-        for index in picked["update"]:
-            self._update(index, when)
-        for index in picked["relink"]:
-            self._relink(index)
-        for index in picked["archive"]:
-            self._archive(index, when)
-        for index in picked["delete"]:
-            self._delete(index)
-        return changed | picked
-
-    def _random_index(self, ok: Callable[[int], bool]) -> int | None:
-        for _ in range(20):
-            index = self._rng.randrange(self.count)
-            if ok(index):
-                return index
-        return None
-
-    def _relinkable(self, index: int) -> bool:
-        return self.live(index) and bool(self.associations(index, "contacts"))
-
-    def _pick(self, kind: str, n: int, ok: Callable[[int], bool], seen: set[int]) -> list[int]:
-        """``n`` distinct indices not in ``seen`` that pass ``ok``, added to ``seen``.
-
-        Random draws first; when they keep missing (few eligible deals left), one pass over the
-        portal lists the eligible rest and draws from those.
-        """
-        found: list[int] = []
-        top = self.count
-        attempts = 4 * n + 64
-        while len(found) < n and attempts and top:
-            attempts -= 1
-            index = self._rng.randrange(top)
-            if index not in seen and ok(index):
-                seen.add(index)
-                found.append(index)
-        if len(found) < n:
-            rest = [i for i in range(top) if i not in seen and ok(i)]
-            if len(rest) < n - len(found):
-                raise ChurnError(
-                    f"{kind}: only {len(found) + len(rest)} deals can be picked, {n} asked."
-                )
-            more = self._rng.sample(rest, n - len(found))
-            seen.update(more)
-            found += more
-        return found
-
-    def _touch(self, index: int, changes: dict[str, str | None], when: int) -> None:
+    def touch(self, index: int, changes: dict[str, str | None], when: int) -> None:
+        """Set properties of a deal at ``when``, and its ``hs_lastmodifieddate`` with them."""
         changed = self._overrides.setdefault(index, {})
         if changes:
             changed.update(changes)
             self._changed_ms[index] = when
-        changed["hs_lastmodifieddate"] = self._stamp(when)
+        changed["hs_lastmodifieddate"] = self.stamp(when)
         self._touched_ms[index] = when
         self._modified_ms.append(when)
         self._modified_index.append(index)
         self.latest_ms = when
         self.version += 1
 
-    def _create(self, when: int) -> int:
+    def create(self, when: int) -> int:
         index = self.count
         self.count += 1
-        stamp = self._stamp(when)
+        stamp = self.stamp(when)
         self._stage_log[index] = [
             HistoryEntry(self.gen.stage(index).id, when, "CRM_UI", None, self.gen.user_id(index))
         ]
-        self._touch(
+        self.touch(
             index,
             {
                 "createdate": stamp,
@@ -437,34 +295,14 @@ class Portal:
         )
         return index
 
-    def _update(self, index: int, when: int) -> None:
-        """A new amount and a stage drawn from the deal's pipeline; when the stage differs, the
-        stage properties follow and the stage history gains an entry."""
-        pipeline = self.gen.pipeline(index)  # churn never moves a deal to another pipeline
-        stage = self._rng.choice(pipeline.stages)
-        amount = f"{self._rng.randrange(100, 250_000)}.{self._rng.randrange(100):02d}"
-        changes: dict[str, str | None] = {
-            "amount": amount,
-            "amount_in_home_currency": home_amount(amount, self.value(index, "deal_currency_code")),
-        }
-        if stage.id != self.value(index, "dealstage"):
-            changes |= {
-                "dealstage": stage.id,
-                "hs_deal_stage_probability": stage.probability,
-                "hs_is_closed": str(stage.closed).lower(),
-                "hs_is_closed_won": str(stage.closed and stage.probability == "1.0").lower(),
-                "hs_v2_date_entered_current_stage": self._stamp(when),
-            }
-            self._stage_log.setdefault(index, []).append(
-                HistoryEntry(stage.id, when, "CRM_UI", None, self.gen.user_id(index))
-            )
-        self._touch(index, changes, when)
+    def enter_stage(self, index: int, entry: HistoryEntry) -> None:
+        self._stage_log.setdefault(index, []).append(entry)
 
-    def _archive(self, index: int, when: int) -> None:
+    def archive(self, index: int, when: int) -> None:
         self._archived_at[index] = when
-        self._touch(index, {}, when)
+        self.touch(index, {}, when)
 
-    def _delete(self, index: int) -> None:
+    def delete(self, index: int) -> None:
         """Gone from every endpoint and the ground truth (a GDPR delete, or a purge of the bin).
 
         Its property overrides stay, so ``created_ms`` keeps growing with the index.
@@ -474,24 +312,10 @@ class Portal:
         self._stage_log.pop(index, None)
         self.version += 1
 
-    def _relink(self, index: int) -> None:
-        """One contact swapped for another: the count stays, so HubSpot leaves the deal's
-        ``hs_lastmodifieddate`` (and every other property) as it was."""
-        contacts = list(self.associations(index, "contacts"))
-        taken = set(contacts)
-        new = CONTACT_ID_BASE + self._rng.randrange(_CONTACT_ID_SPAN)
-        while new in taken:
-            new = CONTACT_ID_BASE + self._rng.randrange(_CONTACT_ID_SPAN)
-        contacts[self._rng.randrange(len(contacts))] = new
+    def set_contacts(self, index: int, contacts: list[int]) -> None:
+        """A deal's contacts replaced (a relink leaves ``hs_lastmodifieddate`` as it was)."""
         self._links.setdefault(index, {})["contacts"] = sorted(contacts)
         self.version += 1
-
-
-def check_churn_kinds(kinds: tuple[str, ...]) -> tuple[str, ...]:
-    unknown = [k for k in kinds if k not in CHURN_WEIGHTS]
-    if unknown or not kinds:
-        raise ValueError(f"churn kinds are one or more of {list(CHURN_KINDS)}, got {list(kinds)}.")
-    return tuple(dict.fromkeys(kinds))
 
 
 def inline_association_key(name: str) -> tuple[str, str] | None:

@@ -77,13 +77,14 @@ def _alembic_config(url: str) -> Config:
     return config
 
 
-def _upgrade(url: str) -> None:
-    command.upgrade(_alembic_config(url), "head")
+def _upgrade(url: str, revision: str = "head") -> None:
+    command.upgrade(_alembic_config(url), revision)
 
 
-async def migrate(url: str) -> None:
-    """Bring the schema to the newest revision (runs on every start; a no-op when current)."""
+async def migrate(url: str, revision: str = "head") -> None:
+    """Bring the schema to the newest revision (runs on every start; a no-op when current), or to
+    ``revision`` (tests of a migration start from the one before it)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    await asyncio.to_thread(_upgrade, url)
+    await asyncio.to_thread(_upgrade, url, revision)

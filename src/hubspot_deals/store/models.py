@@ -137,6 +137,9 @@ class ScanJob(Base):
     #: Takeovers of this run while running (its worker stopped answering, or the database broke
     #: off its writes) since its last written batch: past a bound the run fails instead.
     interruptions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: What the run does, typed (engine.spec.ScanSpec.to_stored); ``config`` is the request as the
+    #: API shows it back. Null only on rows of tests that never run.
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     __table_args__ = (
         Index("ix_scan_jobs_scan", "organization_id", "scan_id", "created_at"),

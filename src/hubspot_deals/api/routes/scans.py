@@ -21,15 +21,13 @@ from hubspot_deals.api.deps import (
 from hubspot_deals.api.errors import ApiError, ValidationFailed
 from hubspot_deals.api.exports import MEDIA_TYPES, ExportFormat, export_response
 from hubspot_deals.api.quotas import charge_download
+from hubspot_deals.api.requests import SCAN_ID_PATTERN, SCAN_ID_RE, StartScanRequest
 from hubspot_deals.api.schemas import (
-    SCAN_ID_PATTERN,
-    SCAN_ID_RE,
     CancelResponse,
     ErrorResponse,
     ResultsResponse,
     ScanListResponse,
     ScanStatus,
-    StartScanRequest,
     StartScanResponse,
 )
 from hubspot_deals.api.starting import start_for_caller
@@ -37,7 +35,7 @@ from hubspot_deals.api.validation import field_errors
 from hubspot_deals.jobs import service
 from hubspot_deals.jobs.runtime import Runtime
 from hubspot_deals.store.deals import DealFilter
-from hubspot_deals.store.jobs import JobRepository, OrgScope
+from hubspot_deals.store.jobs import OrgScope
 from hubspot_deals.store.models import JobStatus
 
 router = APIRouter(prefix="/scan", tags=["scans"])
@@ -149,7 +147,7 @@ async def status(
     scan_id: ScanId, db: Session, scope: Scope, rt: Annotated[Runtime, Depends(runtime)]
 ) -> dict[str, Any]:
     """The newest run of a scan; ``status: not_found`` (still 200) when there is none."""
-    job = await JobRepository(db).newest(checked_scan_id(scan_id), scope)
+    job = await service.newest_run(db, checked_scan_id(scan_id), scope)
     if job is None:
         return presenters.NOT_FOUND_STATUS
     queue = await service.queue_of(db, job, rt.settings.max_concurrent_scans_per_org)
@@ -285,8 +283,9 @@ async def list_scans(
 ) -> dict[str, Any]:
     """Every scan run, newest first by default."""
     effective = requested_scope(request, organization_id)
-    found = await JobRepository(db).page(
-        org=effective,
+    found = await service.list_runs(
+        db,
+        effective,
         status=status,
         sort_by=sort_by,
         descending=sort_order == "desc",

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from hubspot_deals import __version__
 from hubspot_deals.api.deps import requested_scope, runtime
@@ -79,7 +78,7 @@ async def health_report(rt: Runtime) -> dict[str, Any]:
     }
     try:
         async with rt.sessions() as db:
-            await db.execute(text("SELECT 1"))
+            await stats_module.database_ping(db)
             database = {
                 "status": "healthy",
                 "response_time_ms": round((time.perf_counter() - started) * 1000),

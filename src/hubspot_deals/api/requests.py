@@ -1,0 +1,301 @@
+"""The start request, validated field by field as api-spec.md shows it, and the typed scan it
+becomes (``ScanConfig.to_spec``). Errors are keyed by the field's path (api/validation.py)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.config import JsonDict
+
+from hubspot_deals.engine import (
+    DEFAULT_ASSOCIATIONS,
+    DEFAULT_PROPERTIES,
+    ScanFilters,
+    ScanSpec,
+    day_bounds_ms,
+)
+
+SCAN_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
+SCAN_ID_RE = re.compile(SCAN_ID_PATTERN)
+#: HubSpot's internal property names: lowercase letters, digits and underscores.
+PROPERTY_PATTERN = r"^[a-z][a-z0-9_]*$"
+PROPERTY_RE = re.compile(PROPERTY_PATTERN)
+#: Tokens travel in an HTTP header: visible ASCII only (HubSpot's are ``pat-<region>-<uuid>``).
+TOKEN_PATTERN = r"^[!-~]+$"  # noqa: S105 (a pattern, not a password)
+TOKEN_RE = re.compile(TOKEN_PATTERN)
+#: A date, or a date and time (RFC 3339), as the document states it; the validators parse them.
+MOMENT_SCHEMA: JsonDict = {
+    "anyOf": [
+        {"type": "string", "format": "date"},
+        {"type": "string", "format": "date-time"},
+        {"type": "null"},
+    ]
+}
+AssociationType = Literal["contacts", "companies", "line_items"]
+ScanMode = Literal["full", "incremental"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _check_moment(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            date.fromisoformat(value)
+        else:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("Must be a date (YYYY-MM-DD) or an ISO-8601 datetime") from None
+    return value
+
+
+def _as_datetime(value: str) -> datetime:
+    moment = datetime.fromisoformat(
+        value.replace("Z", "+00:00") if len(value) > 10 else value + "T00:00:00+00:00"
+    )
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class Auth(_Strict):
+    hubspot_access_token: SecretStr = Field(
+        description="HubSpot private-app or OAuth access token.",
+        json_schema_extra={"minLength": 1, "maxLength": 512, "pattern": TOKEN_PATTERN},
+    )
+
+    @field_validator("hubspot_access_token")
+    @classmethod
+    def _token(cls, value: SecretStr) -> SecretStr:
+        token = value.get_secret_value()
+        if not token.strip():
+            raise ValueError("Field is required")
+        if len(token) > 512 or not TOKEN_RE.match(token):
+            raise ValueError(
+                "Must be a HubSpot access token (visible ASCII, no spaces, at most 512 characters)"
+            )
+        return value
+
+
+class DateFilter(_Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": [end], "properties": {end: {"type": "string"}}}
+                for end in ("startDate", "endDate")
+            ],
+            "description": "endDate must not be before startDate.",
+        }
+    )
+
+    property: str = Field(
+        "createdate",
+        max_length=100,
+        description="A date or datetime deal property.",
+        json_schema_extra={"pattern": PROPERTY_PATTERN},
+    )
+    startDate: str | None = Field(
+        None, description="YYYY-MM-DD or ISO-8601; inclusive.", json_schema_extra=MOMENT_SCHEMA
+    )
+    endDate: str | None = Field(
+        None,
+        description="YYYY-MM-DD (the whole day) or ISO-8601; inclusive.",
+        json_schema_extra=MOMENT_SCHEMA,
+    )
+
+    @field_validator("property")
+    @classmethod
+    def _property(cls, value: str) -> str:
+        if not PROPERTY_RE.match(value) or len(value) > 100:
+            raise ValueError(
+                "Must be a HubSpot property name (lowercase letters, digits, underscores)"
+            )
+        return value
+
+    @field_validator("startDate", "endDate")
+    @classmethod
+    def _moment(cls, value: str | None) -> str | None:
+        return _check_moment(value)
+
+    @model_validator(mode="after")
+    def _order(self) -> DateFilter:
+        if self.startDate is None and self.endDate is None:
+            raise ValueError("Give startDate, endDate or both")
+        if (
+            self.startDate
+            and self.endDate
+            and _as_datetime(self.endDate) < _as_datetime(self.startDate)
+        ):
+            raise ValueError("endDate must not be before startDate")
+        return self
+
+
+class Filters(_Strict):
+    includeArchived: bool = False
+    pipelineId: str | None = Field(None, min_length=1, max_length=255)
+    dealstage: str | None = Field(None, min_length=1, max_length=255)
+    dateFilter: DateFilter | None = None
+
+
+class ScanConfig(_Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={  # refreshAssociations: true needs includeAssociations: true
+            "if": {
+                "properties": {"refreshAssociations": {"const": True}},
+                "required": ["refreshAssociations"],
+            },
+            "then": {
+                "properties": {"includeAssociations": {"const": True}},
+                "required": ["includeAssociations"],
+            },
+        },
+    )
+
+    scanId: str = Field(
+        max_length=255,
+        description="Letters, digits, hyphens and underscores.",
+        json_schema_extra={"minLength": 1, "pattern": SCAN_ID_PATTERN},
+    )
+    type: list[str] = Field(
+        description='Must include "hubspot_deals".',
+        json_schema_extra={"contains": {"const": "hubspot_deals"}},
+    )
+    auth: Auth
+    organizationId: str | None = Field(
+        None, min_length=1, max_length=255, json_schema_extra={"pattern": SCAN_ID_PATTERN}
+    )
+    properties: list[str] | None = Field(
+        None,
+        max_length=1000,
+        json_schema_extra={
+            "uniqueItems": True,
+            "items": {"type": "string", "pattern": PROPERTY_PATTERN, "maxLength": 100},
+        },
+    )
+    includeAssociations: bool = False
+    associationTypes: list[AssociationType] | None = Field(
+        None, max_length=3, json_schema_extra={"uniqueItems": True}
+    )
+    filters: Filters | None = None
+    batchSize: int = Field(100, ge=1, le=100)
+    mode: ScanMode = Field(
+        "full",
+        description="incremental: start from the latest completed run of this scanId and read "
+        "only what changed since (a full scan when there is none).",
+    )
+    refreshAssociations: bool = Field(
+        False,
+        description="In an incremental run, re-read every deal's associations, not only those of "
+        "changed deals (HubSpot does not mark a deal modified when only its associations change).",
+    )
+    includeStageHistory: bool = Field(
+        False, description="Give each deal its stage history (stage, entered at, left at)."
+    )
+
+    @field_validator("batchSize", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any) -> Any:
+        """JSON does not tell 71 from 71.0 (JSON Schema calls both integers); 71.5 stays wrong."""
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
+    @field_validator("scanId")
+    @classmethod
+    def _scan_id(cls, value: str) -> str:
+        if not value:
+            raise ValueError("Field is required")
+        if not SCAN_ID_RE.match(value):
+            raise ValueError("Must be alphanumeric with hyphens/underscores only")
+        return value
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: list[str]) -> list[str]:
+        if "hubspot_deals" not in value:
+            raise ValueError('Must include "hubspot_deals"')
+        return value
+
+    @field_validator("properties")
+    @classmethod
+    def _properties(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        bad = [p for p in value if not PROPERTY_RE.match(p) or len(p) > 100]
+        if bad:
+            raise ValueError(
+                f"Not HubSpot property names (lowercase letters, digits, underscores): {', '.join(bad[:5])}"
+            )
+        if len(set(value)) != len(value):
+            raise ValueError("Must not repeat a property")
+        return value
+
+    @field_validator("associationTypes")
+    @classmethod
+    def _association_types(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("Must not repeat an association type")
+        return value
+
+    @field_validator("refreshAssociations")
+    @classmethod
+    def _refresh(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and not info.data.get("includeAssociations"):
+            raise ValueError(
+                "Needs includeAssociations: true (there are no associations to refresh)"
+            )
+        return value
+
+    @field_validator("organizationId")
+    @classmethod
+    def _organization(cls, value: str | None) -> str | None:
+        if value is not None and not SCAN_ID_RE.match(value):
+            raise ValueError("Must be alphanumeric with hyphens/underscores only")
+        return value
+
+    def stored(self) -> dict[str, Any]:
+        """The config as kept with the job: everything but the token."""
+        return self.model_dump(exclude={"auth"}, exclude_none=False)
+
+    def to_spec(self) -> ScanSpec:
+        """The typed scan the engine runs: the one place a config's camelCase is read."""
+        filters = self.filters or Filters()
+        date = filters.dateFilter
+        start_ms, end_ms = day_bounds_ms(date.startDate, date.endDate) if date else (None, None)
+        return ScanSpec(
+            scan_id=self.scanId,
+            properties=tuple(self.properties or DEFAULT_PROPERTIES),
+            association_types=tuple(self.associationTypes or DEFAULT_ASSOCIATIONS)
+            if self.includeAssociations
+            else (),
+            stage_history=self.includeStageHistory,
+            batch_size=self.batchSize,
+            incremental=self.mode == "incremental",
+            refresh_associations=self.refreshAssociations,
+            filters=ScanFilters(
+                include_archived=filters.includeArchived,
+                pipeline_id=filters.pipelineId,
+                dealstage=filters.dealstage,
+                date_property=date.property if date else None,
+                start_ms=start_ms,
+                end_ms=end_ms,
+            ),
+        )
+
+
+class StartScanRequest(_Strict):
+    config: ScanConfig
