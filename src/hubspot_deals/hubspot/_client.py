@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 
@@ -33,10 +32,6 @@ from hubspot_deals.hubspot._transport import (
     MAX_URI_CHARS,
     Transport,
 )
-
-log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 LIST_PAGE_MAX = 100
 SEARCH_PAGE_MAX = 200

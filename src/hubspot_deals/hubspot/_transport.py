@@ -3,7 +3,6 @@ and the record of every attempt. The endpoints are ``HubSpotClient``'s (``_clien
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Generator
@@ -23,8 +22,6 @@ from hubspot_deals.hubspot._errors import (
     error_from_response,
 )
 from hubspot_deals.hubspot._pacing import BURST, SEARCH, LocalRateLimiter, RateLimiter
-
-log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
