@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from hubspot_deals.hubspot import RetryPolicy
+from hubspot_deals.interpreter import tune_for_service
 from hubspot_deals.sandbox.process import SandboxProcess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +27,12 @@ __all__ = ["FAST_RETRY", "SHARED", "SandboxProcess"]
 DURATIONS = json.loads((Path(__file__).parent / "durations.json").read_text())
 #: What a file missing from the table is taken to take: a new file with slow tests goes early.
 UNKNOWN_SLOW_S = 120.0
+
+
+def pytest_configure() -> None:
+    """Test processes hold whole portals' deals to compare: the service's gc settings spare them
+    full collections over every module as well."""
+    tune_for_service()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -179,6 +179,7 @@ def serve(
     import uvicorn
 
     from hubspot_deals.api.app import create_app
+    from hubspot_deals.interpreter import tune_for_service
     from hubspot_deals.logs import configure
     from hubspot_deals.sandbox.process import SandboxProcess
 
@@ -191,9 +192,9 @@ def serve(
     try:
         if portal is not None:
             _print_demo(host, port, portal.url, portal.token)
-        uvicorn.run(
-            create_app(settings), host=host, port=port, log_level="warning", access_log=False
-        )
+        service = create_app(settings)
+        tune_for_service()
+        uvicorn.run(service, host=host, port=port, log_level="warning", access_log=False)
     finally:
         if portal is not None:
             portal.stop()
@@ -205,11 +206,13 @@ def worker() -> None:
 
     Start as many as the load needs, on any machine; each runs WORKER_CONCURRENCY scans at once.
     """
+    from hubspot_deals.interpreter import tune_for_service
     from hubspot_deals.jobs.worker import run_worker
     from hubspot_deals.logs import configure
 
     settings = _settings()
     configure(settings.log_level, settings.log_format)
+    tune_for_service()
     asyncio.run(run_worker(settings))
 
 
@@ -325,6 +328,7 @@ def sandbox(
     """Run the HubSpot sandbox: a faithful stand-in for HubSpot's CRM deal APIs."""
     import uvicorn
 
+    from hubspot_deals.interpreter import tune_for_service
     from hubspot_deals.sandbox import Sandbox
 
     config = SandboxConfig(
@@ -346,6 +350,7 @@ def sandbox(
         tokens=_parse_tokens(token or []),
     )
     sandbox = Sandbox(config)
+    tune_for_service()  # the portal's data, built once, out of the collector's sight
     console.print(
         f"HubSpot sandbox: http://{host}:{port}  ({deals:,} deals, seed {seed}, "
         f"{rate_limit}/{rate_window_ms / 1000:g} s, search {search_rate}/s)"

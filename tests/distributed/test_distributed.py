@@ -20,6 +20,8 @@ from hubspot_deals.service_process import ServiceProcess
 from tests.distributed.proxy import Outage
 from tests.e2e.conftest import POSTGRES, REDIS, new_backing, service_env
 
+#: The distributed mode's own suite: `make test` runs it, `make test-fast` (embedded only) does not.
+pytestmark = pytest.mark.slow
 DONE = ("completed", "failed", "cancelled")
 
 

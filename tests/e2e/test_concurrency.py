@@ -9,10 +9,13 @@ from collections import Counter
 from collections.abc import Callable
 
 import httpx
+import pytest
 
 from hubspot_deals.sandbox.process import SandboxProcess
 from tests.e2e.conftest import ServiceProcess
 
+#: Races repeated many times: stress tests, so `make test` runs them and `make test-fast` does not.
+pytestmark = pytest.mark.slow
 STARTERS = 16
 ROUNDS = 20
 

@@ -260,6 +260,7 @@ class TestFilters:
         assert ids
         assert_rows_match(service.all_deals(scan_id), expect, ids, DEFAULT_PROPERTIES, None)
 
+    @pytest.mark.slow
     @pytest.mark.mode_independent  # the client's reading; stored the same in both modes
     def test_search_cap_loses_nothing(
         self,
@@ -350,6 +351,7 @@ class TestResilience:
         assert still_live <= set(stored)
         assert moving.stats()["version"] > 0
 
+    @pytest.mark.slow
     def test_restart_mid_scan_resumes(
         self,
         make_sandbox: Callable[..., SandboxProcess],

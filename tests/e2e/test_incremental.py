@@ -131,6 +131,7 @@ class TestIncremental:
         assert "changes" not in status["results"]
         churning.check(rows, DEFAULT_PROPERTIES, archived=False, history=False)
 
+    @pytest.mark.slow
     @pytest.mark.parametrize("archived", [False, True], ids=["live", "with-archived"])
     def test_each_run_equals_the_truth_after_churn(self, churning: Portal, archived: bool) -> None:
         """Creates, updates, archives and hard deletes between runs: three incremental runs, each
