@@ -106,6 +106,55 @@ class TestStartValidation:
         if message:
             assert body["errors"][field] == message
 
+    def test_null_is_not_given(self, service: ServiceProcess, portal: SandboxProcess) -> None:
+        """The spec's own example sends nulls: every optional field takes null as "not given",
+        and its default applies."""
+        nulls = {
+            "organizationId": None,
+            "properties": None,
+            "includeAssociations": None,
+            "associationTypes": None,
+            "batchSize": None,
+            "mode": None,
+            "refreshAssociations": None,
+            "includeStageHistory": None,
+            "filters": {
+                "includeArchived": None,
+                "pipelineId": None,
+                "dealstage": None,
+                "dateFilter": {"property": None, "startDate": "2020-01-01", "endDate": None},
+            },
+        }
+        reply = service.start_scan("contract-nulls", portal.token, **nulls)
+        assert reply.status_code == 202, reply.text
+        status = service.wait("contract-nulls")
+        assert status["status"] == "completed" and status["results"]["deals_extracted"] > 0
+        deals = service.get("/api/v1/scan/results/contract-nulls?page_size=1").json()["deals"]
+        assert set(deals[0]["properties"]) >= {"dealname", "amount", "createdate"}  # defaults
+        assert not deals[0]["associations"]  # includeAssociations: null is false
+
+    @pytest.mark.parametrize("organization", ["acme/eu", "Org 12", "ÄÖ-Ü.tenant#7"])
+    def test_existing_tenant_ids_are_organizations(
+        self, service: ServiceProcess, portal: SandboxProcess, organization: str
+    ) -> None:
+        """organizationId has no format in the spec: any visible tenant id, listed by it."""
+        scan_id = f"contract-org-{len(organization)}"
+        reply = service.start_scan(scan_id, portal.token, organizationId=organization)
+        assert reply.status_code == 202, reply.text
+        service.wait(scan_id)
+        listed = service.get("/api/v1/scan/list", params={"organization_id": organization})
+        assert [s["scanId"] for s in listed.json()["scans"]] == [scan_id]
+
+    @pytest.mark.parametrize("organization", ["", " acme", "acme ", "a\nb", "a\u0001b", "x" * 256])
+    def test_organization_ids_that_are_not(
+        self, service: ServiceProcess, organization: str
+    ) -> None:
+        reply = service.post(
+            "/api/v1/scan/start", {"config": valid_config(organizationId=organization)}
+        )
+        body = assert_envelope(reply, 400, "VALIDATION_ERROR")
+        assert "config.organizationId" in body["errors"]
+
     def test_missing_everything(self, service: ServiceProcess) -> None:
         """An empty config names each required field."""
         body = assert_envelope(

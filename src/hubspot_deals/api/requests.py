@@ -11,12 +11,15 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     SecretStr,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic.config import JsonDict
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from hubspot_deals.engine import (
     DEFAULT_ASSOCIATIONS,
@@ -27,6 +30,10 @@ from hubspot_deals.engine import (
 )
 
 SCAN_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
+#: An existing tenant's id as it is (``acme/eu``, ``Org 12``): visible characters and inner
+#: spaces, no control characters, nothing blank at either end.
+ORGANIZATION_PATTERN = r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$"
+ORGANIZATION_RE = re.compile(ORGANIZATION_PATTERN)
 SCAN_ID_RE = re.compile(SCAN_ID_PATTERN)
 #: HubSpot's internal property names: lowercase letters, digits and underscores.
 PROPERTY_PATTERN = r"^[a-z][a-z0-9_]*$"
@@ -47,7 +54,42 @@ ScanMode = Literal["full", "incremental"]
 
 
 class _Strict(BaseModel):
+    """Unknown keys are errors, types are strict, and an optional field given ``null`` is a field
+    not given (the spec's own example sends ``"pipelineId": null``): its default applies."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        fields = cls.model_fields
+        return {
+            key: value
+            for key, value in data.items()
+            if value is not None or key not in fields or fields[key].is_required()
+        }
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """The document says so too: every optional field also takes ``null``."""
+        schema = handler(core_schema)
+        resolved = handler.resolve_ref_schema(schema)
+        properties = resolved.get("properties", {})
+        for name, field in cls.model_fields.items():
+            given = properties.get(name)
+            if given is None or field.is_required() or _takes_null(given):
+                continue
+            meta = {k: given.pop(k) for k in ("title", "default", "description") if k in given}
+            properties[name] = {"anyOf": [given, {"type": "null"}], **meta}
+        return schema
+
+
+def _takes_null(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "null" or any(_takes_null(s) for s in schema.get("anyOf", []))
 
 
 def _check_moment(value: str | None) -> str | None:
@@ -176,7 +218,11 @@ class ScanConfig(_Strict):
     )
     auth: Auth
     organizationId: str | None = Field(
-        None, min_length=1, max_length=255, json_schema_extra={"pattern": SCAN_ID_PATTERN}
+        None,
+        min_length=1,
+        max_length=255,
+        description="Any tenant id: visible characters, inner spaces allowed.",
+        json_schema_extra={"pattern": ORGANIZATION_PATTERN},
     )
     properties: list[str] | None = Field(
         None,
@@ -263,8 +309,11 @@ class ScanConfig(_Strict):
     @field_validator("organizationId")
     @classmethod
     def _organization(cls, value: str | None) -> str | None:
-        if value is not None and not SCAN_ID_RE.match(value):
-            raise ValueError("Must be alphanumeric with hyphens/underscores only")
+        if value is not None and not ORGANIZATION_RE.fullmatch(value):
+            raise ValueError(
+                "Must be visible characters (inner spaces allowed), no control characters, "
+                "nothing blank at either end"
+            )
         return value
 
     def stored(self) -> dict[str, Any]:
