@@ -1,4 +1,5 @@
-"""Interpreter settings for the long-running processes (``serve`` and ``worker``).
+"""Garbage-collector settings for the long-running processes: ``serve``, ``worker``, ``sandbox``
+(its portal built once) and the test processes.
 
 One event loop answers every request while threads do CPU work beside it (an export encodes its
 batches in a thread). Measured on the 2-core machine while a Parquet export streamed, status

@@ -30,11 +30,11 @@ from hubspot_deals.engine import (
 )
 
 SCAN_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
+SCAN_ID_RE = re.compile(SCAN_ID_PATTERN)
 #: An existing tenant's id as it is (``acme/eu``, ``Org 12``): visible characters and inner
 #: spaces, no control characters, nothing blank at either end.
 ORGANIZATION_PATTERN = r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$"
 ORGANIZATION_RE = re.compile(ORGANIZATION_PATTERN)
-SCAN_ID_RE = re.compile(SCAN_ID_PATTERN)
 #: HubSpot's internal property names: lowercase letters, digits and underscores.
 PROPERTY_PATTERN = r"^[a-z][a-z0-9_]*$"
 PROPERTY_RE = re.compile(PROPERTY_PATTERN)
