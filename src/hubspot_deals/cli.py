@@ -193,7 +193,7 @@ def serve(
         if portal is not None:
             _print_demo(host, port, portal.url, portal.token)
         service = create_app(settings)
-        tune_for_service()
+        tune_for_service(serves_requests=True)
         uvicorn.run(service, host=host, port=port, log_level="warning", access_log=False)
     finally:
         if portal is not None:

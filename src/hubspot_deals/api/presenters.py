@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hubspot_deals.jobs.service import Queue, iso
+from hubspot_deals.store.deals import StoredDeal
 from hubspot_deals.store.models import DealRow, JobStatus, ScanJob
 
 NOT_FOUND_STATUS: dict[str, Any] = {
@@ -193,7 +194,7 @@ def list_item(job: ScanJob) -> dict[str, Any]:
     return item
 
 
-def deal_body(row: DealRow) -> dict[str, Any]:
+def deal_body(row: DealRow | StoredDeal) -> dict[str, Any]:
     """The spec's deal entry; ``stage_history`` only when the scan asked for it."""
     body: dict[str, Any] = {
         "id": f"result_{row.row_id:03d}",

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -278,6 +279,7 @@ async def any_active(session: AsyncSession, scope: OrgScope) -> bool:
 
 def result_batches(
     session: AsyncSession, job: ScanJob, where: DealFilter, size: int
-) -> AsyncIterator[Sequence[DealRow]]:
-    """A run's rows in deal id order, ``size`` at a time (an export's flat memory)."""
-    return DealRepository(session).batches(job.id, where, size=size)
+) -> AsyncIterator[Sequence[Row[Any]]]:
+    """A run's rows in deal id order, ``size`` at a time (an export's flat memory), undecoded:
+    ``stored_deals`` makes records of them off the event loop."""
+    return DealRepository(session).raw_batches(job.id, where, size=size)
