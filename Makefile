@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 4
 PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25
 
-.PHONY: run test test-fast lint typecheck pytest pytest-distributed bench sandbox setup clean
+.PHONY: run run-distributed test test-fast lint typecheck pytest pytest-distributed bench sandbox setup clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -24,6 +24,14 @@ setup: $(STAMP)
 ## The service on its embedded defaults (SQLite, in-process jobs) with the demo HubSpot sandbox.
 run: $(STAMP)
 	$(BIN)/hubspot-deals serve --demo
+
+## The distributed mode on one machine: the API, two worker processes and the demo sandbox, sharing
+## PostgreSQL and Redis on 127.0.0.1 (its database created if missing; DATABASE_URL and REDIS_URL
+## override).
+run-distributed: $(STAMP)
+	DATABASE_URL=$${DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/hubspot_deals} \
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
+	$(BIN)/hubspot-deals serve --demo --workers 2
 
 ## Lint, types, the whole suite on the embedded defaults, then the end-to-end tests whose behaviour
 ## depends on the mode again in the distributed mode (PostgreSQL and Redis on 127.0.0.1, two worker

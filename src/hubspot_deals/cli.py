@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from hubspot_deals.console.scan_commands import scan_app
 from hubspot_deals.sandbox import DEMO_TOKEN, FAULT_KINDS, SandboxConfig
@@ -25,14 +25,34 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+#: Click's plain help (no type column of ``<bool>``, ``<str>``; wraps cleanly at 80 columns).
+PLAIN_HELP = None
 app = typer.Typer(
-    help="Extract every deal from HubSpot portals.", no_args_is_help=True, add_completion=False
+    help="Extract every deal from HubSpot portals.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=PLAIN_HELP,
 )
 console = Console(stderr=True)
 
 
+def _print_version(given: bool) -> None:
+    if given:
+        from hubspot_deals import __version__
+
+        print(f"hubspot-deals {__version__}")
+        raise typer.Exit
+
+
 @app.callback()
-def main() -> None:
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """hubspot-deals: extract every deal from HubSpot portals and serve them over a REST API."""
 
 
@@ -64,7 +84,9 @@ def _parse_kinds(
 
 
 keys_app = typer.Typer(
-    help="API keys: each binds its caller to one organization.", no_args_is_help=True
+    help="API keys: each binds its caller to one organization.",
+    no_args_is_help=True,
+    rich_markup_mode=PLAIN_HELP,
 )
 app.add_typer(keys_app, name="keys")
 app.add_typer(scan_app, name="scan")
@@ -174,30 +196,26 @@ def serve(
         ),
     ] = False,
     demo_deals: Annotated[int, typer.Option(min=1, help="Deals in the demo portal.")] = 5000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Also start this many `worker` processes (the distributed mode on one machine: "
+            "DATABASE_URL on PostgreSQL and REDIS_URL set; make run-distributed sets both).",
+        ),
+    ] = 0,
 ) -> None:
     """Run the REST service (API and, in the embedded mode, the scan jobs)."""
-    import uvicorn
-
-    from hubspot_deals.api.app import create_app
-    from hubspot_deals.interpreter import tune_for_service
+    from hubspot_deals import launch
     from hubspot_deals.logs import configure
-    from hubspot_deals.sandbox.process import SandboxProcess
 
     settings = _settings()
     configure(settings.log_level, settings.log_format)
-    portal = None
-    if demo:
-        portal = SandboxProcess.start("--deals", str(demo_deals), port=8090)
-        settings = settings.model_copy(update={"hubspot_base_url": portal.url})
     try:
-        if portal is not None:
-            _print_demo(host, port, portal.url, portal.token)
-        service = create_app(settings)
-        tune_for_service(serves_requests=True)
-        uvicorn.run(service, host=host, port=port, log_level="warning", access_log=False)
-    finally:
-        if portal is not None:
-            portal.stop()
+        launch.serve(console, settings, host, port, demo_deals if demo else None, workers)
+    except launch.LaunchError as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -216,7 +234,7 @@ def worker() -> None:
     asyncio.run(run_worker(settings))
 
 
-db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True, rich_markup_mode=PLAIN_HELP)
 app.add_typer(db_app, name="db")
 
 
@@ -243,29 +261,6 @@ def db_rotate_tokens() -> None:
         return await JobRepository(session).rotate_tokens(cipher.rotate)
 
     print(f"re-encrypted {_with_session(rotate)} stored tokens with the first key", flush=True)
-
-
-def _print_demo(host: str, port: int, sandbox_url: str, token: str) -> None:
-    """The README's walk-through, ready to paste, with this run's addresses and token."""
-    base = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"  # noqa: S104
-    config = {
-        "scanId": "my-deals-extraction",
-        "type": ["hubspot_deals"],
-        "auth": {"hubspot_access_token": token},
-        "properties": ["dealname", "amount", "dealstage", "closedate"],
-        "includeAssociations": True,
-        "batchSize": 100,
-    }
-    console.print(f"[bold]hubspot-deals[/bold] on {base} (Swagger UI: {base}/docs)")
-    console.print(
-        f"demo HubSpot sandbox on {sandbox_url}; start a scan, follow it, read the deals:"
-    )
-    print(
-        f"curl -X POST '{base}/api/v1/scan/start' -H 'Content-Type: application/json' "
-        f"-d '{json.dumps({'config': config})}'"
-    )
-    print(f"curl '{base}/api/v1/scan/status/my-deals-extraction'")
-    print(f"curl '{base}/api/v1/scan/results/my-deals-extraction?page=1&page_size=50'", flush=True)
 
 
 @app.command()
@@ -322,7 +317,10 @@ def sandbox(
     ] = ",".join(DEFAULT_CHURN_KINDS),
     token: Annotated[
         list[str] | None,
-        typer.Option(help="Extra token with its scopes: TOKEN=SCOPE,SCOPE (repeatable)."),
+        typer.Option(
+            metavar="TOKEN=SCOPES",
+            help="Extra token with its scopes: TOKEN=SCOPE,SCOPE (repeatable).",
+        ),
     ] = None,
 ) -> None:
     """Run the HubSpot sandbox: a faithful stand-in for HubSpot's CRM deal APIs."""

@@ -118,6 +118,12 @@ class Settings(BaseSettings):
         30.0, ge=0, description="Longest single backoff, seconds."
     )
     hubspot_retry_wait_jitter: float = Field(1.0, ge=0, description="Random jitter added, seconds.")
+    start_token_check_seconds: float = Field(
+        3.0,
+        ge=0,
+        description="How long a start waits for HubSpot to judge the token (401 or 403 before "
+        "any job exists); past it the scan is accepted unchecked. 0 turns the check off.",
+    )
     hubspot_retry_timeout: float = Field(
         600.0, gt=0, description="Give up retrying one call after this many seconds."
     )

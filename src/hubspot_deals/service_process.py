@@ -125,16 +125,17 @@ class ServiceProcess:
         )
         return done.stdout.strip()
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
+    def start_worker(self, **overrides: str) -> subprocess.Popen[bytes]:
+        """One more worker; ``overrides`` in its environment only (a misconfigured one, say)."""
         self._spawned += 1
-        env: dict[str, str] = {}
+        env: dict[str, str] = dict(overrides)
         if self.env.get("WORKER_METRICS_PORT", "0") != "0":
             port = free_port()
             while port in self._metrics_ports.values():
                 port = free_port()
             env["WORKER_METRICS_PORT"] = str(port)
         worker = self._spawn("worker", log_name=f"worker-{self._spawned}.log", env=env)
-        if env:
+        if "WORKER_METRICS_PORT" in env:
             self._metrics_ports[worker.pid] = int(env["WORKER_METRICS_PORT"])
         self.worker_processes.append(worker)
         return worker

@@ -29,12 +29,20 @@ SCAN = "dashboard-demo"
 TOKEN_FIELD = "config.auth.hubspot_access_token"
 
 
-def page_errors(page: Page) -> dict[str, str]:
+def page_errors(page: Page) -> dict[str, list[str]]:
     """The field errors the page shows, by the field they sit beside."""
-    shown: dict[str, str] = {}
+    shown: dict[str, list[str]] = {}
     for error in page.locator("[data-error-for]").all():
-        shown[error.get_attribute("data-error-for") or ""] = error.inner_text()
+        shown.setdefault(error.get_attribute("data-error-for") or "", []).append(error.inner_text())
     return shown
+
+
+def by_field(errors: dict[str, str]) -> dict[str, list[str]]:
+    """The API's errors as the form shows them: ``config.properties[1]`` beside the properties."""
+    grouped: dict[str, list[str]] = {}
+    for path, message in errors.items():
+        grouped.setdefault(path.split("[", 1)[0], []).append(message)
+    return grouped
 
 
 def progress_value(page: Page) -> float | None:
@@ -100,10 +108,13 @@ class TestStartForm:
         )
         assert api.status_code == 400
         assert "config.refreshAssociations" in api.json()["errors"]
-        assert page_errors(page) == api.json()["errors"]
+        errors = api.json()["errors"]
+        assert {"config.properties[1]", "config.properties[2]"} <= set(errors)
+        assert "'Deal'" in errors["config.properties[1]"]
+        assert page_errors(page) == by_field(errors)
         for name in ("config.scanId", "config.properties", "config.batchSize"):
             field = page.locator(".field", has=page.locator(f"[name='{name}']"))
-            expect(field.locator(f"[data-error-for='{name}']")).to_be_visible()
+            expect(field.locator(f"[data-error-for='{name}']").first).to_be_visible()
             expect(page.locator(f"[name='{name}']")).to_have_attribute("aria-invalid", "true")
         refresh = page.locator(".field", has=page.locator("[name='config.refreshAssociations']"))
         expect(refresh.locator("[data-error-for='config.refreshAssociations']")).to_be_visible()
@@ -243,6 +254,15 @@ class TestScanPage:
         expect(page.locator("#scan-live")).to_have_attribute("data-status", "cancelled")
         expect(page.get_by_role("button", name="Cancel scan")).to_have_count(0)
         assert service.status("to-cancel")["status"] == "cancelled"
+        # its results are withheld, as the API's are, until asked for; then marked partial
+        expect(page.locator("[data-results=withheld]")).to_contain_text("incomplete")
+        page.locator("[data-partial]").click()
+        page.wait_for_url("**/scans/to-cancel?partial=true")
+        expect(page.locator("#results .notice")).to_contain_text("the deals it stored")
+        stored = service.all_deals("to-cancel", partial="true")
+        expect(page.locator("[data-total] strong")).to_have_text(f"{len(stored):,}")
+        export = page.locator("[data-export=ndjson]").get_attribute("href")
+        assert export is not None and "partial=true" in export
 
 
 class TestListPage:
@@ -271,7 +291,7 @@ class TestListPage:
         page.goto(f"{service.url}/")
         health, stats = service.get("/health").json(), service.get("/stats").json()
         figures = page.locator("[data-figure][data-value]").all()
-        assert len(figures) == 9
+        assert len(figures) == 10
         for figure in figures:
             path = (figure.get_attribute("data-figure") or "").split(".")
             expected: Any = {"health": health, "stats": stats}[path[0]]

@@ -114,8 +114,8 @@ class TestStart:
         waited = json_out(cli("scan", "status", "cli-stdin", "--wait", "--json"))
         assert waited["status"] == "completed" and waited["id"] == started["jobId"]
 
-    def test_failed_scan_exits_1(self, cli: Cli, fast_portal: SandboxProcess) -> None:
-        """A token HubSpot refuses: the scan fails, --wait exits 1 and names the error code. The
+    def test_refused_token_exits_1(self, cli: Cli, fast_portal: SandboxProcess) -> None:
+        """A token HubSpot refuses: the start is refused, exit 1 naming the error code. The
         file's token beats the environment's."""
         config = {"config": {"scanId": "cli-refused", "type": ["hubspot_deals"]}}
         config["config"]["auth"] = {"hubspot_access_token": "pat-na1-not-a-real-token"}
@@ -128,10 +128,19 @@ class TestStart:
             stdin=json.dumps(config),
             HUBSPOT_ACCESS_TOKEN=fast_portal.token,
         )
-        assert run.returncode == 1, run.stderr
-        assert "Traceback" not in run.stderr
-        assert "scan cli-refused failed: HUBSPOT_AUTH_FAILED: " in run.stderr
-        assert "failed" in run.stdout and "HUBSPOT_AUTH_FAILED" in run.stdout
+        assert_error_line(run, 1, "HUBSPOT_AUTH_FAILED", "rejected", "status_code=401")
+        assert run.stdout == ""
+
+    def test_status_shows_warnings(self, cli: Cli, fast_portal: SandboxProcess) -> None:
+        """A property the portal lacks: the scan completes, and its status says so."""
+        started = cli(
+            "scan", "start", "cli-typo", "--token", fast_portal.token,
+            "--properties", "dealname,amout", "--wait",
+        )  # fmt: skip
+        assert started.returncode == 0, started.stderr
+        shown = cli("scan", "status", "cli-typo", COLUMNS="80")
+        assert shown.returncode == 0, shown.stderr
+        assert "warning" in shown.stdout and "'amout'" in shown.stdout
 
     def test_token_flag_beats_the_file(self, cli: Cli, fast_portal: SandboxProcess) -> None:
         config = {

@@ -17,7 +17,7 @@ import pytest
 
 from hubspot_deals.sandbox.process import SandboxProcess
 from tests.cli.conftest import KINDS, PROPS, Cli, Run
-from tests.cli.test_scan_commands import assert_error_line
+from tests.cli.test_scan_commands import assert_error_line, json_out
 from tests.e2e.test_extraction import Expectation, assert_rows_match, comparable
 
 TIMES = ("close_date", "deal_created_at", "deal_updated_at")
@@ -162,6 +162,27 @@ class TestFiles:
         piped = cli("scan", "export", "cli-flags", "-f", "ndjson", "-o", "-")
         assert piped.returncode == 0 and piped.stdout == path.read_text(encoding="utf-8")
 
+    @pytest.mark.parametrize(
+        "command",
+        [
+            ("scan", "export", "cli-flags", "-f", "csv", "-o", "-"),
+            ("scan", "results", "cli-flags", "--all", "--ndjson", "--page-size", "5"),
+        ],
+        ids=["export", "results-all"],
+    )
+    def test_a_reader_that_stops_early_is_no_error(
+        self, cli: Cli, flags_scan: Run, command: tuple[str, ...]
+    ) -> None:
+        """``... | head -1``: the reader closes the pipe; the command stops quietly, exit 0."""
+        process = cli.popen(*command)
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.readline()
+        process.stdout.close()
+        assert process.wait(timeout=60) == 0
+        errors = process.stderr.read()
+        process.stderr.close()
+        assert "Traceback" not in errors and "error" not in errors.lower(), errors
+
     def test_unknown_scan_exits_5_and_writes_nothing(self, cli: Cli, tmp_path: Path) -> None:
         run = cli("scan", "export", "cli-nothing", cwd=tmp_path)
         assert_error_line(run, 5, "SCAN_NOT_FOUND")
@@ -178,6 +199,17 @@ class TestFiles:
         )
         assert_error_line(slow_cli("scan", "export", "cli-export-busy"), 8, "SCAN_NOT_READY")
         assert slow_cli("scan", "cancel", "cli-export-busy").returncode == 0
+        # cancelled: still exit 8, saying how to get what it stored; --partial gets it
+        for command in ("export", "results"):
+            run = slow_cli("scan", command, "cli-export-busy")
+            assert_error_line(run, 8, "SCAN_NOT_READY", "cancelled", "give --partial")
+        body = json_out(slow_cli("scan", "results", "cli-export-busy", "--partial", "--json"))
+        assert body["partial"] is True and body["status"] == "cancelled"
+        piped = slow_cli(
+            "scan", "export", "cli-export-busy", "--partial", "-f", "ndjson", "-o", "-"
+        )
+        assert piped.returncode == 0, piped.stderr
+        assert len(piped.stdout.splitlines()) == body["pagination"]["total_items"]
 
 
 # -- a service that breaks mid-answer: a fake at the process boundary ---------------------------------

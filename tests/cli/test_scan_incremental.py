@@ -15,6 +15,7 @@ from hubspot_deals.sandbox.process import SandboxProcess
 from hubspot_deals.service_process import ServiceProcess
 from tests.cli.conftest import Cli, Run, keyed
 from tests.cli.test_scan_commands import assert_error_line, json_out
+from tests.conftest import ROOT
 from tests.e2e.conftest import service_env
 
 
@@ -171,6 +172,19 @@ class TestIncremental:
         listed = inc_cli("scan", "list", "--page-size", "100").stdout
         (row,) = list_rows(listed, "cli-inc-first")
         assert row[2] == "full"
+
+    def test_the_readmes_example_runs_incrementally(
+        self, inc_cli: Cli, churning_portal: SandboxProcess, churning_service: ServiceProcess
+    ) -> None:
+        """The README's two `scan start q3` lines, as written: the second reads only changes."""
+        readme = (ROOT / "README.md").read_text(encoding="utf-8")
+        lines = re.findall(r"^hubspot-deals (scan start q3 [^#\n]*?)\s*(?:#.*)?$", readme, re.M)
+        assert len(lines) == 2 and "--mode incremental" in lines[1], lines
+        for line in lines:
+            run = inc_cli(*line.split(), HUBSPOT_ACCESS_TOKEN=churning_portal.token)
+            assert run.returncode == 0, run.stderr
+        sync = churning_service.status("q3")["sync"]
+        assert sync["requested_mode"] == sync["mode"] == "incremental", sync
 
     def test_refresh_associations_needs_associations(
         self, inc_cli: Cli, churning_portal: SandboxProcess

@@ -249,6 +249,27 @@ class TestSharedLimits:
         assert all(first.status(s)["status"] == "completed" for s in queued)
 
 
+class TestMisconfiguredWorker:
+    def test_a_worker_for_another_hubspot_refuses_the_scan(
+        self, portal: SandboxProcess, tmp_path: Path
+    ) -> None:
+        """The API runs against the sandbox, the only worker against another HubSpot: the scan
+        fails saying so, and the token goes nowhere else (nothing listens there anyway)."""
+        backing = new_backing()
+        svc = ServiceProcess(tmp_path, service_env(portal) | backing.env)
+        try:
+            svc.start()
+            svc.start_worker(HUBSPOT_BASE_URL="http://127.0.0.1:9")
+            assert svc.start_scan("elsewhere", portal.token).status_code == 202
+            status = svc.wait("elsewhere", timeout=60)
+            assert status["status"] == "failed", status
+            assert "http://127.0.0.1:9" in status["error_message"]
+            assert portal.url in status["error_message"]
+        finally:
+            svc.stop()
+            backing.drop()
+
+
 class TestOutages:
     def test_health_and_recovery_when_redis_or_postgres_go_away(
         self, portal: SandboxProcess, tmp_path: Path
@@ -283,6 +304,7 @@ class TestOutages:
             health = svc.get("/health")
             assert health.status_code == 503
             assert health.json()["dependencies"]["database"]["status"] == "unhealthy"
+            assert set(health.json()["metrics"].values()) == {None}  # unknown, not zeros
             postgres.restore()
             assert wait_for(lambda: svc.get("/health").status_code == 200)
             svc.start_scan("after-outage", portal.token)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
+from hubspot_deals.engine import DEFAULT_PROPERTIES
 from hubspot_deals.sandbox.process import SandboxProcess
 from tests.e2e.conftest import DISTRIBUTED, ServiceProcess
 
@@ -65,7 +67,17 @@ class TestStartValidation:
                 "config.associationTypes[0]",
                 "Must be 'contacts', 'companies' or 'line_items'",
             ),
-            ({"properties": ["Deal Name"]}, "config.properties", None),
+            (
+                {"associationTypes": ["contacts"]},
+                "config.associationTypes",
+                "Needs includeAssociations: true (no associations are read without it)",
+            ),
+            (
+                {"properties": ["dealname", "Deal Name"]},
+                "config.properties[1]",
+                "'Deal Name' is not a HubSpot property name (lowercase letters, digits and "
+                "underscores, starting with a letter, at most 100 characters)",
+            ),
             (
                 {"properties": ["amount", "amount"]},
                 "config.properties",
@@ -131,7 +143,7 @@ class TestStartValidation:
         assert status["status"] == "completed" and status["results"]["deals_extracted"] > 0
         deals = service.get("/api/v1/scan/results/contract-nulls?page_size=1").json()["deals"]
         assert set(deals[0]["properties"]) >= {"dealname", "amount", "createdate"}  # defaults
-        assert not deals[0]["associations"]  # includeAssociations: null is false
+        assert deals[0]["associations"] == {}  # includeAssociations: null is false
 
     @pytest.mark.parametrize("organization", ["acme/eu", "Org 12", "ÄÖ-Ü.tenant#7"])
     def test_existing_tenant_ids_are_organizations(
@@ -276,7 +288,7 @@ class TestStatus:
             "--deals", "4000", "--rate-limit", "30", "--search-rate", "1", "--latency-ms", "20"
         )
         svc = make_service(slow)
-        svc.start_scan("running-shape", slow.token, batchSize=20, properties=["dealname"])
+        svc.start_scan("running-shape", slow.token, batchSize=20)
         body = svc.wait("running-shape", until=lambda s: s["progress"]["processed_items"] >= 100)
         not_ready = assert_envelope(
             svc.get("/api/v1/scan/results/running-shape"), 404, "SCAN_NOT_READY"
@@ -289,42 +301,62 @@ class TestStatus:
         assert progress["current_batch"] >= 5
         assert progress["total_batches"] == -(-progress["total_items"] // 20)
         assert progress["estimated_time_remaining"]
-        assert body["config"] == {
-            "properties": ["dealname"],
+        assert body["config"] == {  # what the scan uses: the defaults filled in
+            "properties": list(DEFAULT_PROPERTIES),
             "includeAssociations": False,
             "batchSize": 20,
         }
+        listed = svc.get("/api/v1/scan/list?status=running").json()["scans"]
+        assert [s["total_items"] for s in listed] == [progress["total_items"]]
         svc.post("/api/v1/scan/cancel/running-shape")
 
-    @pytest.mark.parametrize(
-        ("flags", "token", "words"),
-        [
-            ((), "pat-na1-ffffffff-0000-0000-0000-000000000000", "authentication failed"),
-            (
-                ("--token", "pat-na1-narrow=crm.objects.deals.read"),
-                "pat-na1-narrow",
-                "crm.objects.contacts.read",
-            ),
-        ],
-    )
+    def test_token_checked_at_start(
+        self,
+        make_sandbox: Callable[..., SandboxProcess],
+        make_service: Callable[..., ServiceProcess],
+    ) -> None:
+        """A token HubSpot rejects is a 401 and one without the deals scope a 403, answered to
+        the start itself (the spec's HUBSPOT_AUTH_FAILED) before any job exists; when HubSpot
+        cannot answer in time the scan is accepted and runs."""
+        portal = make_sandbox(
+            "--deals", "50", "--token", "pat-na1-nodeals=crm.objects.contacts.read"
+        )
+        svc = make_service(portal, START_TOKEN_CHECK_SECONDS="2")
+        rejected = svc.start_scan("auth-rejected", "pat-na1-ffffffff-0000-0000-0000-000000000000")
+        body = assert_envelope(rejected, 401, "HUBSPOT_AUTH_FAILED")
+        assert body["details"]["status_code"] == 401 and body["details"]["hubspot_error"]
+        no_scope = assert_envelope(
+            svc.start_scan("auth-scope", "pat-na1-nodeals"), 403, "HUBSPOT_AUTH_FAILED"
+        )
+        assert no_scope["details"]["status_code"] == 403
+        assert no_scope["details"]["missing_scopes"] == ["crm.objects.deals.read"]
+        assert "crm.objects.deals.read" in no_scope["message"]
+        assert svc.get("/api/v1/scan/list").json()["scans"] == []  # no job for either
+        portal.set_faults(1.0, ["503"])
+        accepted = svc.start_scan("auth-unanswered", portal.token)
+        portal.set_faults(0.0, ["503"])
+        assert accepted.status_code == 202, accepted.text
+        assert svc.wait("auth-unanswered")["status"] == "completed"
+
     def test_failed_auth(
         self,
         make_sandbox: Callable[..., SandboxProcess],
         make_service: Callable[..., ServiceProcess],
-        flags: tuple[str, ...],
-        token: str,
-        words: str,
     ) -> None:
-        """A rejected token or a missing scope fails the scan with HUBSPOT_AUTH_FAILED, in words."""
-        portal = make_sandbox("--deals", "50", *flags)
+        """A scope only some of the scan needs (contacts, for associations) passes the start's
+        check and fails the scan with HUBSPOT_AUTH_FAILED, in words."""
+        portal = make_sandbox("--deals", "50", "--token", "pat-na1-narrow=crm.objects.deals.read")
         svc = make_service(portal)
-        svc.start_scan("auth-fail", token, includeAssociations=True)
+        svc.start_scan("auth-fail", "pat-na1-narrow", includeAssociations=True)
         body = svc.wait("auth-fail")
         assert body["status"] == "failed"
         assert body["error_code"] == "HUBSPOT_AUTH_FAILED"
-        assert words in body["error_message"]
+        assert "crm.objects.contacts.read" in body["error_message"]
         assert body["progress"]["processed_items"] == 0 and body["progress"]["success_rate"] == "0%"
-        failed_results = svc.get("/api/v1/scan/results/auth-fail").json()
+        withheld = svc.get("/api/v1/scan/results/auth-fail")
+        assert withheld.status_code == 404 and withheld.json()["error_code"] == "SCAN_NOT_READY"
+        assert withheld.json()["details"] == {"scanId": "auth-fail", "currentStatus": "failed"}
+        failed_results = svc.get("/api/v1/scan/results/auth-fail?partial=true").json()
         assert failed_results["partial"] is True and failed_results["deals"] == []
         stats = svc.get("/api/v1/stats").json()
         assert stats["error_analysis"]["authentication_failures"] == 1
@@ -341,6 +373,10 @@ class TestStatus:
         body = svc.wait("down")
         assert body["status"] == "failed" and body["error_code"] == "HUBSPOT_API_ERROR"
         assert "HubSpot" in body["error_message"]
+        # HubSpot failing degrades the service; it does not make it unhealthy (no restarts)
+        health = svc.get("/health")
+        assert health.status_code == 200 and health.json()["status"] == "degraded"
+        assert health.json()["dependencies"]["hubspot_api"]["status"] == "degraded"
 
 
 class TestCancel:
@@ -513,11 +549,22 @@ class TestList:
         } <= set(item)
 
     @pytest.mark.parametrize(
-        "query", ["status=done", "page_size=101", "sort_by=name", "sort_order=up", "page=-1"]
+        ("query", "message"),
+        [
+            (
+                "status=done",
+                "Must be 'pending', 'running', 'completed', 'failed' or 'cancelled'",
+            ),
+            ("page_size=101", "Must be less than or equal to 100"),
+            ("sort_by=name", "Must be 'created_at' or 'completed_at'"),
+            ("sort_order=up", "Must be 'asc' or 'desc'"),
+            ("page=-1", "Must be greater than or equal to 1"),
+        ],
     )
-    def test_bad_parameters(self, service: ServiceProcess, query: str) -> None:
-        """Invalid filters and paging are 400s."""
-        assert_envelope(service.get(f"/api/v1/scan/list?{query}"), 400, "VALIDATION_ERROR")
+    def test_bad_parameters(self, service: ServiceProcess, query: str, message: str) -> None:
+        """Invalid filters and paging are 400s that say what is allowed, in words."""
+        body = assert_envelope(service.get(f"/api/v1/scan/list?{query}"), 400, "VALIDATION_ERROR")
+        assert body["errors"] == {query.split("=")[0]: message}
 
 
 class TestServiceEndpoints:
@@ -565,7 +612,16 @@ class TestServiceEndpoints:
         assert body["performance_metrics"]["peak_concurrent_scans"] >= 1
         scoped = service.get("/api/v1/stats?organization_id=nobody").json()
         assert scoped["summary"]["total_scans"] == 0
-        assert_envelope(service.get("/api/v1/stats?period=1y"), 400, "VALIDATION_ERROR")
+        bad = assert_envelope(service.get("/api/v1/stats?period=1y"), 400, "VALIDATION_ERROR")
+        assert bad["errors"] == {"period": "Must be '24h', '7d' or '30d'"}
+        summary = body["summary"]
+        assert summary["total_scans"] == summary["successful_scans"] + summary["failed_scans"]
+        assert summary["cancelled_scans"] == body["status_breakdown"]["cancelled"]
+        assert re.fullmatch(r"\d+(\.\d{1,2})?%", summary["success_rate"])
+        durations = [summary["average_scan_duration_seconds"]] + [
+            body["performance_metrics"][k] for k in ("fastest_scan_seconds", "slowest_scan_seconds")
+        ]
+        assert all(type(d) is int for d in durations), durations
 
     def test_headers_on_every_response(self, service: ServiceProcess) -> None:
         """X-Request-ID and the X-RateLimit headers come with successes and errors alike."""

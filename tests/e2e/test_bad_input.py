@@ -98,12 +98,13 @@ class TestBodies:
         body = assert_envelope(post_raw(service, huge, JSON), 413, "PAYLOAD_TOO_LARGE")
         assert body["details"]["max_bytes"] == 1_000_000
 
-    def test_thousand_properties_fit(self, service: ServiceProcess) -> None:
+    def test_thousand_properties_fit(self, service: ServiceProcess, portal: SandboxProcess) -> None:
         """The cap leaves room for the largest valid config (1,000 property names)."""
         names = [f"custom_property_{i:04d}" for i in range(1000)]
-        reply = service.post(
-            "/api/v1/scan/start", {"config": valid_config(scanId="many-props", properties=names)}
+        config = valid_config(
+            scanId="many-props", properties=names, auth={"hubspot_access_token": portal.token}
         )
+        reply = service.post("/api/v1/scan/start", {"config": config})
         assert reply.status_code == 202, reply.text
 
     @pytest.mark.parametrize(
@@ -246,12 +247,12 @@ class TestCursors:
             ("a" * 200, False),
             (base64.urlsafe_b64encode(b"\xff\xfe:1:2").decode(), False),  # not UTF-8
             ("no-colons", True),
-            ("job_x:1:0", True),  # another run's
-            ("{job}:" + "9" * 30 + ":5", True),  # past any database integer
-            ("{job}:5:" + "9" * 30, True),
-            ("{job}:-5:0", True),
-            ("{job}:5:-1", True),
-            ("{job}:abc:0", True),
+            ("job_x:{query}:1:0", True),  # another run's
+            ("{job}:{query}:" + "9" * 30 + ":5", True),  # past any database integer
+            ("{job}:{query}:5:" + "9" * 30, True),
+            ("{job}:{query}:-5:0", True),
+            ("{job}:{query}:5:-1", True),
+            ("{job}:{query}:abc:0", True),
         ],
         ids=[
             "percent",
@@ -271,18 +272,48 @@ class TestCursors:
         self, service: ServiceProcess, done: tuple[str, str], made_up: str, encode: bool
     ) -> None:
         scan_id, job_id = done
-        text = made_up.replace("{job}", job_id)
+        text = made_up.replace("{job}", job_id).replace("{query}", query_of(service, scan_id))
         reply = service.get(
             f"/api/v1/scan/results/{scan_id}", params={"cursor": encoded(text) if encode else text}
         )
         body = assert_envelope(reply, 400, "VALIDATION_ERROR")
         assert "cursor" in body["errors"]
 
+    def test_other_filters_or_a_page(self, service: ServiceProcess, done: tuple[str, str]) -> None:
+        """A cursor belongs to its query: with other filters, or beside a page, it is a 400."""
+        scan_id, _ = done
+        path = f"/api/v1/scan/results/{scan_id}"
+        cursor = service.get(path, params={"page_size": 1}).json()["pagination"]["next_cursor"]
+        assert service.get(path, params={"cursor": cursor, "page_size": 7}).status_code == 200
+        for other in ({"pipeline": "default"}, {"dealstage": "x"}, {"owner_id": "1"}):
+            body = assert_envelope(
+                service.get(path, params={"cursor": cursor} | other), 400, "VALIDATION_ERROR"
+            )
+            assert "other filters" in body["errors"]["cursor"]
+        body = assert_envelope(
+            service.get(path, params={"cursor": cursor, "page": 1}), 400, "VALIDATION_ERROR"
+        )
+        assert body["errors"] == {"cursor": "Give cursor or page, not both"}
+        filtered = service.get(path, params={"page_size": 1, "pipeline": "default"}).json()
+        again = {
+            "cursor": filtered["pagination"]["next_cursor"],
+            "pipeline": "default",
+            "page_size": 1,
+        }
+        assert service.get(path, params=again).json()["pagination"]["current_page"] == 2
+
     def test_service_still_serves(self, service: ServiceProcess, done: tuple[str, str]) -> None:
         scan_id, _ = done
         assert service.get("/health").status_code == 200
         assert service.get(f"/api/v1/scan/results/{scan_id}").status_code == 200
         assert "request.crashed" not in service.logs()
+
+
+def query_of(service: ServiceProcess, scan_id: str) -> str:
+    """The query part of a real cursor of the unfiltered results (made-up cursors use it)."""
+    path = f"/api/v1/scan/results/{scan_id}"
+    cursor = service.get(path, params={"page_size": 1}).json()["pagination"]["next_cursor"]
+    return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split(":")[1]
 
 
 def assert_page(reply: Response, status: int) -> str:

@@ -101,7 +101,8 @@ class TestStoredFigures:
         faulty = make_sandbox(
             "--deals", "1500", "--rate-limit", "100000", "--search-rate", "1000", *FAULTS
         )
-        svc = make_service(faulty, **RETRY_ENOUGH, **WORKER_METRICS)
+        # no token check at start: the rejected token's scan must run, and fail, to be counted
+        svc = make_service(faulty, **RETRY_ENOUGH, **WORKER_METRICS, START_TOKEN_CHECK_SECONDS="0")
         svc.start_scan("metrics-a", faulty.token, includeAssociations=True)
         svc.start_scan("metrics-b", faulty.token, properties=["dealname", "amount"])
         svc.start_scan("metrics-bad", BAD_TOKEN)

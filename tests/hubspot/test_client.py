@@ -118,6 +118,15 @@ class TestTypedErrors:
         assert caught.value.status_code == 401
         assert portal.stats()["requests"] == {"GET /account-info/v3/details": {"401": 1}}
 
+    async def test_connection_errors_name_the_host(self) -> None:
+        """Nothing listens there: the error says where it tried (a wrong HUBSPOT_BASE_URL)."""
+        retry = RetryPolicy(attempts=2, wait_initial=0, wait_max=0, wait_jitter=0, timeout=5)
+        config = ClientConfig(base_url="http://127.0.0.1:9", retry=retry)
+        async with HubSpotClient("pat-na1-x", config) as client:
+            with pytest.raises(HubSpotConnectionError) as caught:
+                await client.first_deal_page()
+        assert "connection failed to http://127.0.0.1:9 " in str(caught.value)
+
     async def test_missing_scope_fails_at_once_naming_it(
         self, make_sandbox: SandboxFactory
     ) -> None:

@@ -104,9 +104,11 @@ def test_retries_exhausted_mid_scan(
     code, words = EXHAUSTED[kind]
     assert status["status"] == "failed", status
     assert status["error_code"] == code and words in status["error_message"], status
-    results = svc.get("/api/v1/scan/results/exhausted?page_size=500").json()
+    assert svc.get("/api/v1/scan/results/exhausted").status_code == 404
+    results = svc.get("/api/v1/scan/results/exhausted?page_size=500&partial=true").json()
     assert results["status"] == "failed" and results["partial"] is True
-    rows = svc.all_deals("exhausted")
+    rows = svc.all_deals("exhausted", partial="true")
+    assert status["results"]["deals_held"] == len(rows)
     assert 100 <= len(rows) < len(expect.truth)
     live = {d for d, deal in expect.truth.items() if not deal["archived"]}
     stored = {r["deal_id"] for r in rows}

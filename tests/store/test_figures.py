@@ -81,7 +81,7 @@ def expected(runs: list[dict[str, Any]], since: datetime, org: OrgScope, now: da
         peak = max(peak, running)
     causes = Counter(r["error_cause"] for r in chosen if r["status"] == "failed")
     return {
-        "total": len(chosen),
+        "total": statuses["completed"] + statuses["failed"],  # the spec's: runs with an outcome
         "statuses": statuses,
         "deals": sum(r["processed_items"] for r in chosen),
         "mb": round(sum(r["data_bytes"] for r in chosen) / 1e6, 1),
@@ -116,6 +116,7 @@ async def test_stats_and_health_are_aggregates(engine: AsyncEngine) -> None:
                 want = expected(runs, now - timedelta(days=days), org, datetime.now(UTC))
                 summary, perf = got["summary"], got["performance_metrics"]
                 assert summary["total_scans"] == want["total"]
+                assert summary["cancelled_scans"] == want["statuses"]["cancelled"]
                 assert got["status_breakdown"] == {s: want["statuses"][s] for s in set(STATUSES)}
                 assert summary["total_deals_extracted"] == want["deals"]
                 assert summary["total_data_extracted_mb"] == want["mb"]

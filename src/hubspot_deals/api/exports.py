@@ -279,7 +279,8 @@ async def export_response(
     bom: bool = False,
 ) -> StreamingResponse:
     """The download of a job's rows (those ``where`` admits), metered against its organization's
-    download limit. ``X-Total-Count`` tells a progress bar how many deals will come."""
+    download limit. ``X-Total-Count`` tells a progress bar how many deals will come;
+    ``X-Scan-Status`` whose run the file holds (anything but ``completed`` is a partial file)."""
     runtime: Runtime = request.app.state.runtime
     total = await count_results(db, runtime.results, job, where)
     meter = await open_download(request, job.organization_id)
@@ -308,6 +309,7 @@ async def export_response(
         headers={
             "Content-Disposition": f'attachment; filename="{job.scan_id}.{fmt.value}"',
             "X-Total-Count": str(total),
+            "X-Scan-Status": job.status,
             "Cache-Control": "no-store",
         },
     )

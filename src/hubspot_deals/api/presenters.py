@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from hubspot_deals.engine import DEFAULT_PROPERTIES
 from hubspot_deals.jobs.service import Queue, iso
-from hubspot_deals.store.deals import StoredDeal
+from hubspot_deals.jobs.stats import percent
+from hubspot_deals.store.deals import DealFilter, StoredDeal
 from hubspot_deals.store.models import DealRow, JobStatus, ScanJob
 
 NOT_FOUND_STATUS: dict[str, Any] = {
@@ -24,10 +28,7 @@ NOT_FOUND_STATUS: dict[str, Any] = {
 
 
 def success_rate(processed: int, failed: int) -> str:
-    if processed + failed == 0:
-        return "0%"
-    text = f"{100 * processed / (processed + failed):.2f}".rstrip("0").rstrip(".")
-    return f"{text}%"
+    return percent(processed, processed + failed)
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> int | None:
@@ -100,9 +101,7 @@ def status_body(job: ScanJob, queue: Queue | None = None) -> dict[str, Any]:
         body["error_code"] = job.error_code
     body |= {"created_at": iso(job.created_at), "updated_at": iso(job.updated_at)}
     progress: dict[str, Any] = {
-        "total_items": job.total_items
-        if job.total_items is not None
-        else (0 if job.status == JobStatus.FAILED else None),
+        "total_items": job.total_items or 0,
         "processed_items": job.processed_items,
         "failed_items": job.failed_items,
         "success_rate": success_rate(job.processed_items, job.failed_items),
@@ -110,20 +109,16 @@ def status_body(job: ScanJob, queue: Queue | None = None) -> dict[str, Any]:
     if job.status in (JobStatus.PENDING, JobStatus.RUNNING):
         progress |= {
             "current_batch": job.current_batch,
-            "total_batches": job.total_batches,
+            "total_batches": job.total_batches or 0,
             "estimated_time_remaining": time_remaining(job),
         }
-        config = job.config
-        body["config"] = {
-            "properties": config.get("properties"),
-            "includeAssociations": config.get("includeAssociations"),
-            "batchSize": config.get("batchSize"),
-        }
+        body["config"] = config_block(job)
     else:
         duration = _seconds(job.started_at, job.completed_at)
         if duration is not None:
             progress["duration_seconds"] = duration
     body["progress"] = progress
+    body["warnings"] = job.warnings or []
     body["sync"] = sync_block(job)
     if queue is not None:
         body["queue"] = queue_block(queue)
@@ -132,6 +127,17 @@ def status_body(job: ScanJob, queue: Queue | None = None) -> dict[str, Any]:
     ):
         body["results"] = results_block(job)
     return body
+
+
+def config_block(job: ScanJob) -> dict[str, Any]:
+    """What the scan uses, the defaults filled in (the stored spec is the resolved config)."""
+    config = job.config
+    properties = (job.spec or {}).get("properties") or config.get("properties")
+    return {
+        "properties": list(properties or DEFAULT_PROPERTIES),
+        "includeAssociations": bool(config.get("includeAssociations")),
+        "batchSize": config.get("batchSize") or 100,
+    }
 
 
 def requested_mode(job: ScanJob) -> str:
@@ -177,7 +183,7 @@ def results_block(job: ScanJob) -> dict[str, Any]:
 
 def list_item(job: ScanJob) -> dict[str, Any]:
     item = _identity(job) | {
-        "total_items": job.total_items if job.total_items is not None else 0,
+        "total_items": job.total_items or 0,
         "processed_items": job.processed_items,
         "success_rate": success_rate(job.processed_items, job.failed_items),
     }
@@ -215,7 +221,7 @@ def deal_body(row: DealRow | StoredDeal) -> dict[str, Any]:
         "is_archived": row.is_archived,
         "deal_url": row.deal_url,
         "properties": row.properties,
-        "associations": row.associations,
+        "associations": row.associations if row.associations is not None else {},
     }
     if row.stage_history is not None:
         body["stage_history"] = row.stage_history
@@ -244,19 +250,35 @@ def pagination(
 _CURSOR_NUMBER_LIMIT = 2**62
 
 
-def encode_cursor(job_id: str, deal_key: int, offset: int) -> str:
-    """Opaque: the run, the last deal id served, and how many rows came before the next page."""
-    raw = f"{job_id}:{deal_key}:{offset}"
+@dataclass(frozen=True)
+class Cursor:
+    """Where a results page ended: the run, the query (filters) it belongs to, the last deal
+    id served, and how many rows came before the next page."""
+
+    job_id: str
+    query: str
+    deal_key: int
+    offset: int
+
+
+def query_fingerprint(where: DealFilter) -> str:
+    """A short digest of the filters: a cursor is only good for the query that made it."""
+    text = "\x1f".join(value or "" for value in (where.pipeline, where.dealstage, where.owner_id))
+    return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
+
+
+def encode_cursor(cursor: Cursor) -> str:
+    raw = f"{cursor.job_id}:{cursor.query}:{cursor.deal_key}:{cursor.offset}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[str, int, int] | None:
+def decode_cursor(text: str) -> Cursor | None:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        job_id, key, offset = raw.rsplit(":", 2)
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+        job_id, query, key, offset = raw.rsplit(":", 3)
         numbers = int(key), int(offset)
     except ValueError:  # also UnicodeDecodeError
         return None
     if not all(0 <= n < _CURSOR_NUMBER_LIMIT for n in numbers):  # a database integer, made up
         return None
-    return job_id, *numbers
+    return Cursor(job_id, query, *numbers)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -90,6 +91,20 @@ class _Strict(BaseModel):
 
 def _takes_null(schema: dict[str, Any]) -> bool:
     return schema.get("type") == "null" or any(_takes_null(s) for s in schema.get("anyOf", []))
+
+
+def _property_name(value: str) -> str:
+    if not PROPERTY_RE.match(value) or len(value) > 100:
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise ValueError(
+            f"{shown!r} is not a HubSpot property name (lowercase letters, digits and "
+            "underscores, starting with a letter, at most 100 characters)"
+        )
+    return value
+
+
+#: Checked one by one, so each bad name is reported under its own index.
+PropertyName = Annotated[str, AfterValidator(_property_name)]
 
 
 def _check_moment(value: str | None) -> str | None:
@@ -191,19 +206,28 @@ class Filters(_Strict):
     dateFilter: DateFilter | None = None
 
 
+#: Fields that mean nothing without ``includeAssociations: true``, and when they are set.
+_NEEDS_ASSOCIATIONS: tuple[tuple[str, JsonDict], ...] = (
+    ("refreshAssociations", {"const": True}),
+    ("associationTypes", {"type": "array"}),
+)
+
+
 class ScanConfig(_Strict):
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
-        json_schema_extra={  # refreshAssociations: true needs includeAssociations: true
-            "if": {
-                "properties": {"refreshAssociations": {"const": True}},
-                "required": ["refreshAssociations"],
-            },
-            "then": {
-                "properties": {"includeAssociations": {"const": True}},
-                "required": ["includeAssociations"],
-            },
+        json_schema_extra={  # refreshAssociations and associationTypes need includeAssociations
+            "allOf": [
+                {
+                    "if": {"properties": {field: when}, "required": [field]},
+                    "then": {
+                        "properties": {"includeAssociations": {"const": True}},
+                        "required": ["includeAssociations"],
+                    },
+                }
+                for field, when in _NEEDS_ASSOCIATIONS
+            ]
         },
     )
 
@@ -224,7 +248,7 @@ class ScanConfig(_Strict):
         description="Any tenant id: visible characters, inner spaces allowed.",
         json_schema_extra={"pattern": ORGANIZATION_PATTERN},
     )
-    properties: list[str] | None = Field(
+    properties: list[PropertyName] | None = Field(
         None,
         max_length=1000,
         json_schema_extra={
@@ -281,20 +305,21 @@ class ScanConfig(_Strict):
     def _properties(cls, value: list[str] | None) -> list[str] | None:
         if value is None:
             return None
-        bad = [p for p in value if not PROPERTY_RE.match(p) or len(p) > 100]
-        if bad:
-            raise ValueError(
-                f"Not HubSpot property names (lowercase letters, digits, underscores): {', '.join(bad[:5])}"
-            )
         if len(set(value)) != len(value):
             raise ValueError("Must not repeat a property")
         return value
 
     @field_validator("associationTypes")
     @classmethod
-    def _association_types(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and len(set(value)) != len(value):
+    def _association_types(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if value is None:
+            return None
+        if len(set(value)) != len(value):
             raise ValueError("Must not repeat an association type")
+        if not info.data.get("includeAssociations"):
+            raise ValueError(
+                "Needs includeAssociations: true (no associations are read without it)"
+            )
         return value
 
     @field_validator("refreshAssociations")

@@ -19,7 +19,7 @@ class StartScanResponse(BaseModel):
 
 
 class Progress(BaseModel):
-    total_items: int | None
+    total_items: int = Field(description="0 until the scan has counted the deals")
     processed_items: int
     failed_items: int
     success_rate: str
@@ -94,6 +94,11 @@ class ScanStatus(BaseModel):
     progress: Progress | None = None
     queue: QueuePlace | None = None
     config: dict[str, Any] | None = None
+    warnings: list[str] | None = Field(
+        None,
+        description="What the config names that the portal does not have (properties, the date "
+        "filter's property, pipelines, stages), each with the closest name; the scan still runs.",
+    )
     sync: Sync | None = None
     results: Results | None = None
 
@@ -208,27 +213,28 @@ class DependencyHealth(BaseModel):
 
 
 class HealthResponse(BaseModel):
-    status: Literal["healthy", "unhealthy"]
+    status: Literal["healthy", "degraded", "unhealthy"]
     timestamp: str
     version: str
     uptime_seconds: int
     dependencies: dict[str, DependencyHealth]
-    metrics: dict[str, int]
+    metrics: dict[str, int | None] = Field(description="null while the database cannot say")
 
 
 class StatsSummary(BaseModel):
-    total_scans: int
+    total_scans: int = Field(description="Runs that reached an outcome: successful + failed")
     successful_scans: int
     failed_scans: int
+    cancelled_scans: int = Field(description="Cancelled runs (not in total_scans)")
     success_rate: str
     total_deals_extracted: int
-    average_scan_duration_seconds: float
+    average_scan_duration_seconds: int
     total_data_extracted_mb: float
 
 
 class PerformanceMetrics(BaseModel):
-    fastest_scan_seconds: float
-    slowest_scan_seconds: float
+    fastest_scan_seconds: int
+    slowest_scan_seconds: int
     average_deals_per_second: float
     peak_concurrent_scans: int
 

@@ -3,6 +3,9 @@ whichever door a config comes through, the organization rules and the service ca
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,6 +14,7 @@ from hubspot_deals.api.errors import ApiError
 from hubspot_deals.api.requests import ScanConfig
 from hubspot_deals.jobs import service
 from hubspot_deals.jobs.runtime import Runtime
+from hubspot_deals.jobs.token_check import TokenRefused, check_token
 
 
 async def start_for_caller(
@@ -27,13 +31,42 @@ async def start_for_caller(
             errors={"config.organizationId": "Must be the organization of your API key"},
         )
     org = bound or config.organizationId
+    spec = replace(config.to_spec(), hubspot_url=rt.settings.hubspot_base_url)
+    token, scope = config.auth.hubspot_access_token.get_secret_value(), org_scope(request)
+    await service.refuse_if_in_progress(db, spec.scan_id, scope)
+    await db.commit()  # no transaction (nor pooled connection) held while HubSpot answers
+    try:
+        await check_token(
+            rt.hubspot_client,
+            rt.token_checks,
+            token,
+            within_seconds=rt.settings.start_token_check_seconds,
+        )
+    except TokenRefused as refused:
+        raise _auth_failed(refused) from None
     return await service.start_scan(
         db,
         rt.cipher,
         rt.dispatch,
         config=config.stored() | {"organizationId": org},
-        spec=config.to_spec(),
-        token=config.auth.hubspot_access_token.get_secret_value(),
+        spec=spec,
+        token=token,
         org=org,
-        scope=org_scope(request),
+        scope=scope,
     )
+
+
+def _auth_failed(refused: TokenRefused) -> ApiError:
+    """The spec's ``HUBSPOT_AUTH_FAILED``: 401 for a rejected token, 403 for missing scopes."""
+    details: dict[str, Any] = {
+        "hubspot_error": refused.hubspot_error,
+        "status_code": refused.status_code,
+    }
+    if refused.status_code == 401:
+        message = "Failed to authenticate with HubSpot API: the access token was rejected"
+    else:
+        details["missing_scopes"] = refused.missing_scopes
+        message = "The HubSpot access token lacks scopes a deal scan needs: " + ", ".join(
+            refused.missing_scopes
+        )
+    return ApiError(refused.status_code, "HUBSPOT_AUTH_FAILED", message, details=details)

@@ -18,6 +18,8 @@ _MESSAGES = {
     "too_short": "Must not be empty",
     "string_too_short": "Must not be empty",
     "json_invalid": "Malformed JSON",
+    # a safety net: every pattern a caller can miss has its own sentence, never the expression
+    "string_pattern_mismatch": "Has characters or a form this field does not take",
 }
 
 

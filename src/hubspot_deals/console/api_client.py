@@ -174,10 +174,14 @@ class ScanApi:
         page_size: int | None = None,
         cursor: str | None = None,
         where: DealFilter = DealFilter(),
+        partial: bool = False,
     ) -> JSON:
-        """One page of deals, by ``page`` number or by a ``cursor`` from ``next_cursor``."""
+        """One page of deals, by ``page`` number or by a ``cursor`` from ``next_cursor``;
+        ``partial`` for those of a run that did not complete."""
         params: dict[str, Any] = {"page": page, "page_size": page_size, "cursor": cursor}
         params = {k: v for k, v in params.items() if v is not None} | where.params()
+        if partial:
+            params["partial"] = "true"
         return self._call("GET", f"/scan/results/{_segment(scan_id)}", params=params)
 
     def iter_pages(
@@ -187,11 +191,14 @@ class ScanApi:
         page_size: int = 500,
         cursor: str | None = None,
         where: DealFilter = DealFilter(),
+        partial: bool = False,
     ) -> Iterator[JSON]:
         """Every page from ``cursor`` (or the first) on, following ``next_cursor`` (keyset pages
         cost the same at any depth); one page in memory at a time."""
         while True:
-            body = self.results(scan_id, page_size=page_size, cursor=cursor, where=where)
+            body = self.results(
+                scan_id, page_size=page_size, cursor=cursor, where=where, partial=partial
+            )
             yield body
             cursor = body.get("pagination", {}).get("next_cursor")
             if not cursor:
@@ -227,12 +234,15 @@ class ScanApi:
         file_format: str = "csv",
         where: DealFilter = DealFilter(),
         bom: bool = False,
+        partial: bool = False,
     ) -> Iterator[httpx.Response]:
         """``GET /scan/results/{id}/export``, streamed: the open response, its body not yet read.
 
         Errors while the body is read (the connection dropping mid-file) surface as
         ``ServiceUnreachable`` from inside the ``with`` block, like every other failure."""
         params = {"format": file_format} | where.params() | ({"bom": "true"} if bom else {})
+        if partial:
+            params["partial"] = "true"
         path = f"{API}/scan/results/{_segment(scan_id)}/export"
         try:
             with self._client.stream("GET", path, params=params) as response:

@@ -4,6 +4,7 @@ standard output, everything else on standard error), the common options and one-
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from hubspot_deals.console.exit_codes import ExitCode, exit_code_of
 scan_app = typer.Typer(
     help="Start, follow, list, cancel, read and export scans of a running service (its REST API).",
     no_args_is_help=True,
+    rich_markup_mode=None,  # click's plain help: no <bool> type column, clean at 80 columns
 )
 out = Console()
 err = Console(stderr=True)
@@ -80,6 +82,13 @@ Dealstage = Annotated[
 OwnerId = Annotated[
     str | None, typer.Option(help="Only deals of this owner id.", rich_help_panel="Filters")
 ]
+PartialResults = Annotated[
+    bool,
+    typer.Option(
+        "--partial",
+        help="The deals a failed or cancelled scan stored before it stopped (otherwise exit 8).",
+    ),
+]
 Interval = Annotated[
     float, typer.Option(min=0.1, help="Seconds between status polls while waiting.")
 ]
@@ -111,6 +120,14 @@ def reported() -> Iterator[None]:
     except KeyboardInterrupt:
         err.print("interrupted")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
+
+
+def reader_left() -> NoReturn:
+    """Standard output's reader closed it (``| head``): stop quietly, as Unix tools do. Standard
+    output is pointed at /dev/null first, so Python's own flush at exit does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise typer.Exit(ExitCode.OK)
 
 
 def print_json(body: Any) -> None:

@@ -33,6 +33,7 @@ BY_CODE = {
     "FORBIDDEN": ExitCode.UNAUTHORIZED,
     "SCAN_NOT_FOUND": ExitCode.NOT_FOUND,
     "SCAN_NOT_READY": ExitCode.CONFLICT,
+    "HUBSPOT_AUTH_FAILED": ExitCode.SCAN_FAILED,  # refused at start: the scan cannot run
     "SCAN_IN_PROGRESS": ExitCode.CONFLICT,
     "INVALID_CANCELLATION": ExitCode.CONFLICT,
     "RATE_LIMIT_EXCEEDED": ExitCode.RATE_LIMITED,

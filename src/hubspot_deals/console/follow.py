@@ -69,7 +69,7 @@ def _batch(status: JSON) -> str:
     current, total = progress.get("current_batch"), progress.get("total_batches")
     if not current:
         return ""
-    return f"batch {current}/{total if total is not None else '?'}"
+    return f"batch {current}/{total or '?'}"
 
 
 def _poll(api: ScanApi, scan_id: str, since_ok: float) -> JSON | float:

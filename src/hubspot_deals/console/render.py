@@ -25,6 +25,10 @@ STATUS_STYLE = {
 }
 
 
+#: A run that stopped before completing: its stored deals are served when asked for.
+FINISHED_EARLY = ("failed", "cancelled")
+
+
 def error_line(error: ClientError) -> str:
     """One line that says what went wrong and, where the service said so, what to change."""
     if not isinstance(error, ApiError):
@@ -39,6 +43,8 @@ def error_line(error: ClientError) -> str:
         parts.append(f"retry after {error.retry_after} s")
     if error.status >= 500 and error.request_id:
         parts.append(f"request {error.request_id}")
+    if error.code == "SCAN_NOT_READY" and error.details.get("currentStatus") in FINISHED_EARLY:
+        parts.append("give --partial for the deals it stored")
     return " - ".join(parts)
 
 
@@ -123,7 +129,7 @@ def status_table(body: JSON) -> Table:
     sync: JSON = body.get("sync") or {}
     batch = None
     if progress.get("current_batch") is not None:
-        batch = f"{progress['current_batch']} of {_count(progress.get('total_batches'))}"
+        batch = f"{progress['current_batch']} of {_count(progress.get('total_batches') or None)}"
     error = None
     if body.get("error_message") or body.get("error_code"):
         error = ": ".join(str(p) for p in (body.get("error_code"), body.get("error_message")) if p)
@@ -157,6 +163,7 @@ def status_table(body: JSON) -> Table:
         ("deals held", _count(results.get("deals_held")) if "deals_held" in results else None),
         ("changes", changes_text(results.get("changes"))),
         ("error", error),
+        *(("warning", str(w)) for w in body.get("warnings") or []),
     ]
     for name, value in rows:
         if value is not None:

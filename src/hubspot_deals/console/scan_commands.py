@@ -26,6 +26,7 @@ from hubspot_deals.console.common import (
     Dealstage,
     Interval,
     OwnerId,
+    PartialResults,
     Pipeline,
     ScanId,
     Timeout,
@@ -36,6 +37,7 @@ from hubspot_deals.console.common import (
     note,
     out,
     print_json,
+    reader_left,
     reported,
     scan_app,
 )
@@ -192,11 +194,13 @@ def results(
             help="The API's page JSON on standard output; with --all, a JSON array of every deal.",
         ),
     ] = False,
+    partial: PartialResults = False,
     url: Url = DEFAULT_URL,
     api_key: ApiKey = None,
     timeout: Timeout = 30.0,
 ) -> None:
-    """A page of a scan's deals as a table, or JSON. Exit 8 while the scan runs."""
+    """A page of a scan's deals as a table, or JSON. Exit 8 while the scan runs, or when it
+    failed or was cancelled and --partial was not given."""
     if as_json and ndjson:
         fail("give --json or --ndjson, not both", ExitCode.USAGE)
     if every and not (as_json or ndjson):
@@ -206,9 +210,14 @@ def results(
     where = DealFilter(pipeline, dealstage, owner_id)
     with api_for(url, api_key, timeout) as api, reported():
         if every:
-            _write_all(api, scan_id, page_size or 500, cursor, where, array=as_json)
+            try:
+                _write_all(api, scan_id, page_size or 500, cursor, where, as_json, partial)
+            except BrokenPipeError:
+                reader_left()
             return
-        body = api.results(scan_id, page=page, page_size=page_size, cursor=cursor, where=where)
+        body = api.results(
+            scan_id, page=page, page_size=page_size, cursor=cursor, where=where, partial=partial
+        )
     if as_json:
         print_json(body)
     elif ndjson:
@@ -220,13 +229,22 @@ def results(
 
 
 def _write_all(
-    api: ScanApi, scan_id: str, page_size: int, cursor: str | None, where: DealFilter, array: bool
+    api: ScanApi,
+    scan_id: str,
+    page_size: int,
+    cursor: str | None,
+    where: DealFilter,
+    array: bool,
+    partial: bool,
 ) -> None:
     """Every deal as NDJSON or one JSON array, a page in memory at a time."""
     count = 0
     if array:
         sys.stdout.write("[")
-    for body in api.iter_pages(scan_id, page_size=page_size, cursor=cursor, where=where):
+    pages = api.iter_pages(
+        scan_id, page_size=page_size, cursor=cursor, where=where, partial=partial
+    )
+    for body in pages:
         for deal in body.get("deals", []):
             text = json.dumps(deal, ensure_ascii=False)
             sys.stdout.write((("," if count else "") + "\n" + text) if array else text + "\n")
@@ -269,6 +287,7 @@ def export(
     pipeline: Pipeline = None,
     dealstage: Dealstage = None,
     owner_id: OwnerId = None,
+    partial: PartialResults = False,
     url: Url = DEFAULT_URL,
     api_key: ApiKey = None,
     timeout: Timeout = 30.0,
@@ -283,7 +302,9 @@ def export(
     with (
         api_for(url, api_key, timeout) as api,
         reported(),
-        api.export(scan_id, file_format=file_format.value, where=where, bom=bom) as response,
+        api.export(
+            scan_id, file_format=file_format.value, where=where, bom=bom, partial=partial
+        ) as response,
     ):
         try:
             done = save(
@@ -297,6 +318,8 @@ def export(
             )
         except TargetExists as exc:
             fail(str(exc), ExitCode.USAGE)
+        except BrokenPipeError:
+            reader_left()
         except OSError as exc:
             fail(f"cannot write the export: {exc}", ExitCode.USAGE)
     deals = f"{done.deals:,} deals, " if done.deals is not None else ""

@@ -125,7 +125,10 @@ def start(
     scan_type: Annotated[
         list[str] | None,
         typer.Option(
-            "--type", help="config.type (repeatable); default hubspot_deals.", show_default=False
+            "--type",
+            metavar="TYPE",
+            help="config.type (repeatable); default hubspot_deals.",
+            show_default=False,
         ),
     ] = None,
     organization_id: Annotated[
@@ -141,6 +144,7 @@ def start(
         typer.Option(
             "--properties",
             "-p",
+            metavar="NAMES",
             help="Deal properties to extract, comma-separated or repeated; default: the nine "
             "standard ones.",
             show_default=False,
@@ -158,6 +162,7 @@ def start(
         list[str] | None,
         typer.Option(
             "--association-types",
+            metavar="TYPES",
             help="Which: contacts, companies, line_items (comma-separated or repeated); default "
             "all three.",
             show_default=False,

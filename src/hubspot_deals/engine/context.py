@@ -31,6 +31,8 @@ class ScanContext:
     worker_id: str
     lease_seconds: float
     max_running_per_org: int
+    #: the HubSpot this process's clients talk to (a scan started for another is refused)
+    hubspot_url: str = "https://api.hubapi.com"
     #: how far before the previous run's mark an incremental run starts reading
     overlap_seconds: float = 300.0
     #: this worker's clock, for the times a run records (started, updated, its high-water mark);

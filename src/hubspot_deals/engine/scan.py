@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from hubspot_deals.engine.config_check import config_warnings
 from hubspot_deals.engine.context import ScanContext, Stop
 from hubspot_deals.engine.errors import describe
 from hubspot_deals.engine.incremental import run_incremental
@@ -28,11 +29,11 @@ from hubspot_deals.engine.rows import (
     Lookups,
     row_size,
 )
-from hubspot_deals.engine.spec import spec_of
+from hubspot_deals.engine.spec import ScanSpec, spec_of
 from hubspot_deals.engine.sync import plan_sync
 from hubspot_deals.hubspot import BURST, HubSpotClient, HubSpotMissingScopesError, Owner
 from hubspot_deals.store.deals import DealFilter, DealRepository
-from hubspot_deals.store.jobs import JobRepository, Lease
+from hubspot_deals.store.jobs import JobRepository, Lease, rows_held
 from hubspot_deals.store.models import DatabaseNow, JobStatus, ScanJob
 from hubspot_deals.store.outages import cause_of, is_outage
 
@@ -59,7 +60,8 @@ class Claimed:
 
 async def claim_scan(ctx: ScanContext, job_id: str) -> Claimed | None:
     """Take the job's lease; None when it is not ours to run (finished, held by a live worker, or
-    waiting for a free slot of its organization)."""
+    waiting for a free slot of its organization), or when it cannot run at all (then it fails
+    with the reason)."""
     async with ctx.claim_lock, ctx.sessions() as session:
         jobs = JobRepository(session)
         claimed = await jobs.claim(
@@ -72,37 +74,21 @@ async def claim_scan(ctx: ScanContext, job_id: str) -> Claimed | None:
         if claimed is None:
             return None
         job, lease = claimed
-        if job.interruptions > MAX_INTERRUPTIONS:
-            log.error(
-                "scan.gave_up",
-                job_id=job_id,
-                interruptions=job.interruptions,
-                hint="the same error stopped it each time: see scan.interrupted above",
-            )
+        refusal = _why_it_cannot_run(ctx, job)
+        if refusal is not None:
             await jobs.update_if_running(
                 job_id,
                 lease,
                 status=JobStatus.FAILED,
                 completed_at=ctx.clock(),
+                deals_held=rows_held(job_id),
                 error_code="INTERNAL_ERROR",
                 error_cause="internal",
-                error_message="The scan was interrupted again and again without progress; "
-                "the service's log names the cause.",
+                error_message=refusal,
             )
             await session.commit()
             return None
-        if job.token_encrypted is None:
-            await jobs.update_if_running(
-                job_id,
-                lease,
-                status=JobStatus.FAILED,
-                completed_at=ctx.clock(),
-                error_code="INTERNAL_ERROR",
-                error_cause="internal",
-                error_message="The scan's HubSpot token is no longer stored; start the scan again.",
-            )
-            await session.commit()
-            return None
+        assert job.token_encrypted is not None  # _why_it_cannot_run says so otherwise
         try:
             token = ctx.cipher.decrypt(job.token_encrypted)
         except ValueError:  # this process lacks the key: one that has it resumes the scan
@@ -114,6 +100,31 @@ async def claim_scan(ctx: ScanContext, job_id: str) -> Claimed | None:
             )
             return None
         return Claimed(job, lease, token)
+
+
+def _why_it_cannot_run(ctx: ScanContext, job: ScanJob) -> str | None:
+    if job.interruptions > MAX_INTERRUPTIONS:
+        log.error(
+            "scan.gave_up",
+            job_id=job.id,
+            interruptions=job.interruptions,
+            hint="the same error stopped it each time: see scan.interrupted above",
+        )
+        return (
+            "The scan was interrupted again and again without progress; the service's log "
+            "names the cause."
+        )
+    if job.token_encrypted is None:
+        return "The scan's HubSpot token is no longer stored; start the scan again."
+    wanted = (job.spec or {}).get("hubspot_url")
+    if wanted and wanted.rstrip("/") != ctx.hubspot_url.rstrip("/"):
+        # never a token sent to another HubSpot than the one the scan was started for
+        log.error("scan.hubspot_mismatch", job_id=job.id, wanted=wanted, mine=ctx.hubspot_url)
+        return (
+            f"This worker talks to HubSpot at {ctx.hubspot_url}, but the scan was started by a "
+            f"service that talks to {wanted}; give the workers the API's HUBSPOT_BASE_URL."
+        )
+    return None
 
 
 async def run_claimed(ctx: ScanContext, claimed: Claimed) -> None:
@@ -177,7 +188,9 @@ async def _while_leased(
                 await task
 
 
-async def _load_lookups(client: HubSpotClient) -> Lookups:
+async def _load_lookups(client: HubSpotClient, spec: ScanSpec) -> tuple[Lookups, list[str]]:
+    """The portal's account, pipelines and owners for the rows, and the config's warnings."""
+
     async def owners(archived: bool) -> list[Owner]:
         try:
             return [o async for o in client.iter_owners(archived=archived)]
@@ -188,16 +201,28 @@ async def _load_lookups(client: HubSpotClient) -> Lookups:
             )
             return []
 
-    account, pipelines, active, archived = await asyncio.gather(
-        client.get_account_details(), client.get_pipelines(), owners(False), owners(True)
+    account, pipelines, properties, active, archived = await asyncio.gather(
+        client.get_account_details(),
+        client.get_pipelines(),
+        client.get_properties(),
+        owners(False),
+        owners(True),
     )
-    return Lookups.build(account, pipelines, active + archived)
+    lookups = Lookups.build(account, pipelines, active + archived)
+    return lookups, config_warnings(spec, properties, pipelines)
 
 
 async def _extract(ctx: ScanContext, job: ScanJob, lease: Lease, client: HubSpotClient) -> None:
     spec = spec_of(job)
     started = ctx.clock()  # before the first read: whatever changes from now, the next run reads
-    lookups = await _load_lookups(client)  # also teaches the limiter the portal's real limit
+    # also teaches the limiter the portal's real limit
+    lookups, warnings = await _load_lookups(client, spec)
+    if warnings:
+        log.info("scan.config_warnings", warnings=warnings)
+    async with ctx.sessions() as session:
+        if not await JobRepository(session).update_if_running(job.id, lease, warnings=warnings):
+            raise Stop
+        await session.commit()
     builder = RowBuilder(
         client,
         lookups,
@@ -333,6 +358,7 @@ async def _finish(
             completed_at=ctx.clock(),
             updated_at=ctx.clock(),
             token_encrypted=None,
+            deals_held=rows_held(job_id),
             **values,
         )
         await session.commit()

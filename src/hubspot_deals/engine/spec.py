@@ -28,6 +28,9 @@ class ScanSpec:
     incremental: bool = False
     refresh_associations: bool = False
     filters: ScanFilters = field(default_factory=ScanFilters)
+    #: the HubSpot the service that took the scan talks to: a worker set up for another one
+    #: refuses the scan rather than send its token elsewhere (None: runs stored before it)
+    hubspot_url: str | None = None
 
     def fetched_properties(self) -> list[str]:
         """What the scan asks HubSpot for: its properties, those the row's own columns need, and
@@ -58,6 +61,7 @@ class ScanSpec:
             incremental=stored["incremental"],
             refresh_associations=stored["refresh_associations"],
             filters=ScanFilters(**stored["filters"]),
+            hubspot_url=stored.get("hubspot_url"),
         )
 
 

@@ -110,6 +110,15 @@ class HubSpotClient(Transport):
             if after is None:
                 return
 
+    async def first_deal_page(self) -> DealPage:
+        """One deal, no properties: the cheapest call that needs the deals scope (a token check)."""
+        return await self._call(
+            "GET",
+            "/crm/v3/objects/deals",
+            DealPage.model_validate_json,
+            params={"limit": 1, "archived": "false"},
+        )
+
     def _uri_chars(self, path: str, params: dict[str, Any]) -> int:
         return len(self._http.build_request("GET", path, params=params).url.raw_path)
 

@@ -212,8 +212,10 @@ class Transport:
                 CallRecord(endpoint, None, _ms_since(started), None, time.time(), attempt)
             )
             what = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
-            raise HubSpotConnectionError(
-                f"{what} ({type(exc).__name__})", endpoint=endpoint
+            raise HubSpotConnectionError(  # the host named: a wrong HUBSPOT_BASE_URL shows at once
+                f"{what} to {request.url.scheme}://{request.url.netloc.decode()} "
+                f"({type(exc).__name__})",
+                endpoint=endpoint,
             ) from exc
         finally:
             if permit is not None:

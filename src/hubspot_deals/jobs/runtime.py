@@ -40,6 +40,7 @@ from hubspot_deals.jobs.caches import ResultCaches
 from hubspot_deals.jobs.pacing import TokenPacing
 from hubspot_deals.jobs.runner import ScanRunner
 from hubspot_deals.jobs.tasks import ScanTask, make_broker
+from hubspot_deals.jobs.token_check import TokenChecks
 from hubspot_deals.metrics import Metrics
 from hubspot_deals.store.crypto import TokenCipher
 from hubspot_deals.store.database import create_engine, migrate, session_factory
@@ -113,6 +114,8 @@ class Runtime:
     client_config: ClientConfig = field(init=False)
     pacing: TokenPacing = field(init=False)
     started: float = field(default_factory=time.monotonic)
+    #: tokens a start checked lately (jobs/token_check.py)
+    token_checks: TokenChecks = field(default_factory=TokenChecks)
     worker_id: str = field(default_factory=worker_name)
 
     def __post_init__(self) -> None:
@@ -219,6 +222,7 @@ class Runtime:
             worker_id=self.worker_id,
             lease_seconds=settings.scan_lease_seconds,
             max_running_per_org=settings.max_concurrent_scans_per_org,
+            hubspot_url=self.client_config.base_url,
             overlap_seconds=settings.incremental_overlap_seconds,
             clock=self.clock,
         )

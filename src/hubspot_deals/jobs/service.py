@@ -111,6 +111,14 @@ async def start_scan(
     raise ScanInProgress("Extraction already in progress", scanId=scan_id)
 
 
+async def refuse_if_in_progress(session: AsyncSession, scan_id: str, scope: OrgScope) -> None:
+    """The 409 early, before a start spends a HubSpot call on its token; ``start_scan`` still
+    holds the promise (the database's slot), this only spares the call."""
+    running = await JobRepository(session).active(scan_id, scope)
+    if running is not None:
+        raise _in_progress(running)
+
+
 def _in_progress(running: ScanJob) -> ScanInProgress:
     return ScanInProgress(
         "Extraction already in progress",
@@ -218,17 +226,27 @@ async def result_rows(
     return total, await deals.page(job.id, where, offset=offset, limit=limit)
 
 
-async def results_job(session: AsyncSession, scan_id: str, scope: OrgScope = ANY_ORG) -> ScanJob:
-    """The job whose rows are served; raises while nothing is ready."""
+async def results_job(
+    session: AsyncSession, scan_id: str, scope: OrgScope = ANY_ORG, *, partial: bool = False
+) -> ScanJob:
+    """The job whose rows are served: the current completed run, else the newest run, whose rows
+    are served only when the caller asks for ``partial`` ones (the spec's 404 otherwise)."""
     job = await JobRepository(session).serving(scan_id, scope)
     if job is None:
         raise ScanNotFound("Scan not found", scanId=scan_id)
+    if job.status == JobStatus.COMPLETED or partial:
+        return job
     if job.status in (JobStatus.PENDING, JobStatus.RUNNING):
         progress = f"{(100 * job.processed_items / job.total_items) if job.total_items else 0:.0f}%"
         raise ScanNotReady(
             "Scan not completed yet", scanId=scan_id, currentStatus=job.status, progress=progress
         )
-    return job
+    raise ScanNotReady(
+        f"Scan {job.status}: its results are incomplete (ask with partial=true for the deals "
+        "it stored)",
+        scanId=scan_id,
+        currentStatus=job.status,
+    )
 
 
 @dataclass(frozen=True)

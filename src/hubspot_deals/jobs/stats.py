@@ -30,8 +30,12 @@ _CAUSES = {
 }
 
 
-def _percent(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.1f}%" if whole else "0%"
+def percent(part: int, whole: int) -> str:
+    """``99.88%``: two decimals at most, trailing zeros left out; how every success rate is
+    written (status, list and stats)."""
+    if not whole:
+        return "0%"
+    return f"{100 * part / whole:.2f}".rstrip("0").rstrip(".") + "%"
 
 
 async def compute(session: AsyncSession, period: str, org: OrgScope) -> dict[str, Any]:
@@ -47,10 +51,11 @@ async def compute(session: AsyncSession, period: str, org: OrgScope) -> dict[str
         "period": period,
         "timestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "summary": {
-            "total_scans": sum(statuses.values()),
+            "total_scans": completed + failed,
             "successful_scans": completed,
             "failed_scans": failed,
-            "success_rate": _percent(completed, completed + failed),
+            "cancelled_scans": statuses.get(JobStatus.CANCELLED, 0),
+            "success_rate": percent(completed, completed + failed),
             "total_deals_extracted": sum(f.deals for f in figures.by_status.values()),
             "average_scan_duration_seconds": round(figures.timed_seconds / timed) if timed else 0,
             "total_data_extracted_mb": round(

@@ -15,7 +15,7 @@ from sqlalchemy import Select, and_, func, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.store.database import equals
-from hubspot_deals.store.models import DatabaseNow, JobStatus, ScanJob
+from hubspot_deals.store.models import DatabaseNow, DealRow, JobStatus, ScanJob
 
 ACTIVE: Final = (JobStatus.PENDING, JobStatus.RUNNING)
 FINISHED: Final = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
@@ -61,6 +61,14 @@ class Lease:
 class JobPage:
     jobs: Sequence[ScanJob]
     total: int
+
+
+def rows_held(job_id: str) -> Any:
+    """The run's stored rows, counted by the statement that ends it: what a cancelled or failed
+    run serves (with ``partial=true``) is what its ``deals_held`` says."""
+    return (
+        select(func.count()).select_from(DealRow).where(DealRow.job_id == job_id).scalar_subquery()
+    )
 
 
 class JobRepository:
@@ -299,7 +307,9 @@ class JobRepository:
                 completed_at=moment,
                 updated_at=moment,
                 token_encrypted=None,
+                deals_held=rows_held(job_id),
             )
+            .execution_options(synchronize_session=False)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 

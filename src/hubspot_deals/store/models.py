@@ -140,6 +140,8 @@ class ScanJob(Base):
     #: What the run does, typed (engine.spec.ScanSpec.to_stored); ``config`` is the request as the
     #: API shows it back. Null only on rows of tests that never run.
     spec: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: What the run found odd in its config against the portal (engine/config_check.py).
+    warnings: Mapped[list[str] | None] = mapped_column(JSON)
 
     __table_args__ = (
         Index("ix_scan_jobs_scan", "organization_id", "scan_id", "created_at"),

@@ -167,7 +167,8 @@ async def start(request: Request, db: Session, rt: RT, who: Who) -> Response:
     try:
         await start_for_caller(request, db, rt, body.config)
     except ApiError as exc:
-        return _start_page(request, who, values, exc.errors or {"form": exc.message}, exc.status)
+        where = TOKEN_FIELD if exc.code == "HUBSPOT_AUTH_FAILED" else "form"
+        return _start_page(request, who, values, exc.errors or {where: exc.message}, exc.status)
     except service.ScanInProgress as exc:
         return _start_page(request, who, values, {"config.scanId": exc.message}, 409)
     return redirect(request, f"/scans/{body.config.scanId}?notice=started")

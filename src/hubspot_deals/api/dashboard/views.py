@@ -30,7 +30,7 @@ from hubspot_deals.api.deps import (
 )
 from hubspot_deals.api.exports import ExportFormat, export_response
 from hubspot_deals.api.quotas import charge_download
-from hubspot_deals.api.routes.scans import checked_scan_id
+from hubspot_deals.api.routes.scans import RunStatus, checked_scan_id
 from hubspot_deals.api.routes.service import health_report
 from hubspot_deals.jobs import service
 from hubspot_deals.jobs import stats as stats_module
@@ -97,9 +97,7 @@ async def _scans_view(
 
 
 ListPage = Annotated[int, Query(ge=1, le=10_000_000)]
-StatusFilter = Annotated[
-    str | None, Query(pattern="^(pending|running|completed|failed|cancelled)$")
-]
+StatusFilter = RunStatus | None
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -132,6 +130,7 @@ class ResultsQuery:
     pipeline: str | None = None
     dealstage: str | None = None
     owner_id: str | None = None
+    partial: bool = False  #: the stored deals of a run that did not complete, asked for
 
     @property
     def where(self) -> DealFilter:
@@ -150,6 +149,7 @@ class ResultsQuery:
             "owner_id": changed.owner_id,
             "page_size": changed.page_size if changed.page_size != RESULTS_PAGE_SIZES[0] else None,
             "page": changed.page if changed.page != 1 else None,
+            "partial": "true" if changed.partial else None,
         }
         return {k: str(v) for k, v in pairs.items() if v is not None}
 
@@ -171,9 +171,12 @@ def results_query(
     pipeline: Annotated[str | None, Query(max_length=255)] = None,
     dealstage: Annotated[str | None, Query(max_length=255)] = None,
     owner_id: Annotated[str | None, Query(max_length=64)] = None,
+    partial: bool = False,
 ) -> ResultsQuery:
     """The filter form sends empty fields for "any": those filter nothing."""
-    return ResultsQuery(page, page_size, pipeline or None, dealstage or None, owner_id or None)
+    return ResultsQuery(
+        page, page_size, pipeline or None, dealstage or None, owner_id or None, partial
+    )
 
 
 Results = Annotated[ResultsQuery, Depends(results_query)]
@@ -198,12 +201,16 @@ async def _scan_view(
 async def _results_view(
     request: Request, db: AsyncSession, rt: Runtime, scan_id: str, query: ResultsQuery
 ) -> dict[str, Any] | None:
-    """The run results are served from (the newest completed one while a re-run goes on), or
-    None while there is none yet."""
+    """The run results are served from (the newest completed one while a re-run goes on); None
+    while there is none yet; only ``withheld`` for a run that failed or was cancelled, whose stored
+    deals are shown when asked for, as the API serves them."""
     try:
-        job = await service.results_job(db, scan_id, org_scope(request))
-    except service.ScanNotReady:
-        return None
+        job = await service.results_job(db, scan_id, org_scope(request), partial=query.partial)
+    except service.ScanNotReady as exc:
+        status = exc.details["currentStatus"]
+        if status in ACTIVE:
+            return None
+        return {"withheld": status, "partial_href": query.href(partial=True, page=1)}
     total, rows = await service.result_rows(
         db,
         rt.results,
@@ -281,7 +288,9 @@ async def export(
 ) -> Response:
     """The export endpoint's download (same encoders, same download limit), under the cookie's
     key: a link cannot send an ``X-API-Key`` header."""
-    job = await service.results_job(db, checked_scan_id(scan_id), org_scope(request))
+    job = await service.results_job(
+        db, checked_scan_id(scan_id), org_scope(request), partial=query.partial
+    )
     return await export_response(request, db, job, query.where, fmt, bom=bom)
 
 

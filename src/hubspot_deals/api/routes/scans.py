@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import ORJSONResponse, StreamingResponse
@@ -39,6 +39,7 @@ from hubspot_deals.store.jobs import OrgScope
 from hubspot_deals.store.models import JobStatus
 
 router = APIRouter(prefix="/scan", tags=["scans"])
+RunStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
 Session = Annotated[AsyncSession, Depends(session)]
 Scope = Annotated[OrgScope, Depends(org_scope)]
 #: A config is a few hundred bytes; a thousand property names still fit many times over.
@@ -53,9 +54,17 @@ NOT_READY: dict[int | str, dict[str, Any]] = {
     404: {
         "model": ErrorResponse,
         "description": "No scan of this id for the caller (SCAN_NOT_FOUND), or it has not "
-        "finished (SCAN_NOT_READY)",
+        "completed and partial=true was not given (SCAN_NOT_READY, details.currentStatus)",
     }
 }
+#: Rows of a run that did not complete are served only when asked for by name.
+Partial = Annotated[
+    bool,
+    Query(
+        description="Serve the stored deals of a run that did not complete (running, failed or "
+        "cancelled) instead of answering 404 SCAN_NOT_READY; the body says partial: true."
+    ),
+]
 #: The path parameter as documented; ``checked_scan_id`` enforces it with the spec's message.
 ScanId = Annotated[
     str,
@@ -173,6 +182,23 @@ async def cancel(scan_id: ScanId, db: Session, scope: Scope) -> dict[str, Any]:
     }
 
 
+def _position(cursor: str, page: int | None, job_id: str, query: str) -> presenters.Cursor:
+    """The page a cursor stands for, if it is one of this run and these filters."""
+    if page is not None:
+        raise ValidationFailed({"cursor": "Give cursor or page, not both"})
+    decoded = presenters.decode_cursor(cursor)
+    if decoded is None or decoded.job_id != job_id:
+        raise ValidationFailed({"cursor": "Not a cursor of this scan's results"})
+    if decoded.query != query:
+        raise ValidationFailed(
+            {
+                "cursor": "Made with other filters (pipeline, dealstage, owner_id): ask with "
+                "the filters of the page that gave it, or without a cursor"
+            }
+        )
+    return decoded
+
+
 @router.get("/results/{scan_id}", response_model=ResultsResponse, responses=NOT_READY)
 async def results(
     request: Request,
@@ -180,40 +206,46 @@ async def results(
     db: Session,
     scope: Scope,
     rt: Annotated[Runtime, Depends(runtime)],
-    page: Annotated[int, Query(ge=1, le=10_000_000)] = 1,
+    page: Annotated[
+        int | None, Query(ge=1, le=10_000_000, description="1 by default; not with cursor")
+    ] = None,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[
-        str | None, Query(max_length=200, description="next_cursor of the previous page")
+        str | None,
+        Query(
+            max_length=200,
+            description="next_cursor of the previous page, asked with the same filters",
+        ),
     ] = None,
     pipeline: Annotated[str | None, Query(max_length=255)] = None,
     dealstage: Annotated[str | None, Query(max_length=255)] = None,
     owner_id: Annotated[str | None, Query(max_length=64)] = None,
+    partial: Partial = False,
 ) -> ORJSONResponse:
     """Extracted deals by page number, or by ``cursor`` (keyset: as fast on page 20,000 as on 1)."""
-    job = await service.results_job(db, checked_scan_id(scan_id), scope)
+    job = await service.results_job(db, checked_scan_id(scan_id), scope, partial=partial)
     where = DealFilter(pipeline, dealstage, owner_id)
+    query = presenters.query_fingerprint(where)
     if cursor is not None:
-        decoded = presenters.decode_cursor(cursor)
-        if decoded is None or decoded[0] != job.id:
-            raise ApiError(
-                400,
-                "VALIDATION_ERROR",
-                "Input validation failed",
-                errors={"cursor": "Not a cursor of this scan's results"},
-            )
-        _, after_key, offset = decoded
+        position = _position(cursor, page, job.id, query)
+        offset = position.offset
         total, rows = await service.result_rows(
-            db, rt.results, job, where, limit=page_size, after_key=after_key
+            db, rt.results, job, where, limit=page_size, after_key=position.deal_key
         )
         page = offset // page_size + 1
     else:
+        page = page or 1
         offset = (page - 1) * page_size
         total, rows = await service.result_rows(
             db, rt.results, job, where, limit=page_size, offset=offset
         )
     more = bool(rows) and offset + len(rows) < total
     next_cursor = (
-        presenters.encode_cursor(job.id, rows[-1].deal_key, offset + len(rows)) if more else None
+        presenters.encode_cursor(
+            presenters.Cursor(job.id, query, rows[-1].deal_key, offset + len(rows))
+        )
+        if more
+        else None
     )
     # built to the ResultsResponse shape (tests hold it); returned as is, because validating up to
     # 500 deals again would cost more than reading them
@@ -240,6 +272,10 @@ async def results(
             "headers": {
                 "Content-Disposition": {"schema": {"type": "string"}},
                 "X-Total-Count": {"schema": {"type": "integer"}},
+                "X-Scan-Status": {
+                    "description": "The run's status: other than completed, a partial file",
+                    "schema": {"type": "string"},
+                },
             },
         },
         **NOT_READY,
@@ -255,10 +291,11 @@ async def export(
     pipeline: Annotated[str | None, Query(max_length=255)] = None,
     dealstage: Annotated[str | None, Query(max_length=255)] = None,
     owner_id: Annotated[str | None, Query(max_length=64)] = None,
+    partial: Partial = False,
 ) -> StreamingResponse:
     """Every deal of a scan as CSV, NDJSON or Parquet, streamed whatever the size; counted
     against the organization's download limit (slowed to it rather than cut off)."""
-    job = await service.results_job(db, checked_scan_id(scan_id), scope)
+    job = await service.results_job(db, checked_scan_id(scan_id), scope, partial=partial)
     return await export_response(
         request, db, job, DealFilter(pipeline, dealstage, owner_id), fmt, bom=bom
     )
@@ -272,14 +309,12 @@ async def export(
 async def list_scans(
     request: Request,
     db: Session,
-    status: Annotated[
-        str | None, Query(pattern="^(pending|running|completed|failed|cancelled)$")
-    ] = None,
+    status: RunStatus | None = None,
     organization_id: Annotated[str | None, Query(max_length=255)] = None,
     page: Annotated[int, Query(ge=1, le=10_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
-    sort_by: Annotated[str, Query(pattern="^(created_at|completed_at)$")] = "created_at",
-    sort_order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
+    sort_by: Literal["created_at", "completed_at"] = "created_at",
+    sort_order: Literal["asc", "desc"] = "desc",
 ) -> dict[str, Any]:
     """Every scan run, newest first by default."""
     effective = requested_scope(request, organization_id)

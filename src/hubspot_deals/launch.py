@@ -1,0 +1,159 @@
+"""What ``hubspot-deals serve`` runs around the API: the checks before it prints anything,
+the demo's PostgreSQL database, and worker processes for the distributed mode on one machine.
+
+``serve --demo --workers 2`` (``make run-distributed``) is the distributed mode from the docs
+alone: the API, two ``worker`` processes and the demo sandbox, sharing PostgreSQL and Redis.
+The workers get the API's HubSpot address explicitly, so none of them talks to the real HubSpot
+while the API runs a demo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import asyncpg
+from rich.console import Console
+from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from hubspot_deals.config import Settings
+
+
+#: Where ``serve --demo`` runs its sandbox.
+DEMO_SANDBOX_PORT = 8090
+
+
+class LaunchError(Exception):
+    """Something to fix before the service can start; the message says what."""
+
+
+def serve(
+    console: Console,
+    settings: Settings,
+    host: str,
+    port: int,
+    demo_deals: int | None,
+    workers: int,
+) -> None:
+    """Check what can be checked, start the demo sandbox (``demo_deals``) and ``workers``, then
+    the API until it stops; everything started is stopped after it."""
+    import uvicorn
+
+    from hubspot_deals.api.app import create_app
+    from hubspot_deals.interpreter import tune_for_service
+    from hubspot_deals.sandbox.process import SandboxProcess
+
+    if workers and not settings.distributed:
+        raise LaunchError(
+            "--workers needs the distributed mode: set REDIS_URL and DATABASE_URL (PostgreSQL)"
+        )
+    ensure_free(host, port, "the service's port")
+    if demo_deals is not None:
+        ensure_free("127.0.0.1", DEMO_SANDBOX_PORT, "the demo sandbox's port")
+    if workers:
+        ensure_postgres_database(settings.sqlalchemy_url())
+    portal = None
+    started: list[subprocess.Popen[bytes]] = []
+    if demo_deals is not None:
+        portal = SandboxProcess.start("--deals", str(demo_deals), port=DEMO_SANDBOX_PORT)
+        settings = settings.model_copy(update={"hubspot_base_url": portal.url})
+    try:
+        service = create_app(settings)
+        started = start_workers(workers, {"HUBSPOT_BASE_URL": settings.hubspot_base_url})
+        if portal is not None:
+            print_demo(console, host, port, portal.url, portal.token, workers)
+        tune_for_service(serves_requests=True)
+        uvicorn.run(service, host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        stop_workers(started)
+        if portal is not None:
+            portal.stop()
+
+
+def ensure_free(host: str, port: int, what: str) -> None:
+    """Fail before any banner when ``port`` is taken (a second ``make run``, say)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise LaunchError(
+                f"port {port} on {host} is in use ({what}): another hubspot-deals serve is "
+                f"probably running; stop it, or give --port"
+            ) from None
+
+
+def ensure_postgres_database(url: str) -> None:
+    """Create the database ``url`` names if it is missing (a fresh machine's first run)."""
+    parsed = make_url(url)
+    database = parsed.database
+    if not parsed.drivername.startswith("postgresql") or not database:
+        return
+
+    async def create() -> None:
+        server = parsed.set(drivername="postgresql", database="postgres")
+        connection = await asyncpg.connect(server.render_as_string(hide_password=False))
+        try:
+            exists = await connection.fetchval(
+                "SELECT 1 FROM pg_database WHERE datname = $1", database
+            )
+            if not exists:
+                name = database.replace('"', '""')
+                await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+
+    try:
+        asyncio.run(create())
+    except (OSError, asyncpg.PostgresError) as exc:
+        host = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+        raise LaunchError(f"PostgreSQL at {host} cannot be used: {exc}") from None
+
+
+def start_workers(count: int, env_overrides: Mapping[str, str]) -> list[subprocess.Popen[bytes]]:
+    """``count`` worker processes with this process's environment and ``env_overrides``."""
+    env = os.environ | dict(env_overrides)
+    command = [sys.executable, "-m", "hubspot_deals", "worker"]
+    return [subprocess.Popen(command, env=env) for _ in range(count)]  # noqa: S603 (our own)
+
+
+def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    for process in workers:
+        process.terminate()
+    for process in workers:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def print_demo(
+    console: Console, host: str, port: int, sandbox_url: str, token: str, workers: int
+) -> None:
+    """The README's walk-through, ready to paste, with this run's addresses and token."""
+    base = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"  # noqa: S104
+    config = {
+        "scanId": "my-deals-extraction",
+        "type": ["hubspot_deals"],
+        "auth": {"hubspot_access_token": token},
+        "properties": ["dealname", "amount", "dealstage", "closedate"],
+        "includeAssociations": True,
+        "batchSize": 100,
+    }
+    mode = f", {workers} worker processes" if workers else ""
+    console.print(f"[bold]hubspot-deals[/bold] on {base}{mode} (Swagger UI: {base}/docs)")
+    console.print(
+        f"demo HubSpot sandbox on {sandbox_url}; start a scan, follow it, read the deals:"
+    )
+    print(
+        f"curl -X POST '{base}/api/v1/scan/start' -H 'Content-Type: application/json' "
+        f"-d '{json.dumps({'config': config})}'"
+    )
+    print(f"curl '{base}/api/v1/scan/status/my-deals-extraction'")
+    print(f"curl '{base}/api/v1/scan/results/my-deals-extraction?page=1&page_size=50'", flush=True)

@@ -1,0 +1,47 @@
+"""``hubspot-deals serve`` refusing to start, in one line and before any banner: a port in use
+(a second ``make run``), ``--workers`` without the distributed mode. And ``--version``."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from hubspot_deals import __version__
+
+
+def hubspot_deals(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    return subprocess.run(  # noqa: S603 - our own interpreter and fixed arguments
+        [sys.executable, "-m", "hubspot_deals", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=clean | {"DATA_DIR": str(cwd / "data")} | env,
+        timeout=60,
+    )
+
+
+def test_a_port_in_use_is_said_before_the_banner(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = hubspot_deals("serve", "--demo", "--port", str(port), cwd=tmp_path)
+    assert run.returncode == 2, run.stderr
+    assert f"port {port} on 127.0.0.1 is in use" in run.stderr
+    assert "Traceback" not in run.stderr and "Swagger" not in run.stderr and run.stdout == ""
+
+
+def test_workers_need_the_distributed_mode(tmp_path: Path) -> None:
+    run = hubspot_deals("serve", "--workers", "2", cwd=tmp_path)
+    assert run.returncode == 2
+    assert "--workers needs the distributed mode" in run.stderr and "REDIS_URL" in run.stderr
+    assert not (tmp_path / "data").exists()  # nothing was started, nothing created
+
+
+def test_version(tmp_path: Path) -> None:
+    run = hubspot_deals("--version", cwd=tmp_path)
+    assert run.returncode == 0 and run.stdout == f"hubspot-deals {__version__}\n"
