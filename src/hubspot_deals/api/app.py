@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from enum import Enum
 
 import structlog
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from hubspot_deals import __version__
 from hubspot_deals.api import dashboard, errors, middleware, openapi
@@ -45,7 +47,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await runtime.broker.shutdown()
             await runtime.close()
 
-    app = FastAPI(
+    # Swagger UI at /docs and ReDoc at /redoc from the package's own copies: no CDN, so they
+    # work offline and behind firewalls
+    app = FastAPIOffline(
+        static_url="/static-docs",
         title="HubSpot Deal Extraction Service",
         version=__version__,
         description="Extract deals from HubSpot portals: start scans, follow them, page through results.",
@@ -56,8 +61,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     keyed = [Depends(authenticate)]
     app.include_router(scans.router, prefix=API_PREFIX, dependencies=keyed)
     app.include_router(service.router, prefix=API_PREFIX, dependencies=keyed)
-    app.include_router(service.health_router, include_in_schema=False)  # open: probes have no key
-    app.include_router(service.stats_router, include_in_schema=False, dependencies=keyed)
+    root: list[str | Enum] = ["service (at the root)"]
+    app.include_router(service.health_router, tags=root)  # open: probes have no key
+    app.include_router(service.stats_router, tags=root, dependencies=keyed)
     app.include_router(dashboard.router)  # the web dashboard at /: docs/dashboard.md
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     app.include_router(metrics_router)  # at the root only, keyless: docs/metrics.md

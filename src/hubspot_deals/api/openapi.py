@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from hubspot_deals.api.examples import EXAMPLES
 from hubspot_deals.api.requests import StartScanRequest
 
 API_PREFIX = "/api/v1"
@@ -63,9 +64,22 @@ def _true_to_the_service(schema: dict[str, Any]) -> dict[str, Any]:
         }
     }
     for path, ops in schema["paths"].items():
-        for operation in ops.values():
+        for method, operation in ops.items():
             _complete(operation, keyed=path.startswith(API_PREFIX))
+            _add_examples(operation, EXAMPLES.get((method, path), {}))
     return schema
+
+
+def _add_examples(operation: dict[str, Any], examples: dict[str, Any]) -> None:
+    """The request's and each answer's example, under its media type (JSON unless the table
+    names others, as the export's and /metrics' do)."""
+    if "request" in examples:
+        operation["requestBody"]["content"]["application/json"]["example"] = examples["request"]
+    for code, example in examples.get("responses", {}).items():
+        content = operation["responses"][code].setdefault("content", {})
+        by_media = example if all("/" in key for key in example) else {"application/json": example}
+        for media, value in by_media.items():
+            content.setdefault(media, {})["example"] = value
 
 
 def _complete(operation: dict[str, Any], *, keyed: bool) -> None:

@@ -23,7 +23,16 @@ router = APIRouter(tags=["service"])
 log = structlog.get_logger(__name__)
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus's text format (OpenMetrics when the Accept header asks)",
+            "content": {"text/plain": {}, "application/openmetrics-text": {}},
+        }
+    },
+)
 async def metrics(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Response:
     """This process's metrics and the stored figures, read now: collectors are synchronous, so
     the database is asked first and the answer rendered after. With the database out of reach

@@ -116,9 +116,16 @@ async def _start_body(request: Request) -> StartScanRequest:
     dependencies=[Depends(same_origin)],
     response_model=StartScanResponse,
     responses={
+        401: {
+            "model": ErrorResponse,
+            "description": "No valid X-API-Key (UNAUTHORIZED), or HubSpot rejected the token "
+            "(HUBSPOT_AUTH_FAILED, details.hubspot_error and details.status_code)",
+        },
         403: {
             "model": ErrorResponse,
-            "description": "organizationId is not the API key's, or another site's page sent it",
+            "description": "organizationId is not the API key's, or another site's page sent it "
+            "(FORBIDDEN); or the token lacks crm.objects.deals.read (HUBSPOT_AUTH_FAILED, "
+            "details.missing_scopes)",
         },
         413: {"model": ErrorResponse, "description": "The body is over 1 MB"},
         409: {"model": ErrorResponse, "description": "A scan of this id is in progress"},
@@ -182,9 +189,9 @@ async def cancel(scan_id: ScanId, db: Session, scope: Scope) -> dict[str, Any]:
     }
 
 
-def _position(cursor: str, page: int | None, job_id: str, query: str) -> presenters.Cursor:
+def _position(cursor: str, with_page: bool, job_id: str, query: str) -> presenters.Cursor:
     """The page a cursor stands for, if it is one of this run and these filters."""
-    if page is not None:
+    if with_page:
         raise ValidationFailed({"cursor": "Give cursor or page, not both"})
     decoded = presenters.decode_cursor(cursor)
     if decoded is None or decoded.job_id != job_id:
@@ -206,9 +213,7 @@ async def results(
     db: Session,
     scope: Scope,
     rt: Annotated[Runtime, Depends(runtime)],
-    page: Annotated[
-        int | None, Query(ge=1, le=10_000_000, description="1 by default; not with cursor")
-    ] = None,
+    page: Annotated[int, Query(ge=1, le=10_000_000, description="Not with cursor")] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[
         str | None,
@@ -227,14 +232,13 @@ async def results(
     where = DealFilter(pipeline, dealstage, owner_id)
     query = presenters.query_fingerprint(where)
     if cursor is not None:
-        position = _position(cursor, page, job.id, query)
+        position = _position(cursor, "page" in request.query_params, job.id, query)
         offset = position.offset
         total, rows = await service.result_rows(
             db, rt.results, job, where, limit=page_size, after_key=position.deal_key
         )
         page = offset // page_size + 1
     else:
-        page = page or 1
         offset = (page - 1) * page_size
         total, rows = await service.result_rows(
             db, rt.results, job, where, limit=page_size, offset=offset
