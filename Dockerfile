@@ -1,9 +1,9 @@
 # One image for every role: `serve` (API replicas), `worker`, `db upgrade`, `keys`.
 FROM python:3.11-slim
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY src ./src
-RUN pip install --no-cache-dir . && useradd --create-home hubspot
+RUN pip install --no-cache-dir -c requirements.lock . && useradd --create-home hubspot
 USER hubspot
 ENV DATA_DIR=/home/hubspot/data LOG_FORMAT=json
 EXPOSE 8000

@@ -10,16 +10,28 @@ STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 4
 PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25
 
-.PHONY: run run-distributed test test-fast lint typecheck pytest pytest-distributed bench sandbox setup clean
+.PHONY: lock run run-distributed test test-fast lint typecheck pytest pytest-distributed bench sandbox setup clean
 
-$(STAMP): pyproject.toml
+#: Every dependency at the version requirements.lock pins (resolved on Python 3.11): the same
+#: installs on every machine. `make lock` re-resolves it, the one command to upgrade.
+LOCK := requirements.lock
+
+$(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev]'
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+## Upgrade: every dependency to the newest version pyproject.toml allows, written to the lock file,
+## then installed. Commit requirements.lock with the change it brings.
+lock: $(STAMP)
+	$(BIN)/pip-compile --quiet --upgrade --extra dev --strip-extras --no-emit-index-url \
+		--no-emit-find-links --output-file $(LOCK) pyproject.toml
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev]'
+	touch $(STAMP)
 
 ## The service on its embedded defaults (SQLite, in-process jobs) with the demo HubSpot sandbox.
 run: $(STAMP)

@@ -155,3 +155,35 @@ def test_modules_stay_small() -> None:
         and (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
     }
     assert not oversized
+
+
+def _locked() -> dict[str, str]:
+    pins = re.findall(
+        r"^([A-Za-z0-9._-]+)==([^\s]+)", (ROOT / "requirements.lock").read_text(), re.M
+    )
+    return {re.sub(r"[-_.]+", "-", name).lower(): version for name, version in pins}
+
+
+def test_every_dependency_is_locked_and_installed_from_the_lock() -> None:
+    """requirements.lock pins every dependency (direct and transitive, dev included); make
+    installs with it as constraints; and this very environment holds the pinned versions."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    locked = _locked()
+    project = (ROOT / "pyproject.toml").read_text()
+    direct = re.findall(r'^\s+"([A-Za-z0-9._-]+)(?:\[[^\]]*\])?[<>=!~ ;]', project, re.M)
+    assert direct, "no dependencies found in pyproject.toml"
+    missing = {d for d in direct if re.sub(r"[-_.]+", "-", d).lower() not in locked}
+    assert not missing, missing
+    makefile = (ROOT / "Makefile").read_text()
+    assert "pip install --quiet -c $(LOCK) -e '.[dev]'" in makefile
+    assert "-c requirements.lock" in (ROOT / "Dockerfile").read_text()
+    drift = {}
+    for name, pinned in locked.items():
+        try:
+            installed = version(name)
+        except PackageNotFoundError:  # a platform-specific dependency of another platform
+            continue
+        if installed != pinned:
+            drift[name] = (installed, pinned)
+    assert not drift, drift
