@@ -264,6 +264,40 @@ class TestScanPage:
         export = page.locator("[data-export=ndjson]").get_attribute("href")
         assert export is not None and "partial=true" in export
 
+    def test_results_fit_a_1280_px_window(self, page: Page, service: ServiceProcess) -> None:
+        """Long names wrap, long labels and emails end in an ellipsis with the whole text as a
+        tooltip: the results table needs no sideways scrolling at 1280 px."""
+        page.goto(f"{service.url}/scans/{SCAN}?page_size=100")
+        frame = page.locator("#results .table-wrap")
+        assert frame.evaluate("e => e.scrollWidth <= e.clientWidth"), "the table scrolls sideways"
+        owner = page.locator("td[data-owner]").first
+        assert owner.get_attribute("title") == owner.inner_text()
+
+    def test_run_history_and_warnings(
+        self, page: Page, service: ServiceProcess, slow_portal: SandboxProcess
+    ) -> None:
+        """Every run of a scan id is listed on its page and opens; a property the portal does
+        not have is named in the run's warnings, with the closest one."""
+        for _ in range(2):
+            reply = service.start_scan(
+                "history-demo", slow_portal.token, properties=["dealname", "amout"]
+            )
+            assert reply.status_code == 202, reply.text
+            service.wait("history-demo")
+        page.goto(f"{service.url}/scans/history-demo")
+        runs = page.locator("table.runs tbody tr")
+        expect(runs).to_have_count(2)
+        expect(page.locator("[data-warning]")).to_contain_text("did you mean 'amount'?")
+        shoot(page, "scan-history")
+        older = runs.nth(1).get_attribute("data-run")
+        runs.nth(1).locator("a").click()
+        page.wait_for_url(f"**run={older}")
+        expect(page.locator("#scan-live")).to_contain_text(older or "?")
+        expect(page.locator("[data-earlier-run]")).to_be_visible()
+        expect(page.locator("table.runs tr[aria-current=true]")).to_have_attribute(
+            "data-run", older or "?"
+        )
+
 
 class TestListPage:
     def test_rows_update_live(

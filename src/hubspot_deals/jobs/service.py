@@ -270,6 +270,20 @@ async def newest_run(session: AsyncSession, scan_id: str, scope: OrgScope) -> Sc
     return await JobRepository(session).newest(scan_id, scope)
 
 
+async def run_of(session: AsyncSession, scan_id: str, job_id: str, scope: OrgScope) -> ScanJob:
+    """One run of a scan id, by its job id (the dashboard's run history opens any)."""
+    job = await JobRepository(session).run(scan_id, job_id, scope)
+    if job is None:
+        raise ScanNotFound("Scan run not found", scanId=scan_id, jobId=job_id)
+    return job
+
+
+async def run_history(
+    session: AsyncSession, scan_id: str, scope: OrgScope, limit: int
+) -> Sequence[ScanJob]:
+    return await JobRepository(session).runs(scan_id, scope, limit)
+
+
 async def list_runs(
     session: AsyncSession,
     scope: OrgScope,

@@ -87,6 +87,18 @@ class JobRepository:
             await self.session.scalars(query.order_by(ScanJob.created_at.desc()).limit(1))
         ).first()
 
+    async def runs(self, scan_id: str, org: OrgScope, limit: int) -> Sequence[ScanJob]:
+        """The scan id's runs, newest first."""
+        query = scoped(select(ScanJob).where(ScanJob.scan_id == scan_id), org)
+        return (
+            await self.session.scalars(query.order_by(ScanJob.created_at.desc()).limit(limit))
+        ).all()
+
+    async def run(self, scan_id: str, job_id: str, org: OrgScope) -> ScanJob | None:
+        """One run of the scan id (none of another scan id, or of another organization)."""
+        query = scoped(select(ScanJob).where(ScanJob.scan_id == scan_id, ScanJob.id == job_id), org)
+        return (await self.session.scalars(query.limit(1))).first()
+
     async def active(self, scan_id: str, org: OrgScope = ANY_ORG) -> ScanJob | None:
         query = scoped(
             select(ScanJob).where(ScanJob.scan_id == scan_id, ScanJob.status.in_(ACTIVE)), org

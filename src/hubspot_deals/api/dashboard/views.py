@@ -40,6 +40,8 @@ from hubspot_deals.store.jobs import ACTIVE
 from hubspot_deals.store.models import JobStatus, ScanJob
 
 LIST_PAGE_SIZE = 20
+#: The runs a scan's page lists, newest first.
+RUN_HISTORY = 20
 #: Notices a redirect may ask for: fixed sentences, so a link cannot put words on the page.
 NOTICES = {
     "started": "Scan started.",
@@ -131,6 +133,7 @@ class ResultsQuery:
     dealstage: str | None = None
     owner_id: str | None = None
     partial: bool = False  #: the stored deals of a run that did not complete, asked for
+    run: str | None = None  #: the run whose status the page shows (the newest when None)
 
     @property
     def where(self) -> DealFilter:
@@ -150,6 +153,7 @@ class ResultsQuery:
             "page_size": changed.page_size if changed.page_size != RESULTS_PAGE_SIZES[0] else None,
             "page": changed.page if changed.page != 1 else None,
             "partial": "true" if changed.partial else None,
+            "run": changed.run,
         }
         return {k: str(v) for k, v in pairs.items() if v is not None}
 
@@ -172,10 +176,11 @@ def results_query(
     dealstage: Annotated[str | None, Query(max_length=255)] = None,
     owner_id: Annotated[str | None, Query(max_length=64)] = None,
     partial: bool = False,
+    run: Annotated[str | None, Query(max_length=40)] = None,
 ) -> ResultsQuery:
     """The filter form sends empty fields for "any": those filter nothing."""
     return ResultsQuery(
-        page, page_size, pipeline or None, dealstage or None, owner_id or None, partial
+        page, page_size, pipeline or None, dealstage or None, owner_id or None, partial, run
     )
 
 
@@ -184,11 +189,16 @@ Notice = Annotated[str | None, Query(max_length=40)]
 
 
 async def _scan_view(
-    request: Request, db: AsyncSession, rt: Runtime, scan_id: str
+    request: Request, db: AsyncSession, rt: Runtime, scan_id: str, run: str | None
 ) -> dict[str, Any]:
-    job = await service.newest_run(db, checked_scan_id(scan_id), org_scope(request))
-    if job is None:
-        raise service.ScanNotFound("Scan not found", scanId=scan_id)
+    """The run the page shows: ``run``, or the scan id's newest."""
+    scope = org_scope(request)
+    if run is None:
+        job = await service.newest_run(db, checked_scan_id(scan_id), scope)
+        if job is None:
+            raise service.ScanNotFound("Scan not found", scanId=scan_id)
+    else:
+        job = await service.run_of(db, checked_scan_id(scan_id), run, scope)
     queue = await service.queue_of(db, job, rt.settings.max_concurrent_scans_per_org)
     return {
         "scan_id": scan_id,
@@ -246,9 +256,11 @@ async def scan_page(
     query: Results,
     notice: Notice = None,
 ) -> HTMLResponse:
-    """A scan's newest run (progress, error, cancel) and the results table."""
-    view = await _scan_view(request, db, rt, scan_id)
+    """A scan's newest run, or the one ``run`` names (progress, error, cancel), its run history
+    and the results table."""
+    view = await _scan_view(request, db, rt, scan_id, query.run)
     results = await _results_view(request, db, rt, scan_id, query)
+    history = await service.run_history(db, scan_id, org_scope(request), RUN_HISTORY)
     return render(
         request,
         "scan.html",
@@ -258,6 +270,7 @@ async def scan_page(
             "results": results,
             "query": query,
             "notice": NOTICES.get(notice or ""),
+            "runs": [_row(job) for job in history],
         },
     )
 
@@ -268,7 +281,7 @@ async def scan_fragment(
 ) -> HTMLResponse:
     """The scan's live part, polled while it is pending or running; the poll that sees it end
     also brings the results table (an out-of-band swap), so the page never reloads."""
-    view = await _scan_view(request, db, rt, scan_id)
+    view = await _scan_view(request, db, rt, scan_id, query.run)
     if not view["live"]:
         view["results"] = await _results_view(request, db, rt, scan_id, query)
     return render(
