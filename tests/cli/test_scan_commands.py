@@ -131,6 +131,21 @@ class TestStart:
         assert_error_line(run, 1, "HUBSPOT_AUTH_FAILED", "rejected", "status_code=401")
         assert run.stdout == ""
 
+    def test_80_columns(self, cli: Cli, fast_portal: SandboxProcess) -> None:
+        """At 80 columns no line is wider, the progress is one line, and a scan id too long
+        for the line is printed whole (before it, and in the list) rather than cut."""
+        scan_id = "a-rather-long-scan-id-for-an-80-column-terminal-of-2025-q3"
+        run = cli("scan", "start", scan_id, "--token", fast_portal.token, "--wait", COLUMNS="80")
+        assert run.returncode == 0, run.stderr
+        lines = [line for line in run.stderr.splitlines() if line.strip()]
+        assert f"following {scan_id}" in lines
+        bars = [line for line in lines if "━" in line]
+        assert bars and all(len(line) <= 80 and "deals" in line for line in bars), bars
+        listed = cli("scan", "list", "--page-size", "100", COLUMNS="80")
+        assert listed.returncode == 0, listed.stderr
+        assert all(len(line) <= 80 for line in listed.stdout.splitlines())
+        assert any(line.startswith(scan_id) for line in listed.stdout.splitlines())
+
     def test_status_shows_warnings(self, cli: Cli, fast_portal: SandboxProcess) -> None:
         """A property the portal lacks: the scan completes, and its status says so."""
         started = cli(

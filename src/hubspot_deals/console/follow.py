@@ -46,19 +46,40 @@ class CountColumn(ProgressColumn):
         return Text(f"{task.completed:,.0f}/{total} deals", style="progress.download")
 
 
+#: Below this terminal width the line leaves out the rate and the batch, and shortens the bar.
+NARROW = 100
+#: The widest the columns besides the scan id get: spinner, state, bar, count (of up to
+#: 999,999 deals) and time left; wide, also the rate and the batch.
+NARROW_REST, WIDE_REST = 58, 100
+
+
 def scan_progress(console: Console) -> Progress:
-    return Progress(
+    """One line whatever the width: at 80 columns the spinner, the id, the state, a short bar,
+    the count and the time left; from 100 on also the rate and the batch."""
+    narrow = console.width < NARROW
+    columns: list[ProgressColumn | str] = [
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
         TextColumn("{task.fields[state]}"),
-        BarColumn(),
+        BarColumn(bar_width=10 if narrow else 20),
         CountColumn(),
-        RateColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[batch]}"),
-        console=console,
-        transient=False,
-    )
+    ]
+    if not narrow:
+        columns.append(RateColumn())
+    columns.append(TimeRemainingColumn())
+    if not narrow:
+        columns.append(TextColumn("{task.fields[batch]}"))
+    return Progress(*columns, console=console, transient=False)
+
+
+def _label(scan_id: str, console: Console) -> str:
+    """The id on the progress line when it fits there whole; otherwise it is printed whole on a
+    line of its own first, and the progress line says ``scan``."""
+    rest = NARROW_REST if console.width < NARROW else WIDE_REST
+    if len(scan_id) <= console.width - rest:
+        return escape(scan_id)
+    console.print(f"following [bold]{escape(scan_id)}[/bold]", soft_wrap=True, highlight=False)
+    return "scan"
 
 
 def _batch(status: JSON) -> str:
@@ -86,8 +107,9 @@ def _poll(api: ScanApi, scan_id: str, since_ok: float) -> JSON | float:
 def follow(api: ScanApi, scan_id: str, console: Console, *, interval: float = 0.5) -> JSON:
     """Poll the scan until it is finished; its last status. Ctrl-C propagates (the caller decides
     whether the scan keeps running)."""
+    label = _label(scan_id, console)
     with scan_progress(console) as progress:
-        task = progress.add_task(escape(scan_id), total=None, state="", batch="")
+        task = progress.add_task(label, total=None, state="", batch="")
         last_ok = time.monotonic()
         while True:
             polled = _poll(api, scan_id, last_ok)

@@ -186,25 +186,47 @@ class Column:
     cells: list[Text]
     ratio: int = 0
     right: bool = False
+    #: left out when the width cannot hold every column: the highest first; 0 is always shown
+    optional: int = 0
+    #: an id: never cut; folded onto a second line if even alone it is wider than its share
+    fold: bool = False
 
 
 #: What SIMPLE_HEAD without edges puts between two columns: padding, divider, padding.
 GAP = 3
+#: The narrowest a shrinking column gets.
+MIN_SHARE = 6
+
+
+def _natural(column: Column) -> int:
+    return max([len(column.name), *(t.cell_len for t in column.cells)])
+
+
+def _needed(columns: list[Column]) -> int:
+    fixed = sum(_natural(c) for c in columns if not c.ratio)
+    shrinking = sum(max(len(c.name), MIN_SHARE) for c in columns if c.ratio)
+    return fixed + shrinking + GAP * (len(columns) - 1)
 
 
 def _table(columns: list[Column], width: int) -> Table:
-    fixed = [c for c in columns if not c.ratio]
-    fixed_width = sum(max([len(c.name), *(t.cell_len for t in c.cells)]) for c in fixed)
+    """Every row one line: optional columns leave, highest first, until the rest fit ``width``;
+    what is left of the width is shared by the shrinking columns."""
+    while _needed(columns) > width and any(c.optional for c in columns):
+        dropped = max(columns, key=lambda c: c.optional)
+        columns = [c for c in columns if c is not dropped]
+    fixed_width = sum(_natural(c) for c in columns if not c.ratio)
     room = width - fixed_width - GAP * (len(columns) - 1)
-    ratios = sum(c.ratio for c in columns)
+    ratios = sum(c.ratio for c in columns) or 1
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for column in columns:
         justify: Literal["left", "right"] = "right" if column.right else "left"
         if column.ratio:
-            share = max(room * column.ratio // ratios, len(column.name), 4)
+            share = max(room * column.ratio // ratios, len(column.name), MIN_SHARE)
             table.add_column(
                 column.name, justify=justify, no_wrap=True, overflow="ellipsis", max_width=share
             )
+        elif column.fold:
+            table.add_column(column.name, justify=justify, overflow="fold")
         else:
             table.add_column(column.name, justify=justify, no_wrap=True)
     for row in zip(*(c.cells for c in columns), strict=True):
@@ -227,15 +249,20 @@ def list_table(body: JSON, width: int = 80) -> Table:
     scans: list[JSON] = body.get("scans", [])
     notes = [s.get("error_message") or s.get("estimated_time_remaining") for s in scans]
     columns = [
-        Column("scan", [_cell(s.get("scanId")) for s in scans]),
+        Column("scan", [_cell(s.get("scanId")) for s in scans], fold=True),
         Column("status", [_status(s.get("status")) for s in scans]),
-        Column("mode", [_cell(s.get("mode")) for s in scans]),
+        Column("mode", [_cell(s.get("mode")) for s in scans], optional=3),
         Column("org", [_cell(s.get("organizationId")) for s in scans], ratio=1),
-        Column("started", [_moment(s.get("started_at")) for s in scans]),
+        Column("started", [_moment(s.get("started_at")) for s in scans], optional=2),
         Column("deals", [Text(_deals(s)) for s in scans], right=True),
-        Column("duration", [_cell(_seconds(s.get("duration_seconds"))) for s in scans], right=True),
-        Column("changes", [_cell(compact_changes(s.get("changes"))) for s in scans]),
-        Column("error / time left", [_cell(n) for n in notes], ratio=3),
+        Column(
+            "duration",
+            [_cell(_seconds(s.get("duration_seconds"))) for s in scans],
+            right=True,
+            optional=4,
+        ),
+        Column("changes", [_cell(compact_changes(s.get("changes"))) for s in scans], optional=5),
+        Column("error / time left", [_cell(n) for n in notes], ratio=3, optional=1),
     ]
     if width < WIDE:
         columns = [c for c in columns if c.name != "org"]
@@ -268,7 +295,7 @@ def results_table(body: JSON, width: int = 80) -> Table:
         names.append(name)
     close = [d.get("close_date") for d in deals]
     columns = [
-        Column("deal id", [_cell(d.get("deal_id")) for d in deals]),
+        Column("deal id", [_cell(d.get("deal_id")) for d in deals], fold=True),
         Column("name", names, ratio=3),
         Column("amount", [Text(_amount(d)) for d in deals], right=True),
         Column(
@@ -277,13 +304,15 @@ def results_table(body: JSON, width: int = 80) -> Table:
         Column(
             "pipeline", [_cell(d.get("pipeline_label") or d.get("pipeline_id")) for d in deals], 1
         ),
-        Column("close date", [_cell(c[:10] if isinstance(c, str) else None) for c in close]),
+        Column(
+            "close date", [_cell(c[:10] if isinstance(c, str) else None) for c in close], optional=1
+        ),
         Column("owner", [_cell(d.get("owner_email") or d.get("owner_id")) for d in deals], 2),
         Column("associations", [Text(_associations(d)) for d in deals]),
     ]
     if width < WIDE:
         columns = [c for c in columns if c.name not in ("pipeline", "associations")]
-    elif not any(isinstance(d.get("associations"), dict) for d in deals):
+    elif not any(d.get("associations") for d in deals):  # {} when none were asked for
         columns = columns[:-1]
     return _table(columns, width)
 

@@ -136,7 +136,7 @@ def list_scans(
     if as_json:
         print_json(body)
         return
-    out.print(render.list_table(body))
+    out.print(render.list_table(body, out.width))
     note(render.page_line(body))
 
 
