@@ -374,6 +374,9 @@ class TestIncremental:
         assert sum(changes.values()) > 0, changes
         figure = page.locator
         expect(figure("[data-figure='sync.mode']")).to_have_text("incremental")
+        expect(page.locator("[data-progress]")).to_contain_text(
+            f"changed deals · {results['deals_held']:,} held"
+        )
         expect(figure("[data-figure='sync.base_job_id']")).to_have_text(first["id"])
         for name in ("modified_since", "high_water_mark"):
             expect(figure(f"[data-figure='sync.{name}']")).to_have_attribute(

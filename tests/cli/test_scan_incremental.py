@@ -115,6 +115,11 @@ class TestIncremental:
         assert shown["deals held"] == f"{results['deals_held']:,}"
         assert "why full" not in shown
         assert "scan cli-inc completed: " in incremental.stderr
+        # the changed deals it read, and what it holds: never "0 of 0 deals" beside 4,897 held
+        read = status["progress"]["processed_items"]
+        held = f"changed deals (100%), {results['deals_held']:,} held"
+        assert f"{read:,} of {read:,} {held}" in incremental.stderr or read == 0
+        assert shown["progress"].endswith(f"{results['deals_held']:,} held")
         assert incremental.stderr.rstrip().endswith(f"; incremental: {compact(changes)}")
 
     def test_status_and_list(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hubspot_deals.engine import DEFAULT_PROPERTIES
+
 SCAN = "hubspot-deals-2025-q3"
 WHEN = "2025-09-29T10:30:00Z"
 
@@ -18,17 +20,7 @@ START_REQUEST: dict[str, Any] = {
         "type": ["hubspot_deals"],
         "auth": {"hubspot_access_token": "pat-na1-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"},
         "organizationId": "org_123456",
-        "properties": [
-            "dealname",
-            "amount",
-            "dealstage",
-            "pipeline",
-            "closedate",
-            "createdate",
-            "hs_lastmodifieddate",
-            "hubspot_owner_id",
-            "dealtype",
-        ],
+        "properties": list(DEFAULT_PROPERTIES),  # the spec's nine, in its order
         "includeAssociations": True,
         "associationTypes": ["contacts", "companies", "line_items"],
         "filters": {

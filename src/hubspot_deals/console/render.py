@@ -68,12 +68,19 @@ def _seconds(value: Any) -> str | None:
     return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
 
 
-def progress_text(progress: JSON) -> str:
-    """``1,200 of 2,543 deals (47%)``; the total is unknown until the scan has counted."""
+def progress_text(status: JSON) -> str:
+    """``1,200 of 2,543 deals (47%)``; the total is unknown until the scan has counted. An
+    incremental run reads changed deals only: ``57 of 57 changed deals (100%), 4,897 held``."""
+    progress: JSON = status.get("progress") or {}
     done, total = progress.get("processed_items", 0), progress.get("total_items")
+    incremental = (status.get("sync") or {}).get("mode") == "incremental"
+    what = "changed deals" if incremental else "deals"
     if isinstance(total, int) and total > 0:
-        return f"{done:,} of {total:,} deals ({100 * done // total}%)"
-    return f"{_count(done)} deals"
+        text = f"{done:,} of {total:,} {what} ({100 * done // total}%)"
+    else:
+        text = f"{_count(done)} {what}"
+    held = (status.get("results") or {}).get("deals_held")
+    return f"{text}, {held:,} held" if incremental and isinstance(held, int) else text
 
 
 def _changes(changes: Any) -> JSON | None:
@@ -146,7 +153,7 @@ def status_table(body: JSON) -> Table:
         ("created", body.get("created_at")),
         ("started", body.get("started_at")),
         ("completed", body.get("completed_at")),
-        ("progress", progress_text(progress) if progress else None),
+        ("progress", progress_text(body) if progress else None),
         (
             "failed items",
             _count(progress["failed_items"]) if progress.get("failed_items") else None,

@@ -52,7 +52,7 @@ def finish(status: JSON, as_json: bool) -> NoReturn:
     if state == "completed":
         changes = render.compact_changes((status.get("results") or {}).get("changes"))
         how = f"; incremental: {escape(changes)}" if changes else ""
-        note(f"scan {scan_id} completed: {render.progress_text(progress)}{how}")
+        note(f"scan {scan_id} completed: {render.progress_text(status)}{how}")
     elif state == "failed":
         reason = ": ".join(
             str(p) for p in (status.get("error_code"), status.get("error_message")) if p
