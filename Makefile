@@ -39,8 +39,11 @@ run: $(STAMP)
 
 ## The distributed mode on one machine: the API, two worker processes and the demo sandbox, sharing
 ## PostgreSQL and Redis on 127.0.0.1 (its database created if missing; DATABASE_URL and REDIS_URL
-## override).
+## override) and one token key: TOKEN_ENCRYPTION_KEY, else the data directory's key file (the
+## embedded mode's, created if missing).
 run-distributed: $(STAMP)
+	@$(BIN)/python -c 'from pathlib import Path; from hubspot_deals.store.crypto import TokenCipher; TokenCipher.from_settings(None, Path("$${DATA_DIR:-data}"))'
+	TOKEN_ENCRYPTION_KEY=$${TOKEN_ENCRYPTION_KEY:-$$(cat $${DATA_DIR:-data}/token.key)} \
 	DATABASE_URL=$${DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/hubspot_deals} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
 	$(BIN)/hubspot-deals serve --demo --workers 2

@@ -196,6 +196,7 @@ def serve(
         ),
     ] = False,
     demo_deals: Annotated[int, typer.Option(min=1, help="Deals in the demo portal.")] = 5000,
+    demo_port: Annotated[int, typer.Option(help="The demo sandbox's port.")] = 8090,
     workers: Annotated[
         int,
         typer.Option(
@@ -212,7 +213,8 @@ def serve(
     settings = _settings()
     configure(settings.log_level, settings.log_format)
     try:
-        launch.serve(console, settings, host, port, demo_deals if demo else None, workers)
+        portal = launch.Demo(demo_deals, demo_port) if demo else None
+        launch.serve(console, settings, host, port, portal, workers)
     except launch.LaunchError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -26,8 +27,16 @@ if TYPE_CHECKING:
     from hubspot_deals.config import Settings
 
 
-#: Where ``serve --demo`` runs its sandbox.
+#: Where ``serve --demo`` runs its sandbox unless told.
 DEMO_SANDBOX_PORT = 8090
+
+
+@dataclass(frozen=True)
+class Demo:
+    """``serve --demo``: a sandbox portal of ``deals`` on ``port`` as the service's HubSpot."""
+
+    deals: int
+    port: int = DEMO_SANDBOX_PORT
 
 
 class LaunchError(Exception):
@@ -39,10 +48,10 @@ def serve(
     settings: Settings,
     host: str,
     port: int,
-    demo_deals: int | None,
+    demo: Demo | None,
     workers: int,
 ) -> None:
-    """Check what can be checked, start the demo sandbox (``demo_deals``) and ``workers``, then
+    """Check what can be checked, start the demo sandbox and ``workers``, then
     the API until it stops; everything started is stopped after it."""
     import uvicorn
 
@@ -55,14 +64,14 @@ def serve(
             "--workers needs the distributed mode: set REDIS_URL and DATABASE_URL (PostgreSQL)"
         )
     ensure_free(host, port, "the service's port")
-    if demo_deals is not None:
-        ensure_free("127.0.0.1", DEMO_SANDBOX_PORT, "the demo sandbox's port")
+    if demo is not None:
+        ensure_free("127.0.0.1", demo.port, "the demo sandbox's port")
     if workers:
         ensure_postgres_database(settings.sqlalchemy_url())
     portal = None
     started: list[subprocess.Popen[bytes]] = []
-    if demo_deals is not None:
-        portal = SandboxProcess.start("--deals", str(demo_deals), port=DEMO_SANDBOX_PORT)
+    if demo is not None:
+        portal = SandboxProcess.start("--deals", str(demo.deals), port=demo.port)
         settings = settings.model_copy(update={"hubspot_base_url": portal.url})
     try:
         service = create_app(settings)
@@ -85,7 +94,8 @@ def ensure_free(host: str, port: int, what: str) -> None:
         except OSError:
             raise LaunchError(
                 f"port {port} on {host} is in use ({what}): another hubspot-deals serve is "
-                f"probably running; stop it, or give --port"
+                f"probably running; stop it, or run this one on another port "
+                f"(hubspot-deals serve --port {port + 1})"
             ) from None
 
 
@@ -118,9 +128,16 @@ def ensure_postgres_database(url: str) -> None:
 
 def start_workers(count: int, env_overrides: Mapping[str, str]) -> list[subprocess.Popen[bytes]]:
     """``count`` worker processes with this process's environment and ``env_overrides``."""
+    from hubspot_deals.sandbox.process import die_with_parent
+
     env = os.environ | dict(env_overrides)
     command = [sys.executable, "-m", "hubspot_deals", "worker"]
-    return [subprocess.Popen(command, env=env) for _ in range(count)]  # noqa: S603 (our own)
+    # uvicorn ends the process by the signal it caught, past any `finally`: the workers must not
+    # outlive it, so the kernel tells them when it goes
+    return [
+        subprocess.Popen(command, env=env, preexec_fn=die_with_parent)  # noqa: S603
+        for _ in range(count)
+    ]
 
 
 def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
@@ -147,13 +164,20 @@ def print_demo(
         "batchSize": 100,
     }
     mode = f", {workers} worker processes" if workers else ""
-    console.print(f"[bold]hubspot-deals[/bold] on {base}{mode} (Swagger UI: {base}/docs)")
     console.print(
-        f"demo HubSpot sandbox on {sandbox_url}; start a scan, follow it, read the deals:"
+        f"[bold]hubspot-deals[/bold] on {base}{mode} (Swagger UI: {base}/docs)", soft_wrap=True
+    )
+    console.print(
+        f"demo HubSpot sandbox on {sandbox_url}; start a scan, follow it, read the deals, export "
+        "them:",
+        soft_wrap=True,
     )
     print(
         f"curl -X POST '{base}/api/v1/scan/start' -H 'Content-Type: application/json' "
         f"-d '{json.dumps({'config': config})}'"
     )
     print(f"curl '{base}/api/v1/scan/status/my-deals-extraction'")
-    print(f"curl '{base}/api/v1/scan/results/my-deals-extraction?page=1&page_size=50'", flush=True)
+    print(f"curl '{base}/api/v1/scan/results/my-deals-extraction?page=1&page_size=50'")
+    print(
+        f"curl -OJ '{base}/api/v1/scan/results/my-deals-extraction/export?format=csv'", flush=True
+    )

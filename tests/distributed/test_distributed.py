@@ -4,6 +4,10 @@ shared by two API replicas, and outages of PostgreSQL and Redis. Real processes,
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -11,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from hubspot_deals.config import Settings
 from hubspot_deals.jobs.tasks import make_broker
-from hubspot_deals.sandbox.process import SandboxProcess
+from hubspot_deals.sandbox import DEMO_TOKEN
+from hubspot_deals.sandbox.process import SandboxProcess, free_port
 from hubspot_deals.service_process import ServiceProcess
 from tests.distributed.proxy import Outage
 from tests.e2e.conftest import POSTGRES, REDIS, new_backing, service_env
@@ -247,6 +253,56 @@ class TestSharedLimits:
         started = [first.status(s)["started_at"] for s in queued]
         assert started == sorted(started), "pending scans started out of order"
         assert all(first.status(s)["status"] == "completed" for s in queued)
+
+
+class TestOneMachine:
+    def test_serve_demo_with_workers(self, tmp_path: Path) -> None:
+        """`serve --demo --workers 2` (make run-distributed): its PostgreSQL database created,
+        two workers given the sandbox's address run a scan; stopping the API stops them."""
+        backing = new_backing()
+        database = f"{backing.name}_one_machine"
+        env = dict(os.environ) | backing.env | {"DATA_DIR": str(tmp_path), "LOG_LEVEL": "INFO"}
+        env["DATABASE_URL"] = env["DATABASE_URL"].rsplit("/", 1)[0] + f"/{database}"
+        port, demo_port = free_port(), free_port()
+        command = [sys.executable, "-m", "hubspot_deals", "serve", "--port", str(port), "--demo"]
+        command += ["--demo-port", str(demo_port), "--demo-deals", "300", "--workers", "2"]
+        serve = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            assert wait_for(lambda: _answers(f"{url}/health"), timeout=60)
+            workers = [p for p in psutil.Process(serve.pid).children() if "worker" in p.cmdline()]
+            assert len(workers) == 2
+            config = {
+                "scanId": "one-machine",
+                "type": ["hubspot_deals"],
+                "auth": {"hubspot_access_token": DEMO_TOKEN},
+            }
+            assert (
+                httpx.post(f"{url}/api/v1/scan/start", json={"config": config}).status_code == 202
+            )
+            assert wait_for(
+                lambda: (
+                    httpx.get(f"{url}/api/v1/scan/status/one-machine").json()["status"]
+                    == "completed"
+                ),
+                timeout=60,
+            )
+        finally:
+            serve.send_signal(signal.SIGTERM)
+            serve.wait(timeout=30)
+            _, alive = psutil.wait_procs(workers, timeout=15)
+            asyncio.run(backing._sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+            backing.drop()
+        assert not alive, "workers outlived the API"
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 class TestMisconfiguredWorker:

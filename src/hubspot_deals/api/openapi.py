@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from hubspot_deals.api.examples import EXAMPLES
+from hubspot_deals.api.middleware import UNMETERED_PATHS
 from hubspot_deals.api.requests import StartScanRequest
 
 API_PREFIX = "/api/v1"
@@ -65,7 +66,8 @@ def _true_to_the_service(schema: dict[str, Any]) -> dict[str, Any]:
     }
     for path, ops in schema["paths"].items():
         for method, operation in ops.items():
-            _complete(operation, keyed=path.startswith(API_PREFIX))
+            keyed = path.startswith(API_PREFIX) or path == "/stats"  # the root's stats: keyed too
+            _complete(operation, keyed=keyed, metered=path not in UNMETERED_PATHS)
             _add_examples(operation, EXAMPLES.get((method, path), {}))
     return schema
 
@@ -82,7 +84,7 @@ def _add_examples(operation: dict[str, Any], examples: dict[str, Any]) -> None:
             content.setdefault(media, {})["example"] = value
 
 
-def _complete(operation: dict[str, Any], *, keyed: bool) -> None:
+def _complete(operation: dict[str, Any], *, keyed: bool, metered: bool) -> None:
     if keyed:  # or no key at all, while the service runs open
         operation["security"] = [{"ApiKey": []}, {}]
     responses: dict[str, Any] = operation["responses"]
@@ -90,7 +92,7 @@ def _complete(operation: dict[str, Any], *, keyed: bool) -> None:
     if operation.get("parameters") or "requestBody" in operation:
         responses.setdefault("400", _error("Invalid input: see `errors`, keyed by field"))
     for code, description in EVERYWHERE.items():
-        if code != "401" or keyed:
+        if (code != "401" or keyed) and (code != "429" or metered):
             responses.setdefault(code, _error(description))
     for code, response in responses.items():
         headers = response.setdefault("headers", {})

@@ -154,7 +154,9 @@ class DealResult(BaseModel):
     is_archived: bool
     deal_url: str | None
     properties: dict[str, str | None]
-    associations: dict[str, list[AssociationRef]] | None
+    associations: dict[str, list[AssociationRef]] = Field(
+        description="One list per association type the scan read; {} when it read none"
+    )
     stage_history: list[StageSpan] | None = Field(
         None, description="Oldest first; only with includeStageHistory."
     )

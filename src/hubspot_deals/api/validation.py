@@ -18,6 +18,9 @@ _MESSAGES = {
     "too_short": "Must not be empty",
     "string_too_short": "Must not be empty",
     "json_invalid": "Malformed JSON",
+    "int_parsing": "Must be an integer",
+    "int_from_float": "Must be an integer",
+    "bool_parsing": "Must be true or false",
     # a safety net: every pattern a caller can miss has its own sentence, never the expression
     "string_pattern_mismatch": "Has characters or a form this field does not take",
 }
@@ -39,7 +42,7 @@ def message(error: dict[str, Any]) -> str:
         return f"Must be at most {error.get('ctx', {}).get('max_length')} characters"
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
         return str(error.get("msg", "Out of range")).replace("Input should be", "Must be")
-    if kind == "literal_error":
+    if kind in ("literal_error", "enum"):
         return str(error.get("msg", "Invalid value")).replace("Input should be", "Must be")
     return _MESSAGES.get(kind, str(error.get("msg", "Invalid value")))
 

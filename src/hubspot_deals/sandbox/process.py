@@ -40,7 +40,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Linux: the sandbox gets SIGTERM when the process that started it dies, even by SIGKILL."""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -79,7 +79,7 @@ class SandboxProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=env,
-            preexec_fn=_die_with_parent,  # one prctl call: safe between fork and exec
+            preexec_fn=die_with_parent,  # one prctl call: safe between fork and exec
         )
         url = f"http://127.0.0.1:{port}"
         while time.monotonic() - started < ready_within:
