@@ -1,8 +1,9 @@
 """``--wait``: follow a scan until it ends, with a live progress bar on standard error.
 
-The bar shows deals processed of the total, the rate, rich's ETA from that rate, and the current
-batch; it is fed by polling ``/scan/status`` (the service pushes nothing). A service that blips
-(restarts, 503, a 429) is polled again for a while instead of ending a long wait.
+The bar shows deals processed of the total, the rate, the service's estimate of the time left,
+and the current batch; it is fed by polling ``/scan/status`` (the service pushes nothing). A
+service that blips (restarts, 503, a 429) is polled again for a while instead of ending a long
+wait.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from rich.progress import (
     SpinnerColumn,
     Task,
     TextColumn,
-    TimeRemainingColumn,
 )
 from rich.text import Text
 
@@ -50,12 +50,13 @@ class CountColumn(ProgressColumn):
 NARROW = 100
 #: The widest the columns besides the scan id get: spinner, state, bar, count (of up to
 #: 999,999 deals) and time left; wide, also the rate and the batch.
-NARROW_REST, WIDE_REST = 58, 100
+NARROW_REST, WIDE_REST = 66, 108
 
 
 def scan_progress(console: Console) -> Progress:
     """One line whatever the width: at 80 columns the spinner, the id, the state, a short bar,
-    the count and the time left; from 100 on also the rate and the batch."""
+    the count and the time left (the service's estimate, as ``scan status`` gives it); from 100
+    on also the rate and the batch."""
     narrow = console.width < NARROW
     columns: list[ProgressColumn | str] = [
         SpinnerColumn(),
@@ -66,7 +67,7 @@ def scan_progress(console: Console) -> Progress:
     ]
     if not narrow:
         columns.append(RateColumn())
-    columns.append(TimeRemainingColumn())
+    columns.append(TextColumn("{task.fields[left]}"))
     if not narrow:
         columns.append(TextColumn("{task.fields[batch]}"))
     return Progress(*columns, console=console, transient=False)
@@ -109,7 +110,7 @@ def follow(api: ScanApi, scan_id: str, console: Console, *, interval: float = 0.
     whether the scan keeps running)."""
     label = _label(scan_id, console)
     with scan_progress(console) as progress:
-        task = progress.add_task(label, total=None, state="", batch="")
+        task = progress.add_task(label, total=None, state="pending", batch="", left="")
         last_ok = time.monotonic()
         while True:
             polled = _poll(api, scan_id, last_ok)
@@ -130,6 +131,7 @@ def follow(api: ScanApi, scan_id: str, console: Console, *, interval: float = 0.
                 total=total if isinstance(total, int) and total > 0 else None,
                 state=state,
                 batch=_batch(status),
+                left=numbers.get("estimated_time_remaining") or "",
             )
             if state in FINISHED:
                 progress.stop_task(task)

@@ -232,8 +232,13 @@ def _table(columns: list[Column], width: int) -> Table:
             table.add_column(
                 column.name, justify=justify, no_wrap=True, overflow="ellipsis", max_width=share
             )
-        elif column.fold:
-            table.add_column(column.name, justify=justify, overflow="fold")
+        elif column.fold:  # whole on one line while the width allows it
+            table.add_column(
+                column.name,
+                justify=justify,
+                overflow="fold",
+                min_width=min(_natural(column), width),
+            )
         else:
             table.add_column(column.name, justify=justify, no_wrap=True)
     for row in zip(*(c.cells for c in columns), strict=True):
