@@ -33,7 +33,7 @@ from hubspot_deals.engine.spec import ScanSpec, spec_of
 from hubspot_deals.engine.sync import plan_sync
 from hubspot_deals.hubspot import BURST, HubSpotClient, HubSpotMissingScopesError, Owner
 from hubspot_deals.store.deals import DealFilter, DealRepository
-from hubspot_deals.store.jobs import JobRepository, Lease, rows_held
+from hubspot_deals.store.jobs import JobRepository, Lease
 from hubspot_deals.store.models import DatabaseNow, JobStatus, ScanJob
 from hubspot_deals.store.outages import cause_of, is_outage
 
@@ -76,12 +76,11 @@ async def claim_scan(ctx: ScanContext, job_id: str) -> Claimed | None:
         job, lease = claimed
         refusal = _why_it_cannot_run(ctx, job)
         if refusal is not None:
-            await jobs.update_if_running(
+            await jobs.fail_if_running(
                 job_id,
                 lease,
                 status=JobStatus.FAILED,
                 completed_at=ctx.clock(),
-                deals_held=rows_held(job_id),
                 error_code="INTERNAL_ERROR",
                 error_cause="internal",
                 error_message=refusal,
@@ -153,11 +152,10 @@ async def run_claimed(ctx: ScanContext, claimed: Claimed) -> None:
                 log.exception("scan.crashed")
             else:
                 log.warning("scan.failed", error_code=failure.code, cause=failure.cause)
-            await _finish(
+            await _fail(
                 ctx,
                 job.id,
                 lease,
-                status=JobStatus.FAILED,
                 error_code=failure.code,
                 error_message=failure.message,
                 error_cause=failure.cause,
@@ -347,18 +345,15 @@ async def _complete(ctx: ScanContext, job_id: str, lease: Lease) -> None:
     log.info("scan.completed")
 
 
-async def _finish(
-    ctx: ScanContext, job_id: str, lease: Lease, *, status: str, **values: Any
-) -> None:
+async def _fail(ctx: ScanContext, job_id: str, lease: Lease, **values: Any) -> None:
     async with ctx.sessions() as session:
-        await JobRepository(session).update_if_running(
+        await JobRepository(session).fail_if_running(
             job_id,
             lease,
-            status=status,
+            status=JobStatus.FAILED,
             completed_at=ctx.clock(),
             updated_at=ctx.clock(),
             token_encrypted=None,
-            deals_held=rows_held(job_id),
             **values,
         )
         await session.commit()

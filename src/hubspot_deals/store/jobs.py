@@ -6,12 +6,13 @@ so a scan id is unique across the service).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
 from sqlalchemy import Select, and_, func, or_, select, text, tuple_, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.store.database import equals
@@ -63,7 +64,7 @@ class JobPage:
     total: int
 
 
-def rows_held(job_id: str) -> Any:
+def _rows_held(job_id: str) -> Any:
     """The run's stored rows, counted by the statement that ends it: what a cancelled or failed
     run serves (with ``partial=true``) is what its ``deals_held`` says."""
     return (
@@ -311,19 +312,40 @@ class JobRepository:
 
     async def cancel(self, job_id: str, moment: datetime) -> bool:
         """Cancel the job if it is still pending or running, erasing its token; False otherwise."""
-        result = await self.session.execute(
-            update(ScanJob)
-            .where(ScanJob.id == job_id, ScanJob.status.in_(ACTIVE))
-            .values(
-                status=JobStatus.CANCELLED,
-                completed_at=moment,
-                updated_at=moment,
-                token_encrypted=None,
-                deals_held=rows_held(job_id),
+        ending = {
+            "status": JobStatus.CANCELLED,
+            "completed_at": moment,
+            "updated_at": moment,
+            "token_encrypted": None,
+        }
+
+        async def cancel(**values: Any) -> bool:
+            result = await self.session.execute(
+                update(ScanJob)
+                .where(ScanJob.id == job_id, ScanJob.status.in_(ACTIVE))
+                .values(**ending, **values)
+                .execution_options(synchronize_session=False)
             )
-            .execution_options(synchronize_session=False)
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+        return await self._counting_held(job_id, cancel)
+
+    async def fail_if_running(self, job_id: str, lease: Lease, **values: Any) -> bool:
+        """``update_if_running`` for a run that ends early, its ``deals_held`` counted."""
+
+        async def fail(**held: Any) -> bool:
+            return await self.update_if_running(job_id, lease, **values, **held)
+
+        return await self._counting_held(job_id, fail)
+
+    async def _counting_held(self, job_id: str, end: Callable[..., Awaitable[bool]]) -> bool:
+        """``end`` the run with its stored rows counted in the same statement, or without them
+        when the count itself fails: the deals table may be what broke the run."""
+        try:
+            return await end(deals_held=_rows_held(job_id))
+        except DBAPIError:
+            await self.session.rollback()
+            return await end()
 
     async def make_current(self, job: ScanJob) -> list[str]:
         """Mark ``job`` the served run of its scan id; returns the runs it supersedes."""
