@@ -35,7 +35,7 @@ lock: $(STAMP)
 
 ## The service on its embedded defaults (SQLite, in-process jobs) with the demo HubSpot sandbox.
 run: $(STAMP)
-	$(BIN)/hubspot-deals serve --demo
+	exec $(BIN)/hubspot-deals serve --demo
 
 ## The distributed mode on one machine: the API, two worker processes and the demo sandbox, sharing
 ## PostgreSQL and Redis on 127.0.0.1 (its database created if missing; DATABASE_URL and REDIS_URL
@@ -46,7 +46,7 @@ run-distributed: $(STAMP)
 	TOKEN_ENCRYPTION_KEY=$${TOKEN_ENCRYPTION_KEY:-$$(cat $${DATA_DIR:-data}/token.key)} \
 	DATABASE_URL=$${DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/hubspot_deals} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
-	$(BIN)/hubspot-deals serve --demo --workers 2
+	exec $(BIN)/hubspot-deals serve --demo --workers 2
 
 ## Lint, types, the whole suite on the embedded defaults, then the end-to-end tests whose behaviour
 ## depends on the mode again in the distributed mode (PostgreSQL and Redis on 127.0.0.1, two worker

@@ -63,9 +63,17 @@ def serve(
         raise LaunchError(
             "--workers needs the distributed mode: set REDIS_URL and DATABASE_URL (PostgreSQL)"
         )
-    ensure_free(host, port, "the service's port")
+    demo_flag = "--demo " if demo is not None else ""
+    ensure_free(
+        host, port, "the service's port", f"hubspot-deals serve {demo_flag}--port {port + 1}"
+    )
     if demo is not None:
-        ensure_free("127.0.0.1", demo.port, "the demo sandbox's port")
+        ensure_free(
+            "127.0.0.1",
+            demo.port,
+            "the demo sandbox's port",
+            f"hubspot-deals serve --demo --demo-port {demo.port + 1}",
+        )
     if workers:
         ensure_postgres_database(settings.sqlalchemy_url())
     portal = None
@@ -86,16 +94,16 @@ def serve(
             portal.stop()
 
 
-def ensure_free(host: str, port: int, what: str) -> None:
-    """Fail before any banner when ``port`` is taken (a second ``make run``, say)."""
+def ensure_free(host: str, port: int, what: str, instead: str) -> None:
+    """Fail before any banner when ``port`` is taken (a second ``make run``, say); ``instead``
+    is the command line that would use another port."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         try:
             probe.bind((host, port))
         except OSError:
             raise LaunchError(
                 f"port {port} on {host} is in use ({what}): another hubspot-deals serve is "
-                f"probably running; stop it, or run this one on another port "
-                f"(hubspot-deals serve --port {port + 1})"
+                f"probably running; stop it, or run this one on another port ({instead})"
             ) from None
 
 

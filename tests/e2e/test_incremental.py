@@ -131,6 +131,16 @@ class TestIncremental:
         assert "changes" not in status["results"]
         churning.check(rows, DEFAULT_PROPERTIES, archived=False, history=False)
 
+    def test_a_run_without_changes_succeeds_at_nothing(self, churning: Portal) -> None:
+        """Nothing changed since the base run: it reads no deal, holds them all, and its
+        success rate is 100%, not the 0% of a run that has done nothing yet."""
+        _, rows = churning.scan("inc-quiet", **CONFIG)
+        status, after = churning.scan("inc-quiet", mode="incremental", **CONFIG)
+        assert status["sync"]["mode"] == "incremental"
+        assert status["progress"]["processed_items"] == 0
+        assert status["progress"]["success_rate"] == "100%"
+        assert status["results"]["deals_held"] == len(after) == len(rows)
+
     @pytest.mark.slow
     @pytest.mark.parametrize("archived", [False, True], ids=["live", "with-archived"])
     def test_each_run_equals_the_truth_after_churn(self, churning: Portal, archived: bool) -> None:

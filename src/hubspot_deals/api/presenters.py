@@ -27,8 +27,12 @@ NOT_FOUND_STATUS: dict[str, Any] = {
 }
 
 
-def success_rate(processed: int, failed: int) -> str:
-    return percent(processed, processed + failed)
+def success_rate(job: ScanJob) -> str:
+    """``0%`` before anything was processed (the spec's failed example); a completed run that
+    had nothing to read (an incremental run without changes) failed at nothing: ``100%``."""
+    if job.status == JobStatus.COMPLETED and not job.processed_items + job.failed_items:
+        return "100%"
+    return percent(job.processed_items, job.processed_items + job.failed_items)
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> int | None:
@@ -104,7 +108,7 @@ def status_body(job: ScanJob, queue: Queue | None = None) -> dict[str, Any]:
         "total_items": job.total_items or 0,
         "processed_items": job.processed_items,
         "failed_items": job.failed_items,
-        "success_rate": success_rate(job.processed_items, job.failed_items),
+        "success_rate": success_rate(job),
     }
     if job.status in (JobStatus.PENDING, JobStatus.RUNNING):
         progress |= {
@@ -185,7 +189,7 @@ def list_item(job: ScanJob) -> dict[str, Any]:
     item = _identity(job) | {
         "total_items": job.total_items or 0,
         "processed_items": job.processed_items,
-        "success_rate": success_rate(job.processed_items, job.failed_items),
+        "success_rate": success_rate(job),
     }
     if job.status == JobStatus.COMPLETED:
         item["duration_seconds"] = _seconds(job.started_at, job.completed_at)

@@ -128,7 +128,7 @@ def follow(api: ScanApi, scan_id: str, console: Console, *, interval: float = 0.
             progress.update(
                 task,
                 completed=done,
-                total=total if isinstance(total, int) and total > 0 else None,
+                total=total if isinstance(total, int) and (total or state == "completed") else None,
                 state=state,
                 batch=_batch(status),
                 left=numbers.get("estimated_time_remaining") or "",

@@ -215,22 +215,39 @@ def _needed(columns: list[Column]) -> int:
     return fixed + shrinking + GAP * (len(columns) - 1)
 
 
+def _shares(columns: list[Column], width: int) -> dict[str, int]:
+    """The shrinking columns' widths: the room left by the others, by ratio, each at least its
+    minimum, and never more in all than the room (else rich would crop them without an ``…``)."""
+    room = width - sum(_natural(c) for c in columns if not c.ratio) - GAP * (len(columns) - 1)
+    shrinking = [c for c in columns if c.ratio]
+    ratios = sum(c.ratio for c in shrinking) or 1
+    floor = {c.name: max(len(c.name), MIN_SHARE) for c in shrinking}
+    shares = {c.name: max(room * c.ratio // ratios, floor[c.name]) for c in shrinking}
+    while sum(shares.values()) > room and any(shares[n] > floor[n] for n in shares):
+        widest = max((n for n in shares if shares[n] > floor[n]), key=lambda n: shares[n])
+        shares[widest] -= 1
+    return shares
+
+
 def _table(columns: list[Column], width: int) -> Table:
     """Every row one line: optional columns leave, highest first, until the rest fit ``width``;
     what is left of the width is shared by the shrinking columns."""
     while _needed(columns) > width and any(c.optional for c in columns):
         dropped = max(columns, key=lambda c: c.optional)
         columns = [c for c in columns if c is not dropped]
-    fixed_width = sum(_natural(c) for c in columns if not c.ratio)
-    room = width - fixed_width - GAP * (len(columns) - 1)
-    ratios = sum(c.ratio for c in columns) or 1
+    shares = _shares(columns, width)
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for column in columns:
         justify: Literal["left", "right"] = "right" if column.right else "left"
         if column.ratio:
-            share = max(room * column.ratio // ratios, len(column.name), MIN_SHARE)
+            share = shares[column.name]
             table.add_column(
-                column.name, justify=justify, no_wrap=True, overflow="ellipsis", max_width=share
+                column.name,
+                justify=justify,
+                no_wrap=True,
+                overflow="ellipsis",
+                min_width=share,
+                max_width=share,
             )
         elif column.fold:  # whole on one line while the width allows it
             table.add_column(
@@ -278,6 +295,8 @@ def list_table(body: JSON, width: int = 80) -> Table:
     ]
     if width < WIDE:
         columns = [c for c in columns if c.name != "org"]
+    if not any(notes):
+        columns = [c for c in columns if c.name != "error / time left"]
     return _table(columns, width)
 
 
