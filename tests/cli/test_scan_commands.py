@@ -270,6 +270,7 @@ class TestResults:
             assert (row["close_date"] or "-")[:10] in line
         pages = -(-len(expect.truth) // 10)
         assert f"page 2 of {pages} ({len(expect.truth):,} deals); next: --page 3" in run.stderr
+        assert all(len(line) <= 80 for line in run.stderr.splitlines())  # the cursor on its own
 
     def test_json_page_and_cursor(self, cli: Cli, flags_scan: Run, expect: Expectation) -> None:
         """--json prints the API's page; its next_cursor leads to the next page."""

@@ -349,7 +349,8 @@ def results_table(body: JSON, width: int = 80) -> Table:
 
 
 def page_line(body: JSON) -> str:
-    """``page 1 of 30 (1,500 deals); next: --page 2 or --cursor ...``, for standard error."""
+    """``page 1 of 30 (1,500 deals); next: --page 2, or --cursor`` and the cursor on a line of
+    its own (it cannot be cut, and beside the rest would pass 80 columns), for standard error."""
     pagination: JSON = body.get("pagination") or {}
     line = (
         f"page {pagination.get('current_page')} of {pagination.get('total_pages')} "
@@ -360,5 +361,5 @@ def page_line(body: JSON) -> str:
     if pagination.get("has_next"):
         line += f"; next: --page {pagination.get('next_page')}"
         if pagination.get("next_cursor"):
-            line += f" or --cursor {pagination['next_cursor']}"
+            line += f", or --cursor\n{pagination['next_cursor']}"
     return line
