@@ -83,10 +83,8 @@ class JobRepository:
         return await self.session.get(ScanJob, job_id)
 
     async def newest(self, scan_id: str, org: OrgScope = ANY_ORG) -> ScanJob | None:
-        query = scoped(select(ScanJob).where(ScanJob.scan_id == scan_id), org)
-        return (
-            await self.session.scalars(query.order_by(ScanJob.created_at.desc()).limit(1))
-        ).first()
+        runs = await self.runs(scan_id, org, limit=1)
+        return runs[0] if runs else None
 
     async def runs(self, scan_id: str, org: OrgScope, limit: int) -> Sequence[ScanJob]:
         """The scan id's runs, newest first."""
