@@ -3,7 +3,6 @@ whichever door a config comes through, the organization rules and the service ca
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from fastapi import Request
@@ -12,14 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hubspot_deals.api.deps import bound_organization, org_scope
 from hubspot_deals.api.errors import ApiError
 from hubspot_deals.api.requests import ScanConfig
-from hubspot_deals.jobs import service
 from hubspot_deals.jobs.runtime import Runtime
-from hubspot_deals.jobs.token_check import TokenRefused, check_token
+from hubspot_deals.jobs.service import Started
+from hubspot_deals.jobs.starting import start_checked
+from hubspot_deals.jobs.token_check import TokenRefused
 
 
 async def start_for_caller(
     request: Request, db: AsyncSession, rt: Runtime, config: ScanConfig
-) -> service.Started:
+) -> Started:
     """Store and dispatch a validated config under the caller's organization: an API key's own, or
     the config's ``organizationId`` while the service runs open (403 for another one under a key)."""
     bound = bound_organization(request)
@@ -31,29 +31,18 @@ async def start_for_caller(
             errors={"config.organizationId": "Must be the organization of your API key"},
         )
     org = bound or config.organizationId
-    spec = replace(config.to_spec(), hubspot_url=rt.settings.hubspot_base_url)
-    token, scope = config.auth.hubspot_access_token.get_secret_value(), org_scope(request)
-    await service.refuse_if_in_progress(db, spec.scan_id, scope)
-    await db.commit()  # no transaction (nor pooled connection) held while HubSpot answers
     try:
-        await check_token(
-            rt.hubspot_client,
-            rt.token_checks,
-            token,
-            within_seconds=rt.settings.start_token_check_seconds,
+        return await start_checked(
+            db,
+            rt,
+            config=config.stored() | {"organizationId": org},
+            spec=config.to_spec(),
+            token=config.auth.hubspot_access_token.get_secret_value(),
+            org=org,
+            scope=org_scope(request),
         )
     except TokenRefused as refused:
         raise _auth_failed(refused) from None
-    return await service.start_scan(
-        db,
-        rt.cipher,
-        rt.dispatch,
-        config=config.stored() | {"organizationId": org},
-        spec=spec,
-        token=token,
-        org=org,
-        scope=scope,
-    )
 
 
 def _auth_failed(refused: TokenRefused) -> ApiError:

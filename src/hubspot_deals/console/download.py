@@ -126,20 +126,24 @@ def save(
         with _progress(console, counts_rows) as progress:
             name = "standard output" if target is None else str(target)
             task = progress.add_task(escape(name), total=deals if counts_rows else None)
-            for chunk in response.iter_bytes():
-                sink.write(chunk)
-                written += len(chunk)
-                if counts_rows:
-                    rows += chunk.count(b"\n")
-                    shown = max(rows - (1 if header_line else 0), 0)
-                    progress.update(task, completed=min(shown, deals or 0))
-                else:
-                    progress.update(task, completed=written)
+            try:
+                for chunk in response.iter_bytes():
+                    sink.write(chunk)
+                    written += len(chunk)
+                    if counts_rows:
+                        rows += chunk.count(b"\n")
+                        shown = max(rows - (1 if header_line else 0), 0)
+                        progress.update(task, completed=min(shown, deals or 0))
+                    else:
+                        progress.update(task, completed=written)
+                sink.flush()
+            except BrokenPipeError:
+                progress.live.transient = True  # the reader left (`| head`): leave no bar behind
+                raise
             if counts_rows:
                 progress.update(task, completed=deals)
             else:
                 progress.update(task, total=written, completed=written)
-        sink.flush()
         if part is not None and target is not None:
             os.fsync(sink.fileno())
             sink.close()

@@ -1,0 +1,53 @@
+"""A start as the spec orders it: a scan id already running is a 409 before anything else, the
+token is then looked at (bounded in time), and only a token HubSpot did not refuse gets a job.
+
+Both doors (the API and the dashboard's form) come through here; they only translate
+``ScanInProgress`` and ``TokenRefused`` into their own answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hubspot_deals.engine import ScanSpec
+from hubspot_deals.jobs import service
+from hubspot_deals.jobs.runtime import Runtime
+from hubspot_deals.jobs.token_check import check_token
+from hubspot_deals.store.jobs import OrgScope
+
+
+async def start_checked(
+    session: AsyncSession,
+    rt: Runtime,
+    *,
+    config: dict[str, Any],
+    spec: ScanSpec,
+    token: str,
+    org: str | None,
+    scope: OrgScope,
+) -> service.Started:
+    """Store and dispatch the scan after its token passed (or HubSpot did not answer in time).
+
+    The early 409 spares the token check a call; ``start_scan`` still holds the promise. No
+    transaction (nor pooled connection) is held while HubSpot answers."""
+    await service.refuse_if_in_progress(session, spec.scan_id, scope)
+    await session.commit()
+    await check_token(
+        rt.hubspot_client,
+        rt.token_checks,
+        token,
+        within_seconds=rt.settings.start_token_check_seconds,
+    )
+    return await service.start_scan(
+        session,
+        rt.cipher,
+        rt.dispatch,
+        config=config,
+        spec=replace(spec, hubspot_url=rt.settings.hubspot_base_url),
+        token=token,
+        org=org,
+        scope=scope,
+    )
