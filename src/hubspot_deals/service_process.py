@@ -20,7 +20,7 @@ import httpx
 import redis
 from cryptography.fernet import Fernet
 
-from hubspot_deals.sandbox.process import free_port, rss_mb
+from hubspot_deals.sandbox.process import free_port, local_http, rss_mb
 
 
 class DistributedBacking:
@@ -78,6 +78,7 @@ class ServiceProcess:
     worker_processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _spawned: int = 0
     _metrics_ports: dict[int, int] = field(default_factory=dict)  # worker pid -> its port
+    http: httpx.Client = field(default_factory=local_http, repr=False, compare=False)
 
     @property
     def url(self) -> str:
@@ -205,7 +206,7 @@ class ServiceProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"service exited: {self.log_path.read_text()[-2000:]}")
             try:
-                httpx.get(f"{self.url}/health", timeout=1)
+                self.http.get(f"{self.url}/health", timeout=1)
                 return self
             except httpx.HTTPError:
                 time.sleep(0.05)
@@ -238,7 +239,7 @@ class ServiceProcess:
         self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
     ) -> httpx.Response:
         """Any call, with the service's API key (when it has one) added to ``headers``."""
-        return httpx.request(
+        return self.http.request(
             method,
             f"{self.url}{path}",
             timeout=60,

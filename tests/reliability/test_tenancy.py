@@ -59,12 +59,12 @@ def call(
     headers = {"X-API-Key": key} if key else {}
     if cookie:
         headers["Cookie"] = f"{KEY_COOKIE}={cookie}"
-    return httpx.request(method, f"{svc.url}{path}", headers=headers, timeout=60, **kw)
+    return svc.http.request(method, f"{svc.url}{path}", headers=headers, timeout=60, **kw)
 
 
 def dashboard_cookie(svc: ServiceProcess, key: str) -> str:
     """The dashboard's key cookie, got as a browser gets it: the key form's answer sets it."""
-    reply = httpx.post(f"{svc.url}/key", data={"api_key": key}, timeout=30)
+    reply = svc.http.post(f"{svc.url}/key", data={"api_key": key}, timeout=30)
     assert reply.status_code == 303, reply.text
     cookie = SimpleCookie(reply.headers["set-cookie"])[KEY_COOKIE]
     assert cookie["httponly"] and cookie["samesite"].lower() == "strict"

@@ -14,7 +14,8 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
@@ -32,6 +33,18 @@ def rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def local_http() -> httpx.Client:
+    """A client for the plain HTTP of a process on this machine, made once per helper: making an
+    httpx client loads the CA bundle (about 25 ms of CPU), which per request cost the test suite
+    minutes. Like ``httpx.get``, it keeps no cookie between calls; and no connection (keep-alive):
+    a process killed and restarted leaves none stale behind."""
+    return httpx.Client(
+        limits=httpx.Limits(max_keepalive_connections=0),
+        cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
+        timeout=60,
+    )
 
 
 def free_port() -> int:
@@ -64,6 +77,7 @@ class SandboxProcess:
     process: subprocess.Popen[bytes]
     started_in: float
     token: str = DEMO_TOKEN
+    http: httpx.Client = field(default_factory=local_http, repr=False, compare=False)
 
     @classmethod
     def start(
@@ -81,13 +95,13 @@ class SandboxProcess:
             env=env,
             preexec_fn=die_with_parent,  # one prctl call: safe between fork and exec
         )
-        url = f"http://127.0.0.1:{port}"
+        url, http = f"http://127.0.0.1:{port}", local_http()
         while time.monotonic() - started < ready_within:
             if process.poll() is not None:
                 raise RuntimeError(f"sandbox exited with {process.returncode}")
             try:
-                httpx.get(f"{url}/_sandbox/stats", timeout=1).raise_for_status()
-                return cls(url, process, time.monotonic() - started)
+                http.get(f"{url}/_sandbox/stats", timeout=1).raise_for_status()
+                return cls(url, process, time.monotonic() - started, http=http)
             except httpx.HTTPError:
                 time.sleep(0.02)
         process.kill()
@@ -105,29 +119,29 @@ class SandboxProcess:
     # -- the harness's side door ---------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
-        return dict(httpx.get(f"{self.url}/_sandbox/stats").json())
+        return dict(self.http.get(f"{self.url}/_sandbox/stats").json())
 
     def reset_stats(self) -> None:
-        httpx.post(f"{self.url}/_sandbox/stats/reset").raise_for_status()
+        self.http.post(f"{self.url}/_sandbox/stats/reset").raise_for_status()
 
     def set_faults(self, rate: float, kinds: list[str] | None = None) -> None:
         body: dict[str, Any] = {"rate": rate} | ({"kinds": kinds} if kinds else {})
-        httpx.post(f"{self.url}/_sandbox/faults", json=body).raise_for_status()
+        self.http.post(f"{self.url}/_sandbox/faults", json=body).raise_for_status()
 
     def churn(self, at: int | None = None, **counts: int) -> dict[str, Any]:
         """``POST /_sandbox/churn``: exactly these changes (``create=``, ``update=``, ``archive=``,
         ``delete=``, ``relink=``), dated ``at`` (epoch ms) if given; the reply's ``changed`` ids."""
         body: dict[str, Any] = dict(counts) | ({"at": at} if at is not None else {})
-        reply = httpx.post(f"{self.url}/_sandbox/churn", json=body, timeout=120)
+        reply = self.http.post(f"{self.url}/_sandbox/churn", json=body, timeout=120)
         reply.raise_for_status()
         return dict(reply.json())
 
     def set_churn_kinds(self, kinds: list[str]) -> None:
         """Which kinds ``--churn`` draws from, from now on."""
-        httpx.post(f"{self.url}/_sandbox/churn/kinds", json={"kinds": kinds}).raise_for_status()
+        self.http.post(f"{self.url}/_sandbox/churn/kinds", json={"kinds": kinds}).raise_for_status()
 
     def truth(self) -> list[dict[str, Any]]:
-        with httpx.stream("GET", f"{self.url}/_sandbox/deals", timeout=300) as response:
+        with self.http.stream("GET", f"{self.url}/_sandbox/deals", timeout=300) as response:
             return [json.loads(line) for line in response.iter_lines() if line]
 
     def rss_mb(self) -> float:
@@ -137,8 +151,8 @@ class SandboxProcess:
 
     def get(self, path: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token or self.token}"}
-        return httpx.get(f"{self.url}{path}", headers=headers, timeout=60, **kwargs)
+        return self.http.get(f"{self.url}{path}", headers=headers, timeout=60, **kwargs)
 
     def post(self, path: str, body: Any, token: str | None = None, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token or self.token}"}
-        return httpx.post(f"{self.url}{path}", json=body, headers=headers, timeout=60, **kwargs)
+        return self.http.post(f"{self.url}{path}", json=body, headers=headers, timeout=60, **kwargs)
