@@ -28,7 +28,9 @@ def call(
     service: ServiceProcess, method: str, path: str, key: str | None, body: object = None
 ) -> httpx.Response:
     headers = {"X-API-Key": key} if key else {}
-    return service.http.request(method, f"{service.url}{path}", json=body, headers=headers, timeout=30)
+    return service.http.request(
+        method, f"{service.url}{path}", json=body, headers=headers, timeout=30
+    )
 
 
 def start(
