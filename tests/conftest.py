@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hubspot_deals.hubspot import RetryPolicy
+from hubspot_deals.hubspot import LATEST, RetryPolicy
 from hubspot_deals.interpreter import tune_for_service
 from hubspot_deals.sandbox.process import SandboxProcess
 
@@ -20,7 +20,11 @@ FAST_RETRY = RetryPolicy(
     attempts=12, wait_initial=0.01, wait_max=0.2, wait_jitter=0.01, timeout=120
 )
 
-__all__ = ["FAST_RETRY", "SHARED", "SandboxProcess"]
+#: Sandboxes outside tests/sandbox serve HubSpot's latest edition only, as the client's default is
+#: to call it: a call to any other path would be a 404 and fail its test.
+LATEST_ONLY = ("--editions", LATEST)
+
+__all__ = ["FAST_RETRY", "LATEST_ONLY", "SHARED", "SandboxProcess"]
 
 
 #: Seconds each test file took in the last measured run, by pass (``.ci/durations.py`` writes it).
@@ -64,11 +68,12 @@ def sandbox() -> Iterator[SandboxProcess]:
 
 @pytest.fixture
 def make_sandbox() -> Iterator[Callable[..., SandboxProcess]]:
-    """Start a sandbox with its own flags for one test; stopped afterwards."""
+    """Start a sandbox with its own flags for one test (the latest edition only, unless the
+    flags say otherwise); stopped afterwards."""
     started: list[SandboxProcess] = []
 
     def make(*args: str) -> SandboxProcess:
-        running = SandboxProcess.start(*args)
+        running = SandboxProcess.start(*args, *([] if "--editions" in args else LATEST_ONLY))
         started.append(running)
         return running
 
@@ -82,7 +87,15 @@ def churning_portal() -> Iterator[SandboxProcess]:
     """A 500-deal portal whose deals are created, updated and archived all the time
     (``--churn 40``): an incremental scan of it always has changes to show."""
     running = SandboxProcess.start(
-        "--deals", "500", "--rate-limit", "100000", "--search-rate", "1000", "--churn", "40"
+        "--deals",
+        "500",
+        "--rate-limit",
+        "100000",
+        "--search-rate",
+        "1000",
+        "--churn",
+        "40",
+        *LATEST_ONLY,
     )
     yield running
     running.stop()

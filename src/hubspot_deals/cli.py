@@ -16,6 +16,7 @@ from hubspot_deals.sandbox import DEMO_TOKEN, FAULT_KINDS, SandboxConfig
 from hubspot_deals.sandbox.catalog import ALL_SCOPES
 from hubspot_deals.sandbox.churn import CHURN_KINDS, DEFAULT_CHURN_KINDS
 from hubspot_deals.sandbox.gateway import DEFAULT_FAULT_KINDS
+from hubspot_deals.sandbox.params import EDITIONS
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -317,6 +318,12 @@ def sandbox(
             "(hard), relink (an association swapped without modifying the deal)."
         ),
     ] = ",".join(DEFAULT_CHURN_KINDS),
+    editions: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated API editions served: 2026-09, 2026-03, legacy (/crm/v3 and v4)."
+        ),
+    ] = ",".join(EDITIONS),
     token: Annotated[
         list[str] | None,
         typer.Option(
@@ -348,6 +355,7 @@ def sandbox(
         churn=churn,
         churn_kinds=_parse_kinds(churn_kinds, CHURN_KINDS, "--churn-kinds"),
         tokens=_parse_tokens(token or []),
+        editions=_parse_kinds(editions, EDITIONS, "--editions"),
     )
     sandbox = Sandbox(config)
     tune_for_service()  # the portal's data, built once, out of the collector's sight

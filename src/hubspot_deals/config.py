@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from hubspot_deals.hubspot import ClientConfig, RetryPolicy
+from hubspot_deals.hubspot import LATEST, ClientConfig, Edition, RetryPolicy
 
 
 class Settings(BaseSettings):
@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         "https://api.hubapi.com",
         description="Where HubSpot's API lives (the sandbox's URL in demos).",
     )
+    hubspot_api_version: Edition = Field(
+        LATEST,
+        description="Which of HubSpot's API editions the client calls: 2026-09 (the latest, "
+        "/crm/objects/2026-09/deals), 2026-03, or legacy (/crm/v3 and /crm/v4, unsupported from "
+        "September 2027).",
+    )
     hubspot_timeout_seconds: float = Field(30.0, gt=0, description="Timeout of one HubSpot call.")
     hubspot_max_connections: int = Field(100, ge=1, description="Connection pool size per client.")
     hubspot_burst_limit: int = Field(
@@ -132,6 +138,7 @@ class Settings(BaseSettings):
         """The HubSpot client's configuration (the client itself reads no settings)."""
         return ClientConfig(
             base_url=self.hubspot_base_url,
+            api_version=self.hubspot_api_version,
             timeout_seconds=self.hubspot_timeout_seconds,
             max_connections=self.hubspot_max_connections,
             burst_limit=self.hubspot_burst_limit,

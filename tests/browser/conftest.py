@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from hubspot_deals.sandbox.process import SandboxProcess
 from hubspot_deals.service_process import ServiceProcess
+from tests.conftest import LATEST_ONLY
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -69,7 +70,15 @@ def slow_portal() -> Iterator[SandboxProcess]:
     """1,000 deals answered in 250 ms a call: a scan of 5-deal batches runs for several seconds,
     long enough to watch its progress bar move."""
     running = SandboxProcess.start(
-        "--deals", "1000", "--rate-limit", "100000", "--search-rate", "1000", "--latency-ms", "250"
+        "--deals",
+        "1000",
+        "--rate-limit",
+        "100000",
+        "--search-rate",
+        "1000",
+        "--latency-ms",
+        "250",
+        *LATEST_ONLY,
     )
     yield running
     running.stop()

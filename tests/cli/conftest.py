@@ -19,6 +19,7 @@ import pytest
 
 from hubspot_deals.sandbox.process import SandboxProcess
 from hubspot_deals.service_process import ServiceProcess
+from tests.conftest import LATEST_ONLY
 from tests.e2e.conftest import service_env
 from tests.e2e.test_extraction import Expectation
 
@@ -103,7 +104,7 @@ def keyed(service: ServiceProcess) -> ServiceProcess:
 @pytest.fixture(scope="session")
 def fast_portal() -> Iterator[SandboxProcess]:
     running = SandboxProcess.start(
-        "--deals", "800", "--rate-limit", "100000", "--search-rate", "1000"
+        "--deals", "800", "--rate-limit", "100000", "--search-rate", "1000", *LATEST_ONLY
     )
     yield running
     running.stop()
@@ -113,7 +114,15 @@ def fast_portal() -> Iterator[SandboxProcess]:
 def slow_portal() -> Iterator[SandboxProcess]:
     """Slow enough that a scan of it runs for a minute: the tests stop theirs well before."""
     running = SandboxProcess.start(
-        "--deals", "3000", "--rate-limit", "30", "--search-rate", "1", "--latency-ms", "20"
+        "--deals",
+        "3000",
+        "--rate-limit",
+        "30",
+        "--search-rate",
+        "1",
+        "--latency-ms",
+        "20",
+        *LATEST_ONLY,
     )
     yield running
     running.stop()

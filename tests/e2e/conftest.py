@@ -15,6 +15,7 @@ import pytest
 
 from hubspot_deals.sandbox.process import SandboxProcess
 from hubspot_deals.service_process import DistributedBacking, ServiceProcess
+from tests.conftest import LATEST_ONLY
 
 __all__ = ["DISTRIBUTED", "ServiceProcess"]
 
@@ -35,7 +36,7 @@ FAST_RETRIES = {
 def portal() -> Iterator[SandboxProcess]:
     """A 1,500-deal portal with room to spare: most scans here are about data, not limits."""
     running = SandboxProcess.start(
-        "--deals", "1500", "--rate-limit", "100000", "--search-rate", "1000"
+        "--deals", "1500", "--rate-limit", "100000", "--search-rate", "1000", *LATEST_ONLY
     )
     yield running
     running.stop()

@@ -11,6 +11,7 @@ import pytest
 
 from hubspot_deals.engine import DEFAULT_PROPERTIES
 from hubspot_deals.sandbox.process import SandboxProcess
+from tests.conftest import LATEST_ONLY
 from tests.e2e.conftest import DISTRIBUTED, ServiceProcess
 
 ENVELOPE_KEYS = {"status", "error_code", "message", "details", "timestamp", "request_id"}
@@ -395,7 +396,7 @@ class TestCancel:
         """An open service has no key to withhold: a form on another site that a browser posts
         (it says so in Sec-Fetch-Site, or older ones in Origin) changes nothing; scripts and
         our own pages still can."""
-        slow = SandboxProcess.start("--deals", "2000", "--latency-ms", "300")
+        slow = SandboxProcess.start("--deals", "2000", "--latency-ms", "300", *LATEST_ONLY)
         try:
             service = make_service(slow)
             assert service.start_scan("csrf-target", slow.token).status_code == 202

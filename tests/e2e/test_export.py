@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from hubspot_deals.sandbox.process import SandboxProcess
+from tests.conftest import LATEST_ONLY
 from tests.e2e.conftest import ServiceProcess
 from tests.e2e.test_extraction import (
     DEFAULT_PROPERTIES,
@@ -288,7 +289,7 @@ class TestRefusals:
         make_service: Callable[..., ServiceProcess],
         tmp_path_factory: pytest.TempPathFactory,
     ) -> None:
-        slow = SandboxProcess.start("--deals", "3000", "--latency-ms", "300")
+        slow = SandboxProcess.start("--deals", "3000", "--latency-ms", "300", *LATEST_ONLY)
         try:
             service = make_service(slow)
             service.start_scan("export-early", slow.token)

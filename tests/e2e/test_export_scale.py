@@ -17,6 +17,7 @@ from bench.exports import percentile, status_latencies
 
 from hubspot_deals.sandbox.process import SandboxProcess
 from hubspot_deals.service_process import DistributedBacking
+from tests.conftest import LATEST_ONLY
 from tests.e2e.conftest import DISTRIBUTED, ServiceProcess, new_service, service_env
 from tests.e2e.test_export import blank, from_csv, from_parquet
 from tests.e2e.test_extraction import Expectation, comparable
@@ -34,7 +35,7 @@ FLAT_MB = {"csv": 40, "ndjson": 40, "parquet": 60}
 @pytest.fixture(scope="module")
 def big_portal() -> Iterator[SandboxProcess]:
     portal = SandboxProcess.start(
-        "--deals", str(DEALS), "--rate-limit", "100000", "--search-rate", "1000"
+        "--deals", str(DEALS), "--rate-limit", "100000", "--search-rate", "1000", *LATEST_ONLY
     )
     yield portal
     portal.stop()

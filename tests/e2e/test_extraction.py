@@ -40,15 +40,15 @@ class Expectation:
 
     def __init__(self, portal: SandboxProcess) -> None:
         self.truth = {d["id"]: d for d in portal.truth()}
-        pipelines = portal.get("/crm/v3/pipelines/deals").json()["results"]
+        pipelines = portal.get("/crm/pipelines/2026-09/deals").json()["results"]
         self.pipelines = {p["id"]: p["label"] for p in pipelines}
         self.stages = {(p["id"], s["id"]): s["label"] for p in pipelines for s in p["stages"]}
         self.owners = {
             o["id"]: o["email"]
             for a in ("false", "true")
-            for o in portal.get(f"/crm/v3/owners?archived={a}&limit=500").json()["results"]
+            for o in portal.get(f"/crm/owners/2026-09?archived={a}&limit=500").json()["results"]
         }
-        self.account = portal.get("/account-info/v3/details").json()
+        self.account = portal.get("/account-info/2026-09/details").json()
 
     def row(
         self, deal_id: str, requested: list[str], kinds: tuple[str, ...] | None
@@ -189,7 +189,7 @@ class TestFullScans:
         assert_rows_match(service.all_deals("e2e-wide"), wide, set(wide.truth), props, None)
         requests = sandbox.stats()["requests"]
         assert "414" not in str(requests)
-        assert sum(requests["POST /crm/v3/objects/{object_type}/batch/read"].values()) > 0
+        assert sum(requests["POST /crm/objects/2026-09/{object_type}/batch/read"].values()) > 0
 
     def test_association_subset(
         self, service: ServiceProcess, portal: SandboxProcess, expect: Expectation

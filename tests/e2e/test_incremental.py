@@ -247,7 +247,7 @@ def test_25000_deals_sharing_one_timestamp(
     status = run(service, "inc-same-ms", sandbox.token, mode="incremental")
     assert status["results"]["changes"]["updated"] == 25_000
     searches = sum(
-        sandbox.stats()["requests"]["POST /crm/v3/objects/{object_type}/search"].values()
+        sandbox.stats()["requests"]["POST /crm/objects/2026-09/{object_type}/search"].values()
     )
     assert searches < 2 * 25_000 / 200 + 20  # each changed deal read about once
     rows = service.all_deals("inc-same-ms")

@@ -142,7 +142,7 @@ class TestStoredFigures:
         assert retries == statuses["429"] + statuses["503"] + dropped
 
         per_endpoint = by_label(hubspot, "hubspot_deals_hubspot_requests_total", "endpoint")
-        assert "GET /account-info/v3/details" in per_endpoint
+        assert "GET /account-info/2026-09/details" in per_endpoint
         assert_histogram(
             hubspot,
             "hubspot_deals_hubspot_request_duration_seconds",

@@ -116,7 +116,7 @@ class TestTypedErrors:
             with pytest.raises(HubSpotAuthError) as caught:
                 await client.get_account_details()
         assert caught.value.status_code == 401
-        assert portal.stats()["requests"] == {"GET /account-info/v3/details": {"401": 1}}
+        assert portal.stats()["requests"] == {"GET /account-info/2026-09/details": {"401": 1}}
 
     async def test_connection_errors_name_the_host(self) -> None:
         """Nothing listens there: the error says where it tried (a wrong HUBSPOT_BASE_URL)."""
@@ -149,7 +149,7 @@ class TestTypedErrors:
             with pytest.raises(HubSpotRateLimitError) as caught:
                 await client.get_account_details()
         assert caught.value.policy == "DAILY"
-        assert portal.stats()["requests"]["GET /account-info/v3/details"] == {"200": 1, "429": 1}
+        assert portal.stats()["requests"]["GET /account-info/2026-09/details"] == {"200": 1, "429": 1}
 
     @pytest.mark.parametrize(
         ("kind", "error"),
@@ -199,7 +199,7 @@ class TestTypedErrors:
                 await walk()
         assert len(pages) == 50
         assert caught.value.total > 10_000
-        assert "400" not in big.stats()["requests"]["POST /crm/v3/objects/{object_type}/search"]
+        assert "400" not in big.stats()["requests"]["POST /crm/objects/2026-09/{object_type}/search"]
 
     async def test_overlong_uri_is_refused_before_sending(self, sandbox: SandboxProcess) -> None:
         """Hundreds of properties on a single-deal GET raise HubSpotRequestError without a 414
@@ -239,7 +239,7 @@ class TestTypedErrors:
         assert all(len(p.results) <= 50 for p in long)  # HubSpot's page size with history
         requests = sandbox.stats()["requests"]
         assert "414" not in str(requests)
-        assert sum(requests["POST /crm/v3/objects/{object_type}/batch/read"].values()) == len(long)
+        assert sum(requests["POST /crm/objects/2026-09/{object_type}/batch/read"].values()) == len(long)
 
 
 class TestCallRecords:
@@ -260,7 +260,7 @@ class TestCallRecords:
             with pytest.raises(HubSpotError):
                 await client.get_pipelines()
         assert [(r.endpoint, r.status_code, r.rate_limit_policy) for r in records] == [
-            ("GET /crm/v3/pipelines/deals", status, policy)
+            ("GET /crm/pipelines/2026-09/deals", status, policy)
         ] * 3
         assert [r.attempt for r in records] == [1, 2, 3]
         assert all(r.elapsed_ms > 0 for r in records)
@@ -272,7 +272,7 @@ class TestCallRecords:
         async with client_for(sandbox, on_call=records.append) as client:
             await client.get_deal("10000000021")
         assert [(r.endpoint, r.status_code, r.attempt) for r in records] == [
-            ("GET /crm/v3/objects/deals/{deal_id}", 200, 1)
+            ("GET /crm/objects/2026-09/deals/{deal_id}", 200, 1)
         ]
 
 
@@ -323,7 +323,7 @@ class TestPacing:
         """Requests made by someone else with the same token show in Remaining and are left room."""
         portal = make_sandbox("--deals", "10", "--rate-limit", "20")
         for _ in range(15):  # another app instance spends 15 of the 20
-            assert portal.get("/crm/v3/owners").status_code == 200
+            assert portal.get("/crm/owners/2026-09").status_code == 200
         limiter = LocalRateLimiter(burst_limit=20, search_rate=5)
         async with client_for(portal, limiter=limiter) as client:
             await client.get_pipelines()
@@ -396,7 +396,7 @@ class TestSecrets:
                 401,
             )
 
-        app = Starlette(routes=[Route("/account-info/v3/details", echo)])
+        app = Starlette(routes=[Route("/account-info/2026-09/details", echo)])
         client = HubSpotClient(
             self.SECRET,
             ClientConfig(base_url="http://hubspot.test", retry=FAST_RETRY),

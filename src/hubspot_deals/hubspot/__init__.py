@@ -4,6 +4,7 @@ It knows nothing of the service's database or HTTP API; the scan engine drives i
 """
 
 from hubspot_deals.hubspot._client import HubSpotClient
+from hubspot_deals.hubspot._editions import EDITIONS, LATEST, Edition, Paths, paths_for
 from hubspot_deals.hubspot._errors import (
     HubSpotAuthError,
     HubSpotBadResponse,
@@ -33,6 +34,8 @@ from hubspot_deals.hubspot._transport import CallRecord, ClientConfig, RetryPoli
 
 __all__ = [
     "BURST",
+    "EDITIONS",
+    "LATEST",
     "SEARCH",
     "AccountDetails",
     "AssociatedObject",
@@ -40,6 +43,7 @@ __all__ = [
     "ClientConfig",
     "Deal",
     "DealPage",
+    "Edition",
     "HistoryEntry",
     "HubSpotAuthError",
     "HubSpotBadResponse",
@@ -53,6 +57,7 @@ __all__ = [
     "HubSpotServerError",
     "LocalRateLimiter",
     "Owner",
+    "Paths",
     "Permit",
     "Pipeline",
     "PipelineStage",
@@ -61,4 +66,5 @@ __all__ = [
     "RedisRateLimiter",
     "RetryPolicy",
     "SearchPage",
+    "paths_for",
 ]

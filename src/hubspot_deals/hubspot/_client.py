@@ -43,7 +43,7 @@ ASSOCIATION_BATCH_MAX = 1_000
 
 
 def _association_reply(content: bytes) -> list[AssociationResult]:
-    """v4 batch replies are the bulk of a scan's bytes: orjson parses them several times faster."""
+    """Association batch replies are the bulk of a scan's bytes: orjson parses them several times faster."""
     try:
         data = orjson.loads(content)
     except orjson.JSONDecodeError as exc:
@@ -85,9 +85,7 @@ class HubSpotClient(Transport):
             params["associations"] = ",".join(associations)
         wanted = {"properties": properties, "propertiesWithHistory": properties_with_history}
         named = params | {k: ",".join(v) for k, v in wanted.items() if v}
-        in_body = (
-            self._uri_chars("/crm/v3/objects/deals", named | {"after": "9" * 20}) > MAX_URI_CHARS
-        )
+        in_body = self._uri_chars(self.paths.deals, named | {"after": "9" * 20}) > MAX_URI_CHARS
         if in_body:
             if associations:
                 raise ValueError(
@@ -97,7 +95,7 @@ class HubSpotClient(Transport):
         while True:
             page = await self._call(
                 "GET",
-                "/crm/v3/objects/deals",
+                self.paths.deals,
                 DealPage.model_validate_json,
                 params=named | ({"after": after} if after else {}),
             )
@@ -114,7 +112,7 @@ class HubSpotClient(Transport):
         """One deal, no properties: the cheapest call that needs the deals scope (a token check)."""
         return await self._call(
             "GET",
-            "/crm/v3/objects/deals",
+            self.paths.deals,
             DealPage.model_validate_json,
             params={"limit": 1, "archived": "false"},
         )
@@ -160,10 +158,10 @@ class HubSpotClient(Transport):
             params["associations"] = ",".join(associations)
         return await self._call(
             "GET",
-            f"/crm/v3/objects/deals/{deal_id}",
+            f"{self.paths.deals}/{deal_id}",
             Deal.model_validate_json,
             params=params,
-            endpoint="GET /crm/v3/objects/deals/{deal_id}",
+            endpoint=f"GET {self.paths.deals}/{{deal_id}}",
         )
 
     async def batch_read_deals(
@@ -182,7 +180,7 @@ class HubSpotClient(Transport):
             chunk = ids[start : start + size]
             reply = await self._call(
                 "POST",
-                "/crm/v3/objects/deals/batch/read",
+                f"{self.paths.deals}/batch/read",
                 BatchDeals.model_validate_json,
                 params={"archived": str(archived).lower()},
                 body={
@@ -200,7 +198,7 @@ class HubSpotClient(Transport):
         """One search call; ``request`` is HubSpot's PublicObjectSearchRequest."""
         return await self._call(
             "POST",
-            "/crm/v3/objects/deals/search",
+            f"{self.paths.deals}/search",
             SearchPage.model_validate_json,
             bucket=SEARCH,
             body=request,
@@ -220,7 +218,7 @@ class HubSpotClient(Transport):
                     f"search matched {page.total} deals; one query pages through at most "
                     f"{SEARCH_RESULT_CAP}: split it (e.g. by hs_object_id ranges)",
                     total=page.total,
-                    endpoint="POST /crm/v3/objects/deals/search",
+                    endpoint=f"POST {self.paths.deals}/search",
                 )
             body = body | {"after": after}
 
@@ -231,13 +229,14 @@ class HubSpotClient(Transport):
     ) -> dict[str, list[AssociatedObject]]:
         """Every association of each deal with ``to_type``, following each deal's own paging.
 
-        Deals with none come back with an empty list (HubSpot's 207 NO_ASSOCIATIONS_FOUND).
+        Deals with none come back with an empty list (HubSpot's NO_ASSOCIATIONS_FOUND errors, in
+        a 207 of the legacy edition or a 200 of a dated one).
         """
         if to_type not in ASSOCIATION_TYPES:
             raise ValueError(f"association type must be one of {ASSOCIATION_TYPES}")
         found: dict[str, list[AssociatedObject]] = {deal_id: [] for deal_id in deal_ids}
         pending: list[dict[str, str]] = [{"id": deal_id} for deal_id in deal_ids]
-        path = f"/crm/v4/associations/deals/{to_type}/batch/read"
+        path = self.paths.associations.format(to_type=to_type)
         while pending:
             chunk, pending = pending[:ASSOCIATION_BATCH_MAX], pending[ASSOCIATION_BATCH_MAX:]
             results = await self._call(
@@ -253,13 +252,13 @@ class HubSpotClient(Transport):
 
     async def get_account_details(self) -> AccountDetails:
         return await self._call(
-            "GET", "/account-info/v3/details", AccountDetails.model_validate_json
+            "GET", self.paths.account_details, AccountDetails.model_validate_json
         )
 
     async def get_properties(self, *, archived: bool = False) -> list[PropertyDefinition]:
         reply = await self._call(
             "GET",
-            "/crm/v3/properties/deals",
+            self.paths.properties,
             PropertyList.model_validate_json,
             params={"archived": str(archived).lower()},
         )
@@ -267,7 +266,7 @@ class HubSpotClient(Transport):
 
     async def get_pipelines(self) -> list[Pipeline]:
         return (
-            await self._call("GET", "/crm/v3/pipelines/deals", PipelineList.model_validate_json)
+            await self._call("GET", self.paths.pipelines, PipelineList.model_validate_json)
         ).results
 
     async def iter_owners(
@@ -276,7 +275,7 @@ class HubSpotClient(Transport):
         params: dict[str, Any] = {"limit": limit, "archived": str(archived).lower()}
         while True:
             page = await self._call(
-                "GET", "/crm/v3/owners", OwnerPage.model_validate_json, params=params
+                "GET", self.paths.owners, OwnerPage.model_validate_json, params=params
             )
             for owner in page.results:
                 yield owner

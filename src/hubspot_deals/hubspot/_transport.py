@@ -13,6 +13,7 @@ import httpx
 import stamina
 from pydantic import SecretStr, ValidationError
 
+from hubspot_deals.hubspot._editions import LATEST, Edition, paths_for
 from hubspot_deals.hubspot._errors import (
     HubSpotBadResponse,
     HubSpotConnectionError,
@@ -47,6 +48,8 @@ class ClientConfig:
     headers state the real ones."""
 
     base_url: str = "https://api.hubapi.com"
+    #: which of HubSpot's API editions every call uses (``_editions.py``)
+    api_version: Edition = LATEST
     timeout_seconds: float = 30.0
     max_connections: int = 100
     burst_limit: int = 100
@@ -112,6 +115,7 @@ class Transport:
             raise ValueError("a HubSpot token is a non-empty string without whitespace")
         self._token = SecretStr(token)
         self.base_url = config.base_url.rstrip("/")
+        self.paths = paths_for(config.api_version)
         self.limiter: RateLimiter = limiter or LocalRateLimiter(
             burst_limit=config.burst_limit, search_rate=config.search_rate
         )

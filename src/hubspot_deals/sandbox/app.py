@@ -39,7 +39,7 @@ from hubspot_deals.sandbox.gateway import (
     Stats,
 )
 from hubspot_deals.sandbox.ids import deal_id
-from hubspot_deals.sandbox.params import BadRequest, list_param
+from hubspot_deals.sandbox.params import EDITIONS, BadRequest, list_param
 from hubspot_deals.sandbox.portal import Portal, inline_association_key
 from hubspot_deals.sandbox.responses import JSONResponse
 
@@ -72,6 +72,7 @@ class SandboxConfig:
     churn: float = 0.0  # changes per second
     churn_kinds: tuple[str, ...] = DEFAULT_CHURN_KINDS  # among portal.CHURN_KINDS
     tokens: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    editions: tuple[str, ...] = EDITIONS  # the API editions served (params.EDITIONS)
 
     def all_tokens(self) -> dict[str, frozenset[str]]:
         return {DEMO_TOKEN: frozenset(ALL_SCOPES)} | {
@@ -152,42 +153,9 @@ class Sandbox:
         return Route(path, self.gateway.guard(name, policy, scopes, handler), methods=[method])
 
     def _routes(self) -> list[Route]:
-        e = self.endpoints
-        objects = "/crm/v3/objects/{object_type}"
+        api = [r for edition in self.config.editions for r in self._edition_routes(edition)]
         return [
-            self._api(objects, "GET", "burst", _deals_with_inline, e.list_deals),
-            self._api(objects + "/batch/read", "POST", "burst", _deals_read, e.batch_read),
-            self._api(objects + "/search", "POST", "search", _deals_read, e.search),
-            self._api(objects + "/{deal_id}", "GET", "burst", _deals_with_inline, e.get_deal),
-            self._api(
-                objects + "/{deal_id}/associations/{to_type}",
-                "GET",
-                "burst",
-                _deals_and_target,
-                e.record_associations,
-            ),
-            self._api(
-                "/crm/v4/objects/{object_type}/{deal_id}/associations/{to_type}",
-                "GET",
-                "burst",
-                _deals_and_target,
-                e.record_associations,
-            ),
-            self._api(
-                "/crm/v4/associations/{from_type}/{to_type}/batch/read",
-                "POST",
-                "exempt",
-                _deals_and_target,
-                e.association_batch_read,
-            ),
-            self._api(
-                "/crm/v3/properties/{object_type}", "GET", "burst", _schema_read, e.properties
-            ),
-            self._api("/crm/v3/pipelines/{object_type}", "GET", "burst", _schema_read, e.pipelines),
-            self._api("/crm/v3/owners", "GET", "burst", _owners_read, e.owners),
-            self._api("/crm/v3/owners/", "GET", "burst", _owners_read, e.owners),
-            self._api("/crm/v3/owners/{owner_id}", "GET", "burst", _owners_read, e.owner),
-            self._api("/account-info/v3/details", "GET", "burst", _any_token, e.account_details),
+            *api,
             Route("/_sandbox/deals", self._truth, methods=["GET"]),
             Route("/_sandbox/stats", self._stats, methods=["GET"]),
             Route("/_sandbox/stats/reset", self._reset_stats, methods=["POST"]),
@@ -195,6 +163,53 @@ class Sandbox:
             Route("/_sandbox/churn", self._churn_now, methods=["POST"]),
             Route("/_sandbox/churn/kinds", self._churn_kinds, methods=["POST"]),
         ]
+
+    def _edition_routes(self, edition: str) -> list[Route]:
+        """One edition's endpoints: the dated paths (``/crm/objects/2026-09/deals``) or the
+        numeric ones of v3 and v4. The same handlers serve them (``params.dated`` tells them
+        apart where the answers differ); the gateway counts each path on its own."""
+        e = self.endpoints
+
+        def crm(api: str) -> str:  # /crm/v3/objects or /crm/objects/2026-09
+            return f"/crm/v3/{api}" if edition == "legacy" else f"/crm/{api}/{edition}"
+
+        objects = crm("objects") + "/{object_type}"
+        if edition == "legacy":
+            batch_associations = "/crm/v4/associations/{from_type}/{to_type}/batch/read"
+            account = "/account-info/v3/details"
+        else:
+            batch_associations = crm("associations") + "/{from_type}/{to_type}/batch/read"
+            account = f"/account-info/{edition}/details"
+        properties = crm("properties") + "/{object_type}"
+        pipelines = crm("pipelines") + "/{object_type}"
+        owners = crm("owners")
+        routes = [
+            self._api(objects, "GET", "burst", _deals_with_inline, e.list_deals),
+            self._api(objects + "/batch/read", "POST", "burst", _deals_read, e.batch_read),
+            self._api(objects + "/search", "POST", "search", _deals_read, e.search),
+            self._api(objects + "/{deal_id}", "GET", "burst", _deals_with_inline, e.get_deal),
+            self._api(
+                batch_associations, "POST", "exempt", _deals_and_target, e.association_batch_read
+            ),
+            self._api(properties, "GET", "burst", _schema_read, e.properties),
+            self._api(pipelines, "GET", "burst", _schema_read, e.pipelines),
+            self._api(owners, "GET", "burst", _owners_read, e.owners),
+            self._api(owners + "/", "GET", "burst", _owners_read, e.owners),
+            self._api(owners + "/{owner_id}", "GET", "burst", _owners_read, e.owner),
+            self._api(account, "GET", "burst", _any_token, e.account_details),
+        ]
+        if edition == "legacy":  # the single-record association reads of v3 and v4
+            routes += [
+                self._api(
+                    path + "/{deal_id}/associations/{to_type}",
+                    "GET",
+                    "burst",
+                    _deals_and_target,
+                    e.record_associations,
+                )
+                for path in (objects, "/crm/v4/objects/{object_type}")
+            ]
+        return routes
 
     # -- the harness's side door ---------------------------------------------------------------
 

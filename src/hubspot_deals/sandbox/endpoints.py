@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -23,6 +24,7 @@ from hubspot_deals.sandbox.ids import deal_id
 from hubspot_deals.sandbox.params import (
     BadRequest,
     bool_param,
+    dated,
     decode_offset,
     encode_cursor,
     int_param,
@@ -202,7 +204,7 @@ class Endpoints:
                 "links": {},
             }
         ]
-        return JSONResponse(out, status_code=207)
+        return JSONResponse(out, status_code=200 if dated(request) else 207)
 
     async def search(self, request: Request) -> Response:
         self._check_deals(request)
@@ -248,6 +250,8 @@ class Endpoints:
                 f"Batch size {len(inputs)} exceeds the limit of {MAX_ASSOCIATION_BATCH}."
             )
         results, errors = [], []
+        # v4 answers the ids as numbers (observed); the dated editions' schema says strings
+        as_id: Callable[[int], int | str] = str if dated(request) else int
         for item in inputs:
             raw_id = str(item["id"])
             index = self.portal.index_for(raw_id)
@@ -261,7 +265,7 @@ class Endpoints:
                 "from": {"id": raw_id},
                 "to": [
                     {
-                        "toObjectId": to_id,
+                        "toObjectId": as_id(to_id),
                         "associationTypes": self._v4_types(to_type, n + offset == 0),
                     }
                     for n, to_id in enumerate(page)
@@ -281,7 +285,7 @@ class Endpoints:
         if errors:
             out["numErrors"] = len(errors)
             out["errors"] = errors
-            return JSONResponse(out, status_code=207)
+            return JSONResponse(out, status_code=200 if dated(request) else 207)
         return JSONResponse(out)
 
     @staticmethod

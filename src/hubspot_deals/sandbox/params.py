@@ -29,6 +29,17 @@ _V4_TYPES = {  # canonical type -> (typeId, label) of each v4 association type, 
 }
 
 
+#: The API editions HubSpot serves: dated ones (``/crm/objects/2026-09/deals``) and the numeric
+#: paths of v3 and v4 (``legacy``). The sandbox serves all of them unless told otherwise.
+EDITIONS = ("2026-09", "2026-03", "legacy")
+
+
+def dated(request: Request) -> bool:
+    """Whether the request came through a dated edition's path (``/crm/objects/2026-09/...``):
+    those answer a batch read with missing ids 200, and association ids as strings."""
+    return not request.url.path.startswith(("/crm/v", "/account-info/v", "/oauth/v"))
+
+
 class BadRequest(Exception):
     """A malformed parameter: HubSpot answers 400 VALIDATION_ERROR."""
 
