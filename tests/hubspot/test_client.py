@@ -149,7 +149,10 @@ class TestTypedErrors:
             with pytest.raises(HubSpotRateLimitError) as caught:
                 await client.get_account_details()
         assert caught.value.policy == "DAILY"
-        assert portal.stats()["requests"]["GET /account-info/2026-09/details"] == {"200": 1, "429": 1}
+        assert portal.stats()["requests"]["GET /account-info/2026-09/details"] == {
+            "200": 1,
+            "429": 1,
+        }
 
     @pytest.mark.parametrize(
         ("kind", "error"),
@@ -199,7 +202,9 @@ class TestTypedErrors:
                 await walk()
         assert len(pages) == 50
         assert caught.value.total > 10_000
-        assert "400" not in big.stats()["requests"]["POST /crm/objects/2026-09/{object_type}/search"]
+        assert (
+            "400" not in big.stats()["requests"]["POST /crm/objects/2026-09/{object_type}/search"]
+        )
 
     async def test_overlong_uri_is_refused_before_sending(self, sandbox: SandboxProcess) -> None:
         """Hundreds of properties on a single-deal GET raise HubSpotRequestError without a 414
@@ -239,7 +244,9 @@ class TestTypedErrors:
         assert all(len(p.results) <= 50 for p in long)  # HubSpot's page size with history
         requests = sandbox.stats()["requests"]
         assert "414" not in str(requests)
-        assert sum(requests["POST /crm/objects/2026-09/{object_type}/batch/read"].values()) == len(long)
+        assert sum(requests["POST /crm/objects/2026-09/{object_type}/batch/read"].values()) == len(
+            long
+        )
 
 
 class TestCallRecords:

@@ -250,8 +250,10 @@ class Endpoints:
                 f"Batch size {len(inputs)} exceeds the limit of {MAX_ASSOCIATION_BATCH}."
             )
         results, errors = [], []
-        # v4 answers the ids as numbers (observed); the dated editions' schema says strings
+        # v4 answers the ids as numbers and unlabeled types with "label": null (observed); the
+        # dated editions' schema has strings, and a label only where there is one
         as_id: Callable[[int], int | str] = str if dated(request) else int
+        null_labels = not dated(request)
         for item in inputs:
             raw_id = str(item["id"])
             index = self.portal.index_for(raw_id)
@@ -266,7 +268,7 @@ class Endpoints:
                 "to": [
                     {
                         "toObjectId": as_id(to_id),
-                        "associationTypes": self._v4_types(to_type, n + offset == 0),
+                        "associationTypes": self._v4_types(to_type, n + offset == 0, null_labels),
                     }
                     for n, to_id in enumerate(page)
                 ],
@@ -289,11 +291,17 @@ class Endpoints:
         return JSONResponse(out)
 
     @staticmethod
-    def _v4_types(to_type: str | None, primary: bool) -> list[dict[str, Any]]:
+    def _v4_types(
+        to_type: str | None, primary: bool, null_labels: bool = True
+    ) -> list[dict[str, Any]]:
         kinds = _V4_TYPES.get(to_type or "", ())
         if to_type == "companies" and not primary:
             kinds = kinds[1:]
-        return [{"category": "HUBSPOT_DEFINED", "typeId": t, "label": label} for t, label in kinds]
+        return [
+            {"category": "HUBSPOT_DEFINED", "typeId": t}
+            | ({"label": label} if label is not None or null_labels else {})
+            for t, label in kinds
+        ]
 
     @staticmethod
     def _no_associations(raw_id: str, to_type: str) -> dict[str, Any]:
