@@ -42,8 +42,7 @@ run: $(STAMP)
 ## override) and one token key: TOKEN_ENCRYPTION_KEY, else the data directory's key file (the
 ## embedded mode's, created if missing).
 run-distributed: $(STAMP)
-	@$(BIN)/python -c 'from pathlib import Path; from hubspot_deals.store.crypto import TokenCipher; TokenCipher.from_settings(None, Path("$${DATA_DIR:-data}"))'
-	TOKEN_ENCRYPTION_KEY=$${TOKEN_ENCRYPTION_KEY:-$$(cat $${DATA_DIR:-data}/token.key)} \
+	TOKEN_ENCRYPTION_KEY=$${TOKEN_ENCRYPTION_KEY:-$$($(BIN)/python -c 'import sys; from pathlib import Path; from hubspot_deals.store.crypto import key_file; print(key_file(Path(sys.argv[1]) / "token.key").decode())' "$${DATA_DIR:-data}")} \
 	DATABASE_URL=$${DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/hubspot_deals} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
 	exec $(BIN)/hubspot-deals serve --demo --workers 2

@@ -104,7 +104,8 @@ def _settings() -> Settings:
     except ValidationError as exc:
         for error in exc.errors():
             where = ".".join(str(p) for p in error["loc"]).upper() or "settings"
-            console.print(f"[red]configuration error[/red] ({where}): {error['msg']}")
+            said = escape(str(error["msg"]).removeprefix("Value error, "))
+            console.print(f"[red]configuration error[/red] ({where}): {said}", soft_wrap=True)
         raise typer.Exit(2) from None
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hubspot_deals.hubspot import LATEST, ClientConfig, Edition, RetryPolicy
@@ -159,6 +160,28 @@ class Settings(BaseSettings):
     def distributed(self) -> bool:
         """Jobs through Redis to worker processes; otherwise they run inside the service."""
         return self.redis_url is not None
+
+    @field_validator("token_encryption_key")
+    @classmethod
+    def _fernet_keys(cls, key: SecretStr | None) -> SecretStr | None:
+        """Fernet keys, comma-separated: refused here, by name, rather than as a traceback."""
+        if key is None:
+            return None
+        keys = [k.strip() for k in key.get_secret_value().split(",") if k.strip()]
+        if not keys:
+            raise ValueError(
+                "TOKEN_ENCRYPTION_KEY is set but empty: give one or more Fernet keys "
+                "(comma-separated), or unset it to use DATA_DIR/token.key"
+            )
+        for n, k in enumerate(keys, 1):
+            try:
+                Fernet(k.encode())
+            except ValueError:
+                raise ValueError(
+                    f"TOKEN_ENCRYPTION_KEY: key {n} is not a Fernet key (32 url-safe base64 "
+                    "bytes, as Fernet.generate_key() makes)"
+                ) from None
+        return key
 
     @model_validator(mode="after")
     def _distributed_needs_shared_state(self) -> Settings:

@@ -15,7 +15,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,6 +24,8 @@ from rich.console import Console
 from sqlalchemy.engine import make_url
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from hubspot_deals.config import Settings
 
 
@@ -84,14 +86,37 @@ def serve(
     try:
         service = create_app(settings)
         started = start_workers(workers, {"HUBSPOT_BASE_URL": settings.hubspot_base_url})
-        if portal is not None:
-            print_demo(console, host, port, portal.url, portal.token, workers)
         tune_for_service(serves_requests=True)
-        uvicorn.run(service, host=host, port=port, log_level="warning", access_log=False)
+        config = uvicorn.Config(
+            service, host=host, port=port, log_level="warning", access_log=False
+        )
+
+        def ready() -> None:
+            if portal is not None:
+                print_demo(console, host, port, portal.url, portal.token, workers)
+
+        server = _announcing_server(config, ready)
+        server.run()
+        if not server.started:
+            raise SystemExit(3)  # uvicorn's own exit code for a failed startup
     finally:
         stop_workers(started)
         if portal is not None:
             portal.stop()
+
+
+def _announcing_server(config: uvicorn.Config, ready: Callable[[], None]) -> uvicorn.Server:
+    """A uvicorn server that calls ``ready`` once the app has started: the demo's commands are
+    printed only for a service that answers them (a failed startup prints its error alone)."""
+    import uvicorn
+
+    class Announcing(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                ready()
+
+    return Announcing(config)
 
 
 def ensure_free(host: str, port: int, what: str, instead: str) -> None:
@@ -186,6 +211,8 @@ def print_demo(
     )
     print(f"curl '{base}/api/v1/scan/status/my-deals-extraction'")
     print(f"curl '{base}/api/v1/scan/results/my-deals-extraction?page=1&page_size=50'")
-    print(
-        f"curl -OJ '{base}/api/v1/scan/results/my-deals-extraction/export?format=csv'", flush=True
-    )
+    print(f"curl -OJ '{base}/api/v1/scan/results/my-deals-extraction/export?format=csv'")
+    console.print("or with the command line (.venv/bin/hubspot-deals, docs/cli.md):")
+    url = "" if base == "http://localhost:8000" else f"export HUBSPOT_DEALS_URL={base}; "
+    print(f"{url}export HUBSPOT_ACCESS_TOKEN={token}")
+    print("hubspot-deals scan start my-deals-cli --include-associations --wait", flush=True)

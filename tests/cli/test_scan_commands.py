@@ -4,6 +4,7 @@ tables, JSON compared with the sandbox's ground truth, and every failure as one 
 from __future__ import annotations
 
 import json
+import re
 import signal
 from collections import Counter
 from pathlib import Path
@@ -243,7 +244,10 @@ class TestStatusAndList:
         assert run.returncode == 0, run.stderr
         row = next(line for line in run.stdout.splitlines() if line.startswith("cli-flags "))
         assert row.split()[1] == "completed" and f"{len(expect.truth):,}" in row.split()
-        assert "scans)" in run.stderr and "page 1 of 1" in run.stderr
+        assert re.search(r"^page 1 of 1 \(\d+ scans?\)$", run.stderr.strip()), run.stderr
+        # a list with nothing to show says so (not "page 1 of 0 (0 scans)")
+        none = cli("scan", "list", "--status", "pending")
+        assert none.returncode == 0 and none.stderr.strip() == "no scans", none.stderr
 
     def test_list_json_is_the_api_answer(
         self, cli: Cli, flags_scan: Run, service: ServiceProcess

@@ -45,3 +45,26 @@ def test_workers_need_the_distributed_mode(tmp_path: Path) -> None:
 def test_version(tmp_path: Path) -> None:
     run = hubspot_deals("--version", cwd=tmp_path)
     assert run.returncode == 0 and run.stdout == f"hubspot-deals {__version__}\n"
+
+
+def test_a_failed_startup_prints_no_demo_commands(tmp_path: Path) -> None:
+    """The demo's commands are printed once the service answers: a database that cannot be
+    reached ends the start (uvicorn's exit 3) with its error and no curl to paste."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # nothing listens on it
+    database = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/nowhere"
+    run = hubspot_deals("serve", "--demo", "--port", "0", cwd=tmp_path, DATABASE_URL=database)
+    assert run.returncode == 3, run.stderr
+    assert "curl" not in run.stdout + run.stderr
+    assert "Application startup failed" in run.stderr
+
+
+def test_an_empty_token_key_is_named(tmp_path: Path) -> None:
+    """``TOKEN_ENCRYPTION_KEY=`` (a shell's empty expansion) is refused by name, not as a
+    traceback from the cipher."""
+    for value, said in (("", "is set but empty"), ("not-a-key", "is not a Fernet key")):
+        run = hubspot_deals("serve", cwd=tmp_path, TOKEN_ENCRYPTION_KEY=value)
+        assert run.returncode == 2, run.stderr
+        assert "TOKEN_ENCRYPTION_KEY" in run.stderr and said in run.stderr
+        assert "Traceback" not in run.stderr

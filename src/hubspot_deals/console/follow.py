@@ -31,10 +31,12 @@ GRACE_SECONDS = 30.0
 
 
 class RateColumn(ProgressColumn):
-    """Deals a second, from rich's own moving estimate of the task's speed."""
+    """Deals a second: the service's own figure once the scan has ended (``rate``: its deals
+    over its duration), rich's moving estimate from the polls before (a scan of a second or two
+    gives that estimate two samples, too few to trust at the end)."""
 
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
+        speed = task.fields.get("rate") or task.finished_speed or task.speed
         return Text(f"{speed:,.0f} deals/s" if speed else "- deals/s", style="progress.data.speed")
 
 
@@ -110,7 +112,7 @@ def follow(api: ScanApi, scan_id: str, console: Console, *, interval: float = 0.
     whether the scan keeps running)."""
     label = _label(scan_id, console)
     with scan_progress(console) as progress:
-        task = progress.add_task(label, total=None, state="pending", batch="", left="")
+        task = progress.add_task(label, total=None, state="pending", batch="", left="", rate=None)
         last_ok = time.monotonic()
         while True:
             polled = _poll(api, scan_id, last_ok)
@@ -134,6 +136,9 @@ def follow(api: ScanApi, scan_id: str, console: Console, *, interval: float = 0.
                 left=numbers.get("estimated_time_remaining") or "",
             )
             if state in FINISHED:
+                seconds = numbers.get("duration_seconds")
+                if isinstance(seconds, int) and done:
+                    progress.update(task, rate=done / max(seconds, 1))
                 progress.stop_task(task)
                 return status
             time.sleep(interval)

@@ -43,8 +43,11 @@ def error_line(error: ClientError) -> str:
         parts.append(f"retry after {error.retry_after} s")
     if error.status >= 500 and error.request_id:
         parts.append(f"request {error.request_id}")
-    if error.code == "SCAN_NOT_READY" and error.details.get("currentStatus") in FINISHED_EARLY:
-        parts.append("give --partial for the deals it stored")
+    if error.code == "SCAN_NOT_READY":
+        if error.details.get("currentStatus") in FINISHED_EARLY:
+            parts.append("give --partial for the deals it stored")
+        else:  # still going: wait for it, or read what it has stored so far
+            parts.append("follow it with `scan status --wait`, or give --partial")
     return " - ".join(parts)
 
 
@@ -352,9 +355,13 @@ def page_line(body: JSON) -> str:
     """``page 1 of 30 (1,500 deals); next: --page 2, or --cursor`` and the cursor on a line of
     its own (it cannot be cut, and beside the rest would pass 80 columns), for standard error."""
     pagination: JSON = body.get("pagination") or {}
+    total = pagination.get("total_items")
+    noun = "deal" if "deals" in body else "scan"
     line = (
         f"page {pagination.get('current_page')} of {pagination.get('total_pages')} "
-        f"({_count(pagination.get('total_items'))} {'deals' if 'deals' in body else 'scans'})"
+        f"({_count(total)} {noun}{'' if total == 1 else 's'})"
+        if total
+        else f"no {noun}s"
     )
     if body.get("partial"):
         line += f", partial: the scan is {body.get('status')}"

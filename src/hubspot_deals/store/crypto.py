@@ -19,7 +19,7 @@ class TokenCipher:
     def from_settings(cls, key: SecretStr | None, data_dir: Path) -> TokenCipher:
         if key is not None:
             return cls([k.strip().encode() for k in key.get_secret_value().split(",") if k.strip()])
-        return cls([_key_file(data_dir / "token.key")])
+        return cls([key_file(data_dir / "token.key")])
 
     def encrypt(self, token: str) -> bytes:
         return self._fernet.encrypt(token.encode())
@@ -45,7 +45,7 @@ class TokenCipher:
         return "TokenCipher(keys=[redacted])"
 
 
-def _key_file(path: Path) -> bytes:
+def key_file(path: Path) -> bytes:
     """Read the key file, creating it (mode 0600, created atomically) on first use."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
