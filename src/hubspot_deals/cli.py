@@ -84,6 +84,16 @@ def _parse_kinds(
     return kinds
 
 
+def _parse_apps(raw: list[str]) -> dict[str, str]:
+    apps: dict[str, str] = {}
+    for item in raw:
+        client_id, _, secret = item.partition("=")
+        if not client_id.strip() or not secret.strip():
+            raise typer.BadParameter("CLIENT_ID=SECRET", param_hint="--oauth-app")
+        apps[client_id.strip()] = secret.strip()
+    return apps
+
+
 keys_app = typer.Typer(
     help="API keys: each binds its caller to one organization.",
     no_args_is_help=True,
@@ -255,6 +265,7 @@ def db_upgrade() -> None:
 def db_rotate_tokens() -> None:
     """Re-encrypt the stored HubSpot tokens (of scans not yet finished) with the first key of
     TOKEN_ENCRYPTION_KEY; after it, the keys behind the first can be dropped (docs/security.md)."""
+    from hubspot_deals.store.credentials import CredentialRepository
     from hubspot_deals.store.crypto import TokenCipher
     from hubspot_deals.store.jobs import JobRepository
 
@@ -262,9 +273,10 @@ def db_rotate_tokens() -> None:
     cipher = TokenCipher.from_settings(settings.token_encryption_key, settings.data_dir)
 
     async def rotate(session: AsyncSession) -> int:
-        return await JobRepository(session).rotate_tokens(cipher.rotate)
+        tokens = await JobRepository(session).rotate_tokens(cipher.rotate)
+        return tokens + await CredentialRepository(session).rotate(cipher.rotate)
 
-    print(f"re-encrypted {_with_session(rotate)} stored tokens with the first key", flush=True)
+    print(f"re-encrypted {_with_session(rotate)} stored credentials with the first key", flush=True)
 
 
 @app.command()
@@ -325,6 +337,19 @@ def sandbox(
             help="Comma-separated API editions served: 2026-09, 2026-03, legacy (/crm/v3 and v4)."
         ),
     ] = ",".join(EDITIONS),
+    token_lifetime: Annotated[
+        float, typer.Option(min=0.1, help="Seconds an OAuth access token lives (HubSpot: 1,800).")
+    ] = SandboxConfig.token_lifetime_s,
+    rotate_refresh_tokens: Annotated[
+        bool, typer.Option(help="Each OAuth refresh issues a new refresh token (the old dies).")
+    ] = False,
+    oauth_app: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="CLIENT_ID=SECRET",
+            help="Another OAuth app besides the demo's (repeatable).",
+        ),
+    ] = None,
     token: Annotated[
         list[str] | None,
         typer.Option(
@@ -357,6 +382,9 @@ def sandbox(
         churn_kinds=_parse_kinds(churn_kinds, CHURN_KINDS, "--churn-kinds"),
         tokens=_parse_tokens(token or []),
         editions=_parse_kinds(editions, EDITIONS, "--editions"),
+        token_lifetime_s=token_lifetime,
+        rotate_refresh_tokens=rotate_refresh_tokens,
+        oauth_apps=_parse_apps(oauth_app or []),
     )
     sandbox = Sandbox(config)
     tune_for_service()  # the portal's data, built once, out of the collector's sight

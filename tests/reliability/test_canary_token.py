@@ -1,5 +1,7 @@
 """Secrets, in both modes: a canary token, used for scans that complete, are cancelled, fail,
-conflict or are refused (by the API and by the dashboard's form), is searched for in every response
+conflict or are refused (by the API and by the dashboard's form), and an OAuth grant's canary client
+secret and refresh token (a scan that renews its access tokens, a start with a wrong secret), are
+searched for in every response
 (exports of each format, Parquet decoded; dashboard pages; /metrics), the logs at debug level
 (exceptions included), the database's bytes and every Redis key and value: zero hits.
 """
@@ -49,10 +51,17 @@ def test_canary_token_is_nowhere(
 ) -> None:
     canary = f"pat-na1-c4na7y00-{uuid.uuid4().hex[:4]}-4000-8000-{uuid.uuid4().hex[:12]}"
     refused = f"pat-na1-c4na7y99-{uuid.uuid4().hex[:4]}-4000-8000-{uuid.uuid4().hex[:12]}"
+    client_id, client_secret = f"canary-app-{uuid.uuid4()}", f"c4na7y-secret-{uuid.uuid4().hex}"
+    wrong_secret = f"c4na7y-wrong-{uuid.uuid4().hex}"
     portal = make_sandbox(
         "--deals", "2000", "--rate-limit", "200", "--latency-ms", "20",
         "--token", f"{canary}={','.join(ALL_SCOPES)}",
+        "--oauth-app", f"{client_id}={client_secret}", "--token-lifetime", "1",
     )  # fmt: skip
+    refresh_token = portal.http.post(
+        f"{portal.url}/_sandbox/oauth/grant", json={"client_id": client_id}
+    ).json()["refresh_token"]
+    oauth = {"client_id": client_id, "client_secret": client_secret, "refresh_token": refresh_token}
     distributed = mode == "distributed"
     svc = make_service(
         portal,
@@ -71,6 +80,9 @@ def test_canary_token_is_nowhere(
         svc.start_scan("canary-invalid", canary, batchSize=0),  # 400
         svc.start_scan("canary-spaced", f"{canary} x"),  # 400, the token itself invalid
         svc.start_scan("canary-long", canary * 20),  # 400
+        # an OAuth grant: a scan that renews access tokens living a second; a wrong secret (401)
+        svc.post("/api/v1/scan/start", {"config": {"scanId": "canary-oauth", "type": ["hubspot_deals"], "auth": oauth}}),
+        svc.post("/api/v1/scan/start", {"config": {"scanId": "canary-oauth-bad", "type": ["hubspot_deals"], "auth": oauth | {"client_secret": wrong_secret}}}),
         # the dashboard's start form: a start, the same again (409 beside the scan id while it
         # runs), and forms shown again with their errors (their values back, the token not)
         svc.request("POST", "/start", data=form),
@@ -79,12 +91,15 @@ def test_canary_token_is_nowhere(
         svc.request("POST", "/start", data=form | {"config.scanId": "canary-form-x", TOKEN_FIELD: f"{canary} x"}),
     ]  # fmt: skip
     assert [r.status_code for r in replies[-4:]] in ([303, 409, 400, 400], [303, 303, 400, 400])
-    finished = ("canary-done", "canary-cancelled", "canary-form")
+    finished = ("canary-done", "canary-cancelled", "canary-form", "canary-oauth")
     for scan_id in finished:
         svc.wait(scan_id, timeout=180)
     assert replies[4].status_code == 401
     assert replies[4].json()["error_code"] == "HUBSPOT_AUTH_FAILED"
-    for scan_id in (*finished, "canary-refused", "canary-invalid"):
+    assert replies[8].status_code == 202 and replies[9].status_code == 401, replies[9].text
+    assert svc.status("canary-oauth")["status"] == "completed"
+    assert portal.stats()["oauth"]["refreshes"] >= 1
+    for scan_id in (*finished, "canary-refused", "canary-invalid", "canary-oauth-bad"):
         replies += [
             svc.get(f"/api/v1/scan/status/{scan_id}"),
             svc.get(f"/api/v1/scan/results/{scan_id}?page_size=500"),
@@ -105,9 +120,9 @@ def test_canary_token_is_nowhere(
     assert all(r.status_code == 200 and "hubspot_deals_" in r.text for r in scrapes)
     replies += scrapes
     exports = [r for r in replies if r.url.path.endswith("/export")]
-    assert len(exports) == 7 * 5
+    assert len(exports) == 9 * 5
     # every export of a run there is answers its file (canary-invalid and -refused never ran: 404)
-    never_ran = ("canary-invalid", "canary-refused")
+    never_ran = ("canary-invalid", "canary-refused", "canary-oauth-bad")
     assert {r.status_code for r in exports if r.url.path.split("/")[-2] not in never_ran} == {200}
     assert all(r.status_code < 500 for r in replies)
     haystacks = {
@@ -120,7 +135,7 @@ def test_canary_token_is_nowhere(
         haystacks["redis"] = redis_haystack(svc)
     needles = [
         form
-        for token in (canary, refused)
+        for token in (canary, refused, client_secret, wrong_secret, refresh_token)
         for form in (
             token.encode(),
             token.split("-", 2)[2].encode(),  # the token's own part, without its prefix

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubspot_deals.engine import ScanContext
 from hubspot_deals.engine.scan import MAX_INTERRUPTIONS, claim_scan
-from hubspot_deals.hubspot import ClientConfig, HubSpotClient
+from hubspot_deals.hubspot import ClientConfig, HubSpotClient, StaticToken
 from hubspot_deals.jobs.runner import ScanRunner
 from hubspot_deals.store.crypto import TokenCipher
 from hubspot_deals.store.database import session_factory
@@ -30,6 +30,7 @@ def worker(engine: AsyncEngine, name: str, skew: timedelta) -> ScanContext:
         session_factory(engine),
         CIPHER,
         lambda token: HubSpotClient(token, ClientConfig()),  # never called: nothing runs here
+        credential_source=StaticToken,  # never called either
         worker_id=name,
         lease_seconds=LEASE_S,
         max_running_per_org=4,

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hubspot_deals.api.deps import bound_organization, org_scope
 from hubspot_deals.api.errors import ApiError
 from hubspot_deals.api.requests import ScanConfig
+from hubspot_deals.hubspot import OAuthCredentials
 from hubspot_deals.jobs.runtime import Runtime
 from hubspot_deals.jobs.service import Started
 from hubspot_deals.jobs.starting import start_checked
@@ -37,12 +38,21 @@ async def start_for_caller(
             rt,
             config=config.stored() | {"organizationId": org},
             spec=config.to_spec(),
-            token=config.auth.hubspot_access_token.get_secret_value(),
+            credential=_credential(config),
             org=org,
             scope=org_scope(request),
         )
     except TokenRefused as refused:
         raise _auth_failed(refused) from None
+
+
+def _credential(config: ScanConfig) -> str | OAuthCredentials:
+    token = config.auth.hubspot_access_token
+    if token is not None:
+        return token.get_secret_value()
+    grant = config.auth.oauth
+    assert grant is not None  # Auth's own check: one kind or the other
+    return grant
 
 
 def _auth_failed(refused: TokenRefused) -> ApiError:

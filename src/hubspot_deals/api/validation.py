@@ -35,6 +35,8 @@ def path(loc: Sequence[Any]) -> str:
 
 def message(error: dict[str, Any]) -> str:
     kind = error.get("type", "")
+    if kind == "field_error":  # a model's check that names one of its fields (its ctx)
+        return str(error.get("msg", "Invalid value"))
     if kind in ("value_error", "assertion_error"):
         text = str(error.get("msg", "Invalid value"))
         return text.removeprefix("Value error, ").removeprefix("Assertion failed, ")
@@ -54,5 +56,7 @@ def field_errors(errors: Sequence[Any], *, strip_first: bool = False) -> dict[st
         loc = list(error.get("loc", ()))
         if strip_first and len(loc) > 1:
             loc = loc[1:]
+        if error.get("type") == "field_error":
+            loc.append(error.get("ctx", {}).get("field", ""))
         found.setdefault(path(loc), message(error))
     return found

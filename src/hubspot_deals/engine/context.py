@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hubspot_deals.hubspot import HubSpotClient
+from hubspot_deals.hubspot import HubSpotClient, TokenSource
 from hubspot_deals.store.crypto import TokenCipher
 
 
@@ -26,8 +26,11 @@ class ScanContext:
 
     sessions: async_sessionmaker[AsyncSession]
     cipher: TokenCipher
-    #: a client for a token, paced with the process's other scans of that token
-    client_factory: Callable[[str], AbstractAsyncContextManager[HubSpotClient]]
+    #: a client for a token (or a stored credential's source), paced with the process's other
+    #: scans of that token
+    client_factory: Callable[[str | TokenSource], AbstractAsyncContextManager[HubSpotClient]]
+    #: the access tokens of a stored credential (an OAuth grant), by its id
+    credential_source: Callable[[str], TokenSource]
     worker_id: str
     lease_seconds: float
     max_running_per_org: int

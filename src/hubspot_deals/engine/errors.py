@@ -8,6 +8,7 @@ from hubspot_deals.hubspot import (
     HubSpotAuthError,
     HubSpotConnectionError,
     HubSpotError,
+    HubSpotGrantRefused,
     HubSpotMissingScopesError,
     HubSpotRateLimitError,
 )
@@ -29,6 +30,8 @@ def describe(exc: BaseException) -> ScanFailure:
             f"HubSpot API authorization failed: the access token lacks required scopes ({scopes}). "
             "Grant them to the app and start the scan again.",
         )
+    if isinstance(exc, HubSpotGrantRefused):
+        return ScanFailure("HUBSPOT_AUTH_FAILED", "auth", exc.message)
     if isinstance(exc, HubSpotAuthError):
         return ScanFailure(
             "HUBSPOT_AUTH_FAILED",

@@ -31,7 +31,13 @@ from hubspot_deals.engine.rows import (
 )
 from hubspot_deals.engine.spec import ScanSpec, spec_of
 from hubspot_deals.engine.sync import plan_sync
-from hubspot_deals.hubspot import BURST, HubSpotClient, HubSpotMissingScopesError, Owner
+from hubspot_deals.hubspot import (
+    BURST,
+    HubSpotClient,
+    HubSpotMissingScopesError,
+    Owner,
+    TokenSource,
+)
 from hubspot_deals.store.deals import DealFilter, DealRepository
 from hubspot_deals.store.jobs import JobRepository, Lease
 from hubspot_deals.store.models import DatabaseNow, JobStatus, ScanJob
@@ -51,11 +57,12 @@ LIST_WORKERS = 32
 
 @dataclass(frozen=True)
 class Claimed:
-    """A job this worker holds the lease of, with its token decrypted for the run."""
+    """A job this worker holds the lease of, with its token decrypted for the run (or the
+    source of its stored credential's access tokens)."""
 
     job: ScanJob
     lease: Lease
-    token: str = field(repr=False)
+    token: str | TokenSource = field(repr=False)
 
 
 async def claim_scan(ctx: ScanContext, job_id: str) -> Claimed | None:
@@ -87,6 +94,8 @@ async def claim_scan(ctx: ScanContext, job_id: str) -> Claimed | None:
             )
             await session.commit()
             return None
+        if job.credential_id is not None:
+            return Claimed(job, lease, ctx.credential_source(job.credential_id))
         assert job.token_encrypted is not None  # _why_it_cannot_run says so otherwise
         try:
             token = ctx.cipher.decrypt(job.token_encrypted)
@@ -113,7 +122,7 @@ def _why_it_cannot_run(ctx: ScanContext, job: ScanJob) -> str | None:
             "The scan was interrupted again and again without progress; the service's log "
             "names the cause."
         )
-    if job.token_encrypted is None:
+    if job.token_encrypted is None and job.credential_id is None:
         return "The scan's HubSpot token is no longer stored; start the scan again."
     wanted = (job.spec or {}).get("hubspot_url")
     if wanted and wanted.rstrip("/") != ctx.hubspot_url.rstrip("/"):

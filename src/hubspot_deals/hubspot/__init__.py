@@ -10,6 +10,7 @@ from hubspot_deals.hubspot._errors import (
     HubSpotBadResponse,
     HubSpotConnectionError,
     HubSpotError,
+    HubSpotGrantRefused,
     HubSpotMissingScopesError,
     HubSpotRateLimitError,
     HubSpotRequestError,
@@ -28,6 +29,13 @@ from hubspot_deals.hubspot._models import (
     PropertyDefinition,
     SearchPage,
 )
+from hubspot_deals.hubspot._oauth import (
+    AccessGrant,
+    OAuthCredentials,
+    StaticToken,
+    TokenSource,
+    refresh_access_token,
+)
 from hubspot_deals.hubspot._pacing import BURST, SEARCH, LocalRateLimiter, Permit, RateLimiter
 from hubspot_deals.hubspot._redis_pacing import RedisRateLimiter
 from hubspot_deals.hubspot._transport import CallRecord, ClientConfig, RetryPolicy
@@ -37,6 +45,7 @@ __all__ = [
     "EDITIONS",
     "LATEST",
     "SEARCH",
+    "AccessGrant",
     "AccountDetails",
     "AssociatedObject",
     "CallRecord",
@@ -50,12 +59,14 @@ __all__ = [
     "HubSpotClient",
     "HubSpotConnectionError",
     "HubSpotError",
+    "HubSpotGrantRefused",
     "HubSpotMissingScopesError",
     "HubSpotRateLimitError",
     "HubSpotRequestError",
     "HubSpotSearchCapError",
     "HubSpotServerError",
     "LocalRateLimiter",
+    "OAuthCredentials",
     "Owner",
     "Paths",
     "Permit",
@@ -66,5 +77,8 @@ __all__ = [
     "RedisRateLimiter",
     "RetryPolicy",
     "SearchPage",
+    "StaticToken",
+    "TokenSource",
     "paths_for",
+    "refresh_access_token",
 ]

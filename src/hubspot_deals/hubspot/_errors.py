@@ -2,6 +2,7 @@
 
     HubSpotError
     ├── HubSpotAuthError           401: unknown, revoked or expired token (never retried)
+    │   └── HubSpotGrantRefused    the token endpoint refused an OAuth grant: reconnect the portal
     ├── HubSpotMissingScopesError  403 MISSING_SCOPES, with the scopes HubSpot named (never retried)
     ├── HubSpotRateLimitError      429, with its policy; DAILY is never retried before the reset
     ├── HubSpotServerError         5xx, retried
@@ -54,6 +55,11 @@ class HubSpotError(Exception):
 
 class HubSpotAuthError(HubSpotError):
     """HubSpot did not accept the token."""
+
+
+class HubSpotGrantRefused(HubSpotAuthError):
+    """The token endpoint refused an OAuth grant (revoked, or the app's credentials are wrong):
+    no retry helps; the portal must be connected again."""
 
 
 class HubSpotMissingScopesError(HubSpotError):

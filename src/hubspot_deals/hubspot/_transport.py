@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Generator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
 import httpx
 import stamina
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
 from hubspot_deals.hubspot._editions import LATEST, Edition, paths_for
 from hubspot_deals.hubspot._errors import (
@@ -22,6 +22,7 @@ from hubspot_deals.hubspot._errors import (
     HubSpotRequestError,
     error_from_response,
 )
+from hubspot_deals.hubspot._oauth import StaticToken, TokenSource
 from hubspot_deals.hubspot._pacing import BURST, SEARCH, LocalRateLimiter, RateLimiter
 
 T = TypeVar("T")
@@ -75,16 +76,30 @@ class CallRecord:
     rate_limit_policy: str | None = None
 
 
-class _BearerAuth(httpx.Auth):
-    def __init__(self, token: SecretStr) -> None:
-        self._token = token
+class _SourceAuth(httpx.Auth):
+    """``Authorization: Bearer`` with the source's token; after a 401, once, with the token the
+    source gives when told that one is stale (an OAuth source renews it; a fixed one cannot)."""
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self._token.get_secret_value()}"
-        yield request
+    def __init__(self, source: TokenSource) -> None:
+        self._source = source
+        #: the token last sent: redacted from anything HubSpot echoes back
+        self.current = ""
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        self.current = await self._source.token()
+        request.headers["Authorization"] = f"Bearer {self.current}"
+        response = yield request
+        if response.status_code == 401:
+            fresh = await self._source.token(stale=self.current)
+            if fresh != self.current:
+                self.current = fresh
+                request.headers["Authorization"] = f"Bearer {fresh}"
+                yield request
 
     def __repr__(self) -> str:
-        return "_BearerAuth(token=SecretStr('**********'))"
+        return "_SourceAuth(token='**********')"
 
 
 def _int_header(headers: httpx.Headers, name: str) -> int | None:
@@ -102,7 +117,7 @@ class Transport:
 
     def __init__(
         self,
-        token: str,
+        token: str | TokenSource,
         config: ClientConfig = ClientConfig(),
         *,
         limiter: RateLimiter | None = None,
@@ -111,9 +126,13 @@ class Transport:
     ) -> None:
         """``limiter``: the pacing to share (one per token across a process's scans, or Redis's
         across processes); by default the client paces itself alone."""
-        if not isinstance(token, str) or not token.strip() or any(c.isspace() for c in token):
-            raise ValueError("a HubSpot token is a non-empty string without whitespace")
-        self._token = SecretStr(token)
+        if isinstance(token, str):
+            if not token.strip() or any(c.isspace() for c in token):
+                raise ValueError("a HubSpot token is a non-empty string without whitespace")
+            token = StaticToken(token)
+        #: names the credential for pacing and logs (never a secret)
+        self.credential_key = token.key
+        self._auth = _SourceAuth(token)
         self.base_url = config.base_url.rstrip("/")
         self.paths = paths_for(config.api_version)
         self.limiter: RateLimiter = limiter or LocalRateLimiter(
@@ -127,7 +146,7 @@ class Transport:
         pool = config.max_connections
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
-            auth=_BearerAuth(self._token),
+            auth=self._auth,
             transport=transport,
             timeout=config.timeout_seconds,
             limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
@@ -249,7 +268,7 @@ class Transport:
             await self.limiter.learn(BURST, limit, interval / 1000, remaining)
         elapsed_ms = _ms_since(started)
         if response.status_code >= 400 or response.status_code < 200:
-            error = error_from_response(response, endpoint, self._token.get_secret_value())
+            error = error_from_response(response, endpoint, self._auth.current)
             self.stats[f"http_{response.status_code}"] += 1
             policy = error.policy if isinstance(error, HubSpotRateLimitError) else None
             self._observe(

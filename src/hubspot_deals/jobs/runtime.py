@@ -35,8 +35,10 @@ from hubspot_deals.hubspot import (
     LocalRateLimiter,
     RateLimiter,
     RedisRateLimiter,
+    TokenSource,
 )
 from hubspot_deals.jobs.caches import ResultCaches
+from hubspot_deals.jobs.credentials import CredentialLocks, CredentialSource
 from hubspot_deals.jobs.pacing import TokenPacing
 from hubspot_deals.jobs.runner import ScanRunner
 from hubspot_deals.jobs.tasks import ScanTask, make_broker
@@ -116,6 +118,8 @@ class Runtime:
     started: float = field(default_factory=time.monotonic)
     #: tokens a start checked lately (jobs/token_check.py)
     token_checks: TokenChecks = field(default_factory=TokenChecks)
+    #: one renewal of a stored credential at a time in this process (jobs/credentials.py)
+    credential_locks: CredentialLocks = field(default_factory=CredentialLocks)
     worker_id: str = field(default_factory=worker_name)
 
     def __post_init__(self) -> None:
@@ -204,10 +208,21 @@ class Runtime:
             hold_s=settings.hubspot_timeout_seconds,
         )
 
+    def credential_source(self, credential_id: str) -> CredentialSource:
+        """Access tokens of a stored credential, renewed once per expiry across the workers."""
+        return CredentialSource(
+            credential_id,
+            sessions=self.sessions,
+            cipher=self.cipher,
+            config=self.client_config,
+            locks=self.credential_locks,
+        )
+
     @asynccontextmanager
-    async def hubspot_client(self, token: str) -> AsyncIterator[HubSpotClient]:
-        """A client for one scan, paced together with every other scan of its token."""
-        with self.pacing.hold(token) as limiter:
+    async def hubspot_client(self, token: str | TokenSource) -> AsyncIterator[HubSpotClient]:
+        """A client for one scan, paced together with every other scan of its token (or of
+        its stored credential)."""
+        with self.pacing.hold(token if isinstance(token, str) else token.key) as limiter:
             async with HubSpotClient(
                 token, self.client_config, limiter=limiter, on_call=self.observe_call
             ) as client:
@@ -219,6 +234,7 @@ class Runtime:
             self.sessions,
             self.cipher,
             self.hubspot_client,
+            credential_source=self.credential_source,
             worker_id=self.worker_id,
             lease_seconds=settings.scan_lease_seconds,
             max_running_per_org=settings.max_concurrent_scans_per_org,

@@ -78,11 +78,13 @@ async def start_scan(
     *,
     config: dict[str, Any],
     spec: ScanSpec,
-    token: str,
+    token: str | None,
     org: str | None,
     scope: OrgScope,
+    credential_id: str | None = None,
 ) -> Started:
-    """Store the job and send it to the workers. Past the organization's running-scan limit it
+    """Store the job and send it to the workers; it runs with ``token`` (kept encrypted until
+    the run ends) or the stored credential ``credential_id``. Past the organization's running-scan limit it
     waits as ``pending``, in order; a lost message only delays it (the sweepers find it).
 
     "One active run per scan id" is the database's: the run's slot is unique among pending and
@@ -96,7 +98,8 @@ async def start_scan(
         if running is not None:
             raise _in_progress(running)
         previous = await jobs.newest(scan_id, scope)
-        job = _new_job(config, spec, cipher.encrypt(token), org, scope)
+        sealed = cipher.encrypt(token) if token is not None else None
+        job = _new_job(config, spec, sealed, org, scope, credential_id)
         jobs.add(job)
         try:
             await session.commit()
@@ -129,7 +132,12 @@ def _in_progress(running: ScanJob) -> ScanInProgress:
 
 
 def _new_job(
-    config: dict[str, Any], spec: ScanSpec, token: bytes, org: str | None, scope: OrgScope
+    config: dict[str, Any],
+    spec: ScanSpec,
+    token: bytes | None,
+    org: str | None,
+    scope: OrgScope,
+    credential_id: str | None,
 ) -> ScanJob:
     moment = now()
     return ScanJob(
@@ -139,6 +147,7 @@ def _new_job(
         status=JobStatus.PENDING,
         config=config,
         token_encrypted=token,
+        credential_id=credential_id,
         created_at=moment,
         updated_at=moment,
         processed_items=0,

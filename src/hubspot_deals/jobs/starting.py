@@ -13,9 +13,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.engine import ScanSpec
+from hubspot_deals.hubspot import OAuthCredentials, TokenSource
 from hubspot_deals.jobs import service
 from hubspot_deals.jobs.runtime import Runtime
 from hubspot_deals.jobs.token_check import check_token
+from hubspot_deals.store.credentials import CredentialRepository
 from hubspot_deals.store.jobs import OrgScope
 
 
@@ -25,20 +27,30 @@ async def start_checked(
     *,
     config: dict[str, Any],
     spec: ScanSpec,
-    token: str,
+    credential: str | OAuthCredentials,
     org: str | None,
     scope: OrgScope,
 ) -> service.Started:
-    """Store and dispatch the scan after its token passed (or HubSpot did not answer in time).
+    """Store and dispatch the scan after its credential passed (or HubSpot did not answer in
+    time): a token, or an OAuth grant, stored (encrypted) as the organization's credential the
+    first time it is given and renewed by the workers from then on (jobs/credentials.py).
 
     The early 409 spares the token check a call; ``start_scan`` still holds the promise. No
     transaction (nor pooled connection) is held while HubSpot answers."""
     await service.refuse_if_in_progress(session, spec.scan_id, scope)
     await session.commit()
+    token: str | None = None
+    credential_id: str | None = None
+    source: str | TokenSource
+    if isinstance(credential, str):
+        token = source = credential
+    else:
+        credential_id = await CredentialRepository(session).inline_grant(rt.cipher, org, credential)
+        source = rt.credential_source(credential_id)
     await check_token(
         rt.hubspot_client,
         rt.token_checks,
-        token,
+        source,
         within_seconds=rt.settings.start_token_check_seconds,
     )
     return await service.start_scan(
@@ -50,4 +62,5 @@ async def start_checked(
         token=token,
         org=org,
         scope=scope,
+        credential_id=credential_id,
     )

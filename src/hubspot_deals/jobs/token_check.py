@@ -24,7 +24,9 @@ from hubspot_deals.hubspot import (
     HubSpotAuthError,
     HubSpotClient,
     HubSpotError,
+    HubSpotGrantRefused,
     HubSpotMissingScopesError,
+    TokenSource,
 )
 
 log = structlog.get_logger(__name__)
@@ -65,14 +67,26 @@ def _digest(token: str) -> bytes:
 
 
 async def check_token(
-    client_for: Callable[[str], AbstractAsyncContextManager[HubSpotClient]],
+    client_for: Callable[[str | TokenSource], AbstractAsyncContextManager[HubSpotClient]],
     checks: TokenChecks,
-    token: str,
+    token: str | TokenSource,
     *,
     within_seconds: float,
 ) -> None:
-    """Raise ``TokenRefused`` if HubSpot says no within ``within_seconds``; return otherwise."""
-    if within_seconds <= 0 or checks.passed_lately(token):
+    """Raise ``TokenRefused`` if HubSpot says no within ``within_seconds``; return otherwise.
+    For an OAuth grant the check includes its first renewal (a refused refresh token is a 401)."""
+    remembered = token if isinstance(token, str) else token.key
+    if within_seconds <= 0:
+        return
+    if not isinstance(token, str):  # a stored grant HubSpot refused is refused at once
+        try:
+            async with asyncio.timeout(within_seconds):
+                await token.token()
+        except HubSpotGrantRefused as exc:
+            raise TokenRefused(401, exc.message, []) from None
+        except (TimeoutError, HubSpotError):
+            return
+    if checks.passed_lately(remembered):
         return
     try:
         async with asyncio.timeout(within_seconds), client_for(token) as client:
@@ -84,4 +98,4 @@ async def check_token(
     except (TimeoutError, HubSpotError) as exc:
         log.info("start.token_check_skipped", reason=type(exc).__name__)
         return
-    checks.remember(token)
+    checks.remember(remembered)

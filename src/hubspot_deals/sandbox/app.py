@@ -39,6 +39,13 @@ from hubspot_deals.sandbox.gateway import (
     Stats,
 )
 from hubspot_deals.sandbox.ids import deal_id
+from hubspot_deals.sandbox.oauth import (
+    DEFAULT_LIFETIME_S,
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DEMO_REFRESH_TOKEN,
+    OAuthServer,
+)
 from hubspot_deals.sandbox.params import EDITIONS, BadRequest, list_param
 from hubspot_deals.sandbox.portal import Portal, inline_association_key
 from hubspot_deals.sandbox.responses import JSONResponse
@@ -73,6 +80,9 @@ class SandboxConfig:
     churn_kinds: tuple[str, ...] = DEFAULT_CHURN_KINDS  # among portal.CHURN_KINDS
     tokens: dict[str, tuple[str, ...]] = field(default_factory=dict)
     editions: tuple[str, ...] = EDITIONS  # the API editions served (params.EDITIONS)
+    token_lifetime_s: float = DEFAULT_LIFETIME_S  # OAuth access tokens'
+    rotate_refresh_tokens: bool = False  # each refresh issues a new refresh token
+    oauth_apps: dict[str, str] = field(default_factory=dict)  # client id -> secret, and the demo's
 
     def all_tokens(self) -> dict[str, frozenset[str]]:
         return {DEMO_TOKEN: frozenset(ALL_SCOPES)} | {
@@ -119,6 +129,13 @@ class Sandbox:
         cfg = self.config
         self.portal = Portal(deals=cfg.deals, seed=cfg.seed)
         self.churner = Churner(self.portal, seed=cfg.seed, kinds=cfg.churn_kinds)
+        self.oauth = OAuthServer(
+            apps={DEMO_CLIENT_ID: DEMO_CLIENT_SECRET} | cfg.oauth_apps,
+            all_scopes=frozenset(ALL_SCOPES),
+            lifetime_s=cfg.token_lifetime_s,
+            rotate=cfg.rotate_refresh_tokens,
+        )
+        self.oauth.grant(DEMO_CLIENT_ID, token=DEMO_REFRESH_TOKEN)
         self.gateway = Gateway(
             GatewaySettings(
                 portal_id=cfg.portal_id,
@@ -133,7 +150,8 @@ class Sandbox:
                 stall_seconds=cfg.stall_seconds,
                 retry_after_s=cfg.retry_after_s,
                 seed=cfg.seed,
-            )
+            ),
+            self.oauth,
         )
         self.endpoints = Endpoints(self.portal, Account(cfg.portal_id, cfg.ui_domain))
         self.app = Starlette(
@@ -156,6 +174,9 @@ class Sandbox:
         api = [r for edition in self.config.editions for r in self._edition_routes(edition)]
         return [
             *api,
+            Route("/oauth/authorize", self.oauth.authorize, methods=["GET"]),
+            Route("/_sandbox/oauth/grant", self._oauth_grant, methods=["POST"]),
+            Route("/_sandbox/oauth/revoke", self._oauth_revoke, methods=["POST"]),
             Route("/_sandbox/deals", self._truth, methods=["GET"]),
             Route("/_sandbox/stats", self._stats, methods=["GET"]),
             Route("/_sandbox/stats/reset", self._reset_stats, methods=["POST"]),
@@ -198,6 +219,15 @@ class Sandbox:
             self._api(owners + "/{owner_id}", "GET", "burst", _owners_read, e.owner),
             self._api(account, "GET", "burst", _any_token, e.account_details),
         ]
+        token_paths = (
+            ("/oauth/v1/token", "/oauth/v3/token")
+            if edition == "legacy"
+            else (f"/oauth/{edition}/token",)
+        )
+        routes += [
+            Route(path, self._counted(f"POST {path}", self.oauth.token), methods=["POST"])
+            for path in token_paths
+        ]
         if edition == "legacy":  # the single-record association reads of v3 and v4
             routes += [
                 self._api(
@@ -238,8 +268,50 @@ class Sandbox:
                 "deleted": self.portal.deleted,
                 "version": self.portal.version,
                 "churn_kinds": list(self.churner.kinds),
+                "oauth": self.oauth.json(),
             }
         )
+
+    def _counted(self, name: str, handler: Any) -> Any:
+        """An endpoint outside the gateway (no bearer token: OAuth's), counted as the rest are."""
+
+        async def counted(request: Request) -> Response:
+            response: Response = await handler(request)
+            self.gateway.stats.requests[name][str(response.status_code)] += 1
+            return response
+
+        return counted
+
+    async def _oauth_grant(self, request: Request) -> Response:
+        """A refresh token of an app (the demo's unless ``client_id`` names another), as a user
+        installing it gives one; ``scopes`` narrows it."""
+        try:
+            body = json.loads(await request.body() or b"{}")
+            client_id = str(body.get("client_id", DEMO_CLIENT_ID))
+            scopes = body.get("scopes")
+            if client_id not in self.oauth.apps or not (
+                scopes is None or all(isinstance(x, str) for x in scopes)
+            ):
+                raise ValueError
+        except (ValueError, TypeError, AttributeError):
+            return responses.validation_error(
+                'Send {} or {"client_id": ..., "scopes": [...]} for a known app.'
+            )
+        token = self.oauth.grant(client_id, frozenset(scopes) if scopes is not None else None)
+        return JSONResponse(
+            {
+                "client_id": client_id,
+                "client_secret": self.oauth.apps[client_id],
+                "refresh_token": token,
+            }
+        )
+
+    async def _oauth_revoke(self, request: Request) -> Response:
+        try:
+            token = str(json.loads(await request.body())["refresh_token"])
+        except (ValueError, KeyError, TypeError):
+            return responses.validation_error('Send {"refresh_token": ...}.')
+        return JSONResponse({"revoked": self.oauth.revoke(token)})
 
     async def _reset_stats(self, request: Request) -> Response:
         self.gateway.stats = Stats()

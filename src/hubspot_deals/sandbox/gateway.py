@@ -19,7 +19,9 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from hubspot_deals.sandbox import responses
+from hubspot_deals.sandbox.clock import now_ms
 from hubspot_deals.sandbox.limits import DailyCounter, RollingWindow
+from hubspot_deals.sandbox.oauth import Expired, OAuthServer
 
 #: Which window a route counts against: the burst window (10 s), search's own per-second
 #: window, or neither (the v4 association batch reads the official spec marks exempt).
@@ -104,8 +106,9 @@ class GatewaySettings:
 
 
 class Gateway:
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(self, settings: GatewaySettings, oauth: OAuthServer | None = None) -> None:
         self.settings = settings
+        self.oauth = oauth  # OAuth access tokens it issued count as tokens too
         self.stats = Stats()
         self.burst = RollingWindow(settings.rate_limit, settings.burst_window_ms / 1000)
         self.search = RollingWindow(settings.search_rate, 1.0)
@@ -173,7 +176,13 @@ class Gateway:
             return responses.invalid_authentication()  # credentials belong in the header
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        granted = self.settings.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
+        bearer = token.strip() if scheme.lower() == "bearer" else ""
+        granted = self.settings.tokens.get(bearer)
+        if granted is None and bearer and self.oauth is not None:
+            issued = self.oauth.scopes_of(bearer)
+            if isinstance(issued, Expired):
+                return responses.expired_authentication(issued.at_ms, now_ms())
+            granted = issued
         if granted is None:
             return responses.invalid_authentication()
         missing = [s for need in scopes(request) if not granted.intersection(need) for s in need]

@@ -9,6 +9,8 @@ import orjson
 from starlette.responses import JSONResponse as _StarletteJSONResponse
 from starlette.responses import Response
 
+from hubspot_deals.sandbox.clock import iso_ms
+
 SCOPES_URL = "https://developers.hubspot.com/scopes"
 
 
@@ -47,6 +49,20 @@ def invalid_authentication() -> JSONResponse:
     )
     return JSONResponse(
         error_body("INVALID_AUTHENTICATION", message),
+        status_code=401,
+        headers={"x-hubspot-auth-failure": "401 Unauthorized"},
+    )
+
+
+def expired_authentication(expired_at_ms: int, now_ms: int) -> JSONResponse:
+    """An OAuth access token past its lifetime (fact sheet section 9, observed)."""
+    hours = max(now_ms - expired_at_ms, 0) // 3_600_000
+    return JSONResponse(
+        error_body(
+            "EXPIRED_AUTHENTICATION",
+            f"The OAuth token used to make this call expired {hours} hour(s) ago.",
+            context={"expire time": [iso_ms(expired_at_ms)]},
+        ),
         status_code=401,
         headers={"x-hubspot-auth-failure": "401 Unauthorized"},
     )

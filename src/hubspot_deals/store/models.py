@@ -142,6 +142,8 @@ class ScanJob(Base):
     spec: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     #: What the run found odd in its config against the portal (engine/config_check.py).
     warnings: Mapped[list[str] | None] = mapped_column(JSON)
+    #: The stored credential the run uses (an OAuth grant), instead of ``token_encrypted``.
+    credential_id: Mapped[str | None] = mapped_column(String(40))
 
     __table_args__ = (
         Index("ix_scan_jobs_scan", "organization_id", "scan_id", "created_at"),
@@ -213,3 +215,31 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Credential(Base):
+    """A stored HubSpot credential: an OAuth app's grant (client id, secret and refresh token) or
+    a token, encrypted as one JSON document; for OAuth, the current access token and when it
+    expires, renewed by whichever worker needs it first (under this row's lock). ``origin`` is
+    the digest a scan config's inline grant is found again by (its organization, app and
+    first refresh token)."""
+
+    __tablename__ = "hubspot_credentials"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    organization_id: Mapped[str | None] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))  # "oauth" or "token"
+    secret_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    origin: Mapped[str | None] = mapped_column(String(64))
+    access_token_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    access_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    access_lifetime_s: Mapped[float | None] = mapped_column(Float)
+    refreshes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    rotations: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: why HubSpot refused the grant, once it did: the credential is dead until reconnected
+    refused: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (UniqueConstraint("origin", name="uq_credentials_origin"),)

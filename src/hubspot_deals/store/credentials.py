@@ -1,0 +1,106 @@
+"""Stored HubSpot credentials: an OAuth grant found again by its origin, read under a row lock
+while its access token is renewed, and its secrets encrypted as one JSON document."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import orjson
+from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hubspot_deals.hubspot import OAuthCredentials
+from hubspot_deals.store.crypto import TokenCipher
+from hubspot_deals.store.models import Credential
+
+
+def origin_of(org: str | None, client_id: str, refresh_token: str) -> str:
+    """What an inline grant is found again by; a digest, so the table holds no token in clear."""
+    material = f"{org or ''}\0{client_id}\0{refresh_token}".encode()
+    return hashlib.sha256(material).hexdigest()
+
+
+def seal(cipher: TokenCipher, grant: OAuthCredentials) -> bytes:
+    return cipher.encrypt(
+        orjson.dumps(
+            {
+                "client_id": grant.client_id,
+                "client_secret": grant.client_secret.get_secret_value(),
+                "refresh_token": grant.refresh_token.get_secret_value(),
+            }
+        ).decode()
+    )
+
+
+def unseal(cipher: TokenCipher, blob: bytes) -> OAuthCredentials:
+    data = orjson.loads(cipher.decrypt(blob))
+    return OAuthCredentials(
+        data["client_id"], SecretStr(data["client_secret"]), SecretStr(data["refresh_token"])
+    )
+
+
+class CredentialRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, credential_id: str) -> Credential | None:
+        return await self.session.get(Credential, credential_id)
+
+    async def locked(self, credential_id: str) -> Credential | None:
+        """The row, locked until the transaction ends (PostgreSQL's FOR UPDATE; SQLite serves
+        one process, whose own lock the caller holds)."""
+        return (
+            await self.session.execute(
+                select(Credential)
+                .where(Credential.id == credential_id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).scalar_one_or_none()
+
+    async def inline_grant(
+        self, cipher: TokenCipher, org: str | None, grant: OAuthCredentials
+    ) -> str:
+        """The id of the stored credential for a scan config's inline grant: the one stored
+        the first time this organization gave it (its refresh token may have rotated since),
+        else a new one. Commits."""
+        origin = origin_of(org, grant.client_id, grant.refresh_token.get_secret_value())
+        for _ in range(2):  # a concurrent start may insert it first
+            found = await self.session.scalar(
+                select(Credential.id).where(Credential.origin == origin)
+            )
+            if found is not None:
+                return found
+            moment = datetime.now(UTC)
+            row = Credential(
+                id=f"cred_{secrets.token_hex(8)}",
+                organization_id=org,
+                name=None,
+                kind="oauth",
+                secret_encrypted=seal(cipher, grant),
+                origin=origin,
+                created_at=moment,
+                updated_at=moment,
+            )
+            self.session.add(row)
+            try:
+                await self.session.commit()
+            except IntegrityError:
+                await self.session.rollback()
+                continue
+            return row.id
+        raise RuntimeError("the inline grant's credential could not be stored")
+
+    async def rotate(self, rotate: Callable[[bytes], bytes]) -> int:
+        """Re-encrypt every stored credential's secrets with ``rotate`` (the first key)."""
+        rows = (await self.session.scalars(select(Credential))).all()
+        for row in rows:
+            row.secret_encrypted = rotate(row.secret_encrypted)
+            if row.access_token_encrypted is not None:
+                row.access_token_encrypted = rotate(row.access_token_encrypted)
+        return len(rows)
