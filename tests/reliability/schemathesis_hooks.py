@@ -10,7 +10,8 @@ from typing import Any
 
 import schemathesis
 
-from hubspot_deals.api.requests import SCAN_ID_RE, TOKEN_RE
+from hubspot_deals.api.request_auth import TOKEN_RE
+from hubspot_deals.api.requests import SCAN_ID_RE
 
 
 def _moment(value: Any) -> datetime | None:

@@ -9,19 +9,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
-    GetJsonSchemaHandler,
-    SecretStr,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic.config import JsonDict
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, PydanticCustomError
 
+from hubspot_deals.api.request_auth import Auth
+from hubspot_deals.api.strict import Strict
 from hubspot_deals.engine import (
     DEFAULT_ASSOCIATIONS,
     DEFAULT_PROPERTIES,
@@ -29,7 +26,6 @@ from hubspot_deals.engine import (
     ScanSpec,
     day_bounds_ms,
 )
-from hubspot_deals.hubspot import OAuthCredentials
 
 SCAN_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
 SCAN_ID_RE = re.compile(SCAN_ID_PATTERN)
@@ -40,9 +36,6 @@ ORGANIZATION_RE = re.compile(ORGANIZATION_PATTERN)
 #: HubSpot's internal property names: lowercase letters, digits and underscores.
 PROPERTY_PATTERN = r"^[a-z][a-z0-9_]*$"
 PROPERTY_RE = re.compile(PROPERTY_PATTERN)
-#: Tokens travel in an HTTP header: visible ASCII only (HubSpot's are ``pat-<region>-<uuid>``).
-TOKEN_PATTERN = r"^[!-~]+$"  # noqa: S105 (a pattern, not a password)
-TOKEN_RE = re.compile(TOKEN_PATTERN)
 #: A date, or a date and time (RFC 3339), as the document states it; the validators parse them.
 MOMENT_SCHEMA: JsonDict = {
     "anyOf": [
@@ -53,45 +46,6 @@ MOMENT_SCHEMA: JsonDict = {
 }
 AssociationType = Literal["contacts", "companies", "line_items"]
 ScanMode = Literal["full", "incremental"]
-
-
-class _Strict(BaseModel):
-    """Unknown keys are errors, types are strict, and an optional field given ``null`` is a field
-    not given (the spec's own example sends ``"pipelineId": null``): its default applies."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _null_is_absent(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        fields = cls.model_fields
-        return {
-            key: value
-            for key, value in data.items()
-            if value is not None or key not in fields or fields[key].is_required()
-        }
-
-    @classmethod
-    def __get_pydantic_json_schema__(
-        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        """The document says so too: every optional field also takes ``null``."""
-        schema = handler(core_schema)
-        resolved = handler.resolve_ref_schema(schema)
-        properties = resolved.get("properties", {})
-        for name, field in cls.model_fields.items():
-            given = properties.get(name)
-            if given is None or field.is_required() or _takes_null(given):
-                continue
-            meta = {k: given.pop(k) for k in ("title", "default", "description") if k in given}
-            properties[name] = {"anyOf": [given, {"type": "null"}], **meta}
-        return schema
-
-
-def _takes_null(schema: dict[str, Any]) -> bool:
-    return schema.get("type") == "null" or any(_takes_null(s) for s in schema.get("anyOf", []))
 
 
 def _property_name(value: str) -> str:
@@ -128,103 +82,7 @@ def _as_datetime(value: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-_SECRET_SCHEMA: JsonDict = {"minLength": 1, "maxLength": 512, "pattern": TOKEN_PATTERN}
-_OAUTH_FIELDS = ("client_id", "client_secret", "refresh_token")
-
-
-def _secret(
-    value: SecretStr | None,
-    problem: str = "Must be visible ASCII without spaces, at most 512 characters",
-) -> SecretStr | None:
-    if value is None:
-        return None
-    secret = value.get_secret_value()
-    if not secret.strip():
-        raise ValueError("Field is required")
-    if len(secret) > 512 or not TOKEN_RE.match(secret):
-        raise ValueError(problem)
-    return value
-
-
-class Auth(_Strict):
-    """One of two kinds: a bearer token, or an OAuth app's grant the service renews."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "oneOf": [
-                {"required": ["hubspot_access_token"]},
-                {"required": list(_OAUTH_FIELDS)},
-            ]
-        }
-    )
-
-    hubspot_access_token: SecretStr | None = Field(
-        None,
-        description="A private-app token, a service key or an OAuth access token.",
-        json_schema_extra=_SECRET_SCHEMA,
-    )
-    client_id: SecretStr | None = Field(
-        None,
-        description="An OAuth app's client id; with client_secret and refresh_token the "
-        "service obtains access tokens and renews them before they expire.",
-        json_schema_extra=_SECRET_SCHEMA,
-    )
-    client_secret: SecretStr | None = Field(
-        None, description="The OAuth app's client secret.", json_schema_extra=_SECRET_SCHEMA
-    )
-    refresh_token: SecretStr | None = Field(
-        None,
-        description="The portal's OAuth refresh token (kept, encrypted, as HubSpot rotates it).",
-        json_schema_extra=_SECRET_SCHEMA,
-    )
-
-    @field_validator("hubspot_access_token")
-    @classmethod
-    def _token(cls, value: SecretStr | None) -> SecretStr | None:
-        return _secret(
-            value,
-            "Must be a HubSpot access token (visible ASCII, no spaces, at most 512 characters)",
-        )
-
-    @field_validator(*_OAUTH_FIELDS)
-    @classmethod
-    def _oauth_field(cls, value: SecretStr | None) -> SecretStr | None:
-        return _secret(value)
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> Auth:
-        given = [name for name in _OAUTH_FIELDS if getattr(self, name) is not None]
-        if self.hubspot_access_token is not None and given:
-            raise PydanticCustomError(
-                "field_error",
-                "Give hubspot_access_token, or client_id, client_secret and refresh_token; "
-                "not both",
-                {"field": given[0]},
-            )
-        if self.hubspot_access_token is None and not given:
-            raise PydanticCustomError(
-                "field_error", "Field is required", {"field": "hubspot_access_token"}
-            )
-        for name in _OAUTH_FIELDS:
-            if given and name not in given:
-                raise PydanticCustomError(
-                    "field_error",
-                    "Field is required (client_id, client_secret and refresh_token go together)",
-                    {"field": name},
-                )
-        return self
-
-    @property
-    def oauth(self) -> OAuthCredentials | None:
-        """The OAuth grant, when that is the kind given."""
-        if self.client_id is None or self.client_secret is None or self.refresh_token is None:
-            return None
-        return OAuthCredentials(
-            self.client_id.get_secret_value(), self.client_secret, self.refresh_token
-        )
-
-
-class DateFilter(_Strict):
+class DateFilter(Strict):
     model_config = ConfigDict(
         json_schema_extra={
             "anyOf": [
@@ -277,7 +135,7 @@ class DateFilter(_Strict):
         return self
 
 
-class Filters(_Strict):
+class Filters(Strict):
     includeArchived: bool = False
     pipelineId: str | None = Field(None, min_length=1, max_length=255)
     dealstage: str | None = Field(None, min_length=1, max_length=255)
@@ -291,7 +149,7 @@ _NEEDS_ASSOCIATIONS: tuple[tuple[str, JsonDict], ...] = (
 )
 
 
-class ScanConfig(_Strict):
+class ScanConfig(Strict):
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
@@ -449,5 +307,5 @@ class ScanConfig(_Strict):
         )
 
 
-class StartScanRequest(_Strict):
+class StartScanRequest(Strict):
     config: ScanConfig

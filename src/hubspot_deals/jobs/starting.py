@@ -16,7 +16,7 @@ from hubspot_deals.engine import ScanSpec
 from hubspot_deals.hubspot import OAuthCredentials, TokenSource
 from hubspot_deals.jobs import service
 from hubspot_deals.jobs.runtime import Runtime
-from hubspot_deals.jobs.token_check import check_token
+from hubspot_deals.jobs.token_check import TokenRefused, check_token
 from hubspot_deals.store.credentials import CredentialRepository
 from hubspot_deals.store.jobs import OrgScope
 
@@ -42,17 +42,24 @@ async def start_checked(
     token: str | None = None
     credential_id: str | None = None
     source: str | TokenSource
+    new = False
     if isinstance(credential, str):
         token = source = credential
     else:
-        credential_id = await CredentialRepository(session).inline_grant(rt.cipher, org, credential)
+        stored = CredentialRepository(session)
+        credential_id, new = await stored.inline_grant(rt.cipher, org, credential)
         source = rt.credential_source(credential_id)
-    await check_token(
-        rt.hubspot_client,
-        rt.token_checks,
-        source,
-        within_seconds=rt.settings.start_token_check_seconds,
-    )
+    try:
+        await check_token(
+            rt.hubspot_client,
+            rt.token_checks,
+            source,
+            within_seconds=rt.settings.start_token_check_seconds,
+        )
+    except TokenRefused:
+        if new and credential_id is not None:  # a grant refused at once is not kept
+            await CredentialRepository(session).delete(credential_id)
+        raise
     return await service.start_scan(
         session,
         rt.cipher,

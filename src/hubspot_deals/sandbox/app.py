@@ -8,37 +8,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from hubspot_deals.sandbox import responses
 from hubspot_deals.sandbox.catalog import ALL_SCOPES, DEALS_READ, Account
 from hubspot_deals.sandbox.churn import (
-    CHURN_KINDS,
     DEFAULT_CHURN_KINDS,
     Churner,
-    ChurnError,
-    check_churn_kinds,
 )
 from hubspot_deals.sandbox.endpoints import Endpoints
 from hubspot_deals.sandbox.gateway import (
     BURST_WINDOW_MS,
     DEFAULT_FAULT_KINDS,
-    FAULT_KINDS,
     Gateway,
     GatewaySettings,
     Policy,
     ScopeRule,
-    Stats,
 )
-from hubspot_deals.sandbox.ids import deal_id
 from hubspot_deals.sandbox.oauth import (
     DEFAULT_LIFETIME_S,
     DEMO_CLIENT_ID,
@@ -49,6 +42,7 @@ from hubspot_deals.sandbox.oauth import (
 from hubspot_deals.sandbox.params import EDITIONS, BadRequest, list_param
 from hubspot_deals.sandbox.portal import Portal, inline_association_key
 from hubspot_deals.sandbox.responses import JSONResponse
+from hubspot_deals.sandbox.side_door import SideDoor
 
 #: The demo token has every scope the service uses. It is printed when the sandbox starts.
 DEMO_TOKEN = "pat-na1-5a4db0c5-0000-4000-8000-00000000d3m0"  # noqa: S105 - public, sandbox only
@@ -175,14 +169,7 @@ class Sandbox:
         return [
             *api,
             Route("/oauth/authorize", self.oauth.authorize, methods=["GET"]),
-            Route("/_sandbox/oauth/grant", self._oauth_grant, methods=["POST"]),
-            Route("/_sandbox/oauth/revoke", self._oauth_revoke, methods=["POST"]),
-            Route("/_sandbox/deals", self._truth, methods=["GET"]),
-            Route("/_sandbox/stats", self._stats, methods=["GET"]),
-            Route("/_sandbox/stats/reset", self._reset_stats, methods=["POST"]),
-            Route("/_sandbox/faults", self._faults, methods=["POST"]),
-            Route("/_sandbox/churn", self._churn_now, methods=["POST"]),
-            Route("/_sandbox/churn/kinds", self._churn_kinds, methods=["POST"]),
+            *SideDoor(self).routes(),
         ]
 
     def _edition_routes(self, edition: str) -> list[Route]:
@@ -247,31 +234,6 @@ class Sandbox:
         """Every deal, archived ones included, with all properties and complete associations."""
         return self.portal.ground_truth()
 
-    async def _truth(self, request: Request) -> Response:
-        def lines() -> Iterator[bytes]:
-            batch: list[str] = []
-            for deal in self.ground_truth():
-                batch.append(json.dumps(deal, ensure_ascii=False))
-                if len(batch) == 500:
-                    yield ("\n".join(batch) + "\n").encode()
-                    batch = []
-            if batch:
-                yield ("\n".join(batch) + "\n").encode()
-
-        return StreamingResponse(lines(), media_type="application/x-ndjson")
-
-    async def _stats(self, request: Request) -> Response:
-        return JSONResponse(
-            self.gateway.stats.json()
-            | {
-                "deals": self.portal.count - self.portal.deleted,
-                "deleted": self.portal.deleted,
-                "version": self.portal.version,
-                "churn_kinds": list(self.churner.kinds),
-                "oauth": self.oauth.json(),
-            }
-        )
-
     def _counted(self, name: str, handler: Any) -> Any:
         """An endpoint outside the gateway (no bearer token: OAuth's), counted as the rest are."""
 
@@ -281,101 +243,6 @@ class Sandbox:
             return response
 
         return counted
-
-    async def _oauth_grant(self, request: Request) -> Response:
-        """A refresh token of an app (the demo's unless ``client_id`` names another), as a user
-        installing it gives one; ``scopes`` narrows it."""
-        try:
-            body = json.loads(await request.body() or b"{}")
-            client_id = str(body.get("client_id", DEMO_CLIENT_ID))
-            scopes = body.get("scopes")
-            if client_id not in self.oauth.apps or not (
-                scopes is None or all(isinstance(x, str) for x in scopes)
-            ):
-                raise ValueError
-        except (ValueError, TypeError, AttributeError):
-            return responses.validation_error(
-                'Send {} or {"client_id": ..., "scopes": [...]} for a known app.'
-            )
-        token = self.oauth.grant(client_id, frozenset(scopes) if scopes is not None else None)
-        return JSONResponse(
-            {
-                "client_id": client_id,
-                "client_secret": self.oauth.apps[client_id],
-                "refresh_token": token,
-            }
-        )
-
-    async def _oauth_revoke(self, request: Request) -> Response:
-        try:
-            token = str(json.loads(await request.body())["refresh_token"])
-        except (ValueError, KeyError, TypeError):
-            return responses.validation_error('Send {"refresh_token": ...}.')
-        return JSONResponse({"revoked": self.oauth.revoke(token)})
-
-    async def _reset_stats(self, request: Request) -> Response:
-        self.gateway.stats = Stats()
-        return JSONResponse(self.gateway.stats.json())
-
-    async def _faults(self, request: Request) -> Response:
-        try:
-            body = json.loads(await request.body())
-            rate = float(body["rate"])
-            kinds = tuple(body["kinds"]) if "kinds" in body else None
-        except (ValueError, KeyError, TypeError):
-            return responses.validation_error('Send {"rate": 0.1} and optionally {"kinds": [...]}.')
-        if not 0 <= rate <= 1 or (kinds is not None and not set(kinds) <= set(FAULT_KINDS)):
-            return responses.validation_error(f"rate is 0..1; kinds are among {list(FAULT_KINDS)}.")
-        self.gateway.set_faults(rate, kinds)
-        return JSONResponse({"rate": rate, "kinds": list(self.gateway.settings.fault_kinds)})
-
-    async def _churn_now(self, request: Request) -> Response:
-        """Exactly the changes asked for, now or at ``at`` (epoch ms): the deterministic churn."""
-        usage = (
-            'Send {"create": n, "update": n, "archive": n, "delete": n, "relink": n} '
-            '(each optional, 0 to 1000000) and optionally "at": epoch milliseconds.'
-        )
-        try:
-            body = json.loads(await request.body())
-        except (ValueError, UnicodeDecodeError):
-            return responses.validation_error(usage)
-        if not isinstance(body, dict) or not set(body) <= {*CHURN_KINDS, "at"}:
-            return responses.validation_error(usage)
-        counts: dict[str, int] = {}
-        for kind in CHURN_KINDS:
-            n = body.get(kind, 0)
-            if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 1_000_000:
-                return responses.validation_error(f"{kind}: {usage}")
-            counts[kind] = n
-        at = body.get("at")
-        if at is not None and (
-            not isinstance(at, int) or isinstance(at, bool) or not 0 <= at < 10**14
-        ):
-            return responses.validation_error(f"at: {usage}")
-        try:
-            changed = self.churner.apply(counts, at)
-        except ChurnError as exc:
-            return responses.validation_error(str(exc))
-        return JSONResponse(
-            {
-                "changed": {k: [str(deal_id(i)) for i in v] for k, v in changed.items()},
-                "version": self.portal.version,
-            }
-        )
-
-    async def _churn_kinds(self, request: Request) -> Response:
-        """Which kinds background churn (``--churn``) draws from, changed while it runs."""
-        try:
-            body = json.loads(await request.body())
-            kinds = check_churn_kinds(tuple(body["kinds"]))
-            if not all(isinstance(k, str) for k in body["kinds"]):
-                raise TypeError
-        except (ValueError, KeyError, TypeError):
-            return responses.validation_error(
-                f'Send {{"kinds": [...]}}, one or more of {list(CHURN_KINDS)}.'
-            )
-        self.churner.kinds = kinds
-        return JSONResponse({"kinds": list(kinds)})
 
     # -- errors and lifecycle --------------------------------------------------------------------
 

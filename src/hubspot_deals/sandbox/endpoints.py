@@ -22,6 +22,15 @@ from hubspot_deals.sandbox.catalog import (
 from hubspot_deals.sandbox.clock import iso_ms, now_ms
 from hubspot_deals.sandbox.ids import deal_id
 from hubspot_deals.sandbox.params import (
+    ASSOCIATION_PAGE,
+    DEAL_TYPES,
+    HISTORY_LIMIT_MESSAGE,
+    MAX_ASSOCIATION_BATCH,
+    MAX_BATCH_READ,
+    MAX_LIST_LIMIT,
+    MAX_OWNERS_LIMIT,
+    MAX_WITH_HISTORY,
+    V4_TYPES,
     BadRequest,
     bool_param,
     dated,
@@ -35,24 +44,6 @@ from hubspot_deals.sandbox.portal import INLINE_ASSOCIATION_LIMIT, Portal, inlin
 from hubspot_deals.sandbox.responses import JSONResponse
 from hubspot_deals.sandbox.search import SearchIndex
 from hubspot_deals.sandbox.search_request import SearchError, parse_request
-
-DEAL_TYPES = frozenset({"deals", "deal", "0-3"})
-MAX_LIST_LIMIT = 100
-MAX_BATCH_READ = 100
-#: With ``propertiesWithHistory``, a list page holds at most this many deals (fact sheet section 1).
-MAX_WITH_HISTORY = 50
-HISTORY_LIMIT_MESSAGE = (
-    f"You can only request at most {MAX_WITH_HISTORY} objects with property history."
-)
-MAX_ASSOCIATION_BATCH = 1_000
-ASSOCIATION_PAGE = 500
-MAX_OWNERS_LIMIT = 500
-
-_V4_TYPES = {  # canonical type -> (typeId, label) of each v4 association type, primary first
-    "contacts": ((3, None),),
-    "companies": ((5, "Primary"), (341, None)),
-    "line_items": ((19, None),),
-}
 
 
 class Endpoints:
@@ -294,7 +285,7 @@ class Endpoints:
     def _v4_types(
         to_type: str | None, primary: bool, null_labels: bool = True
     ) -> list[dict[str, Any]]:
-        kinds = _V4_TYPES.get(to_type or "", ())
+        kinds = V4_TYPES.get(to_type or "", ())
         if to_type == "companies" and not primary:
             kinds = kinds[1:]
         return [

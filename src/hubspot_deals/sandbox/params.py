@@ -22,7 +22,7 @@ MAX_ASSOCIATION_BATCH = 1_000
 ASSOCIATION_PAGE = 500
 MAX_OWNERS_LIMIT = 500
 
-_V4_TYPES = {  # canonical type -> (typeId, label) of each v4 association type, primary first
+V4_TYPES = {  # canonical type -> (typeId, label) of each v4 association type, primary first
     "contacts": ((3, None),),
     "companies": ((5, "Primary"), (341, None)),
     "line_items": ((19, None),),

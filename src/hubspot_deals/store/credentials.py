@@ -65,17 +65,17 @@ class CredentialRepository:
 
     async def inline_grant(
         self, cipher: TokenCipher, org: str | None, grant: OAuthCredentials
-    ) -> str:
-        """The id of the stored credential for a scan config's inline grant: the one stored
-        the first time this organization gave it (its refresh token may have rotated since),
-        else a new one. Commits."""
+    ) -> tuple[str, bool]:
+        """The id of the stored credential for a scan config's inline grant, and whether it is
+        new: the one stored the first time this organization gave it (its refresh token may
+        have rotated since), else a new one. Commits."""
         origin = origin_of(org, grant.client_id, grant.refresh_token.get_secret_value())
         for _ in range(2):  # a concurrent start may insert it first
             found = await self.session.scalar(
                 select(Credential.id).where(Credential.origin == origin)
             )
             if found is not None:
-                return found
+                return found, False
             moment = datetime.now(UTC)
             row = Credential(
                 id=f"cred_{secrets.token_hex(8)}",
@@ -93,8 +93,15 @@ class CredentialRepository:
             except IntegrityError:
                 await self.session.rollback()
                 continue
-            return row.id
+            return row.id, True
         raise RuntimeError("the inline grant's credential could not be stored")
+
+    async def delete(self, credential_id: str) -> None:
+        """Forget a credential (a grant refused the first time it was given). Commits."""
+        row = await self.get(credential_id)
+        if row is not None:
+            await self.session.delete(row)
+            await self.session.commit()
 
     async def rotate(self, rotate: Callable[[bytes], bytes]) -> int:
         """Re-encrypt every stored credential's secrets with ``rotate`` (the first key)."""
