@@ -25,6 +25,9 @@ NONE: dict[str, Any] = dict.fromkeys(
         "mode",
         "refresh_associations",
         "include_stage_history",
+        "client_id",
+        "client_secret",
+        "refresh_token",
     )
 )
 
@@ -63,13 +66,27 @@ def test_token_order() -> None:
     assert build_config({}, "env", False, **NONE)["auth"]["hubspot_access_token"] == "env"
 
 
+def test_a_grant_from_flags() -> None:
+    """--client-id, --client-secret and --refresh-token make the auth an OAuth grant; typed on
+    the command line they beat a token from the environment, and --token beats them."""
+    grant = {"client_id": "id", "client_secret": "secret", "refresh_token": "rt"}
+    flags = NONE | grant
+    assert build_config({}, "env", False, **flags, grant_from_flag=True)["auth"] == grant
+    assert build_config({}, "tok", True, **flags, grant_from_flag=True)["auth"] == {
+        "hubspot_access_token": "tok"
+    }
+    in_file = {"auth": {"hubspot_access_token": "file"}}
+    assert build_config(in_file, None, False, **flags)["auth"] == {"hubspot_access_token": "file"}
+
+
 def test_every_config_field_has_a_flag() -> None:
     """Each field of the start config (nested ones too) is set by some flag of ``scan start``."""
     every = {name: f"<{name}>" for name in NONE}
     config = build_config({}, "tok", True, **every)
     filters = config["filters"]
     assert set(config) == set(ScanConfig.model_fields)
-    assert set(config["auth"]) == set(Auth.model_fields)
+    granted = build_config({}, None, False, **every)["auth"]  # the other kind of credential
+    assert set(config["auth"]) | set(granted) == set(Auth.model_fields)
     assert set(filters) == set(Filters.model_fields)
     assert set(filters["dateFilter"]) == set(DateFilter.model_fields)
 

@@ -202,7 +202,7 @@ class TestStart:
     @pytest.mark.parametrize(
         ("args", "stdin", "fragment"),
         [
-            (("cli-x",), None, "no HubSpot token"),
+            (("cli-x",), None, "no HubSpot credential"),
             (("--token", "t"), None, "no scan id"),
             (("cli-x", "--token", "t", "--config", "-"), "{not json", "is not JSON"),
             (("cli-x", "--token", "t", "--config", "-"), "[1, 2]", "must hold a JSON object"),

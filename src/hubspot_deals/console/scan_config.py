@@ -51,8 +51,11 @@ def from_command_line(ctx: typer.Context, name: str) -> bool:
 def build_config(base: JSON, token: str | None, token_from_flag: bool, **flags: Any) -> JSON:
     """The config to send: the file's, then each given flag over it (None means "not given").
 
-    The token's order is ``--token`` over the file's ``auth`` over HUBSPOT_ACCESS_TOKEN: an
-    explicit file beats an ambient variable, an explicit flag beats both."""
+    ``auth`` is a token or an OAuth grant (``--client-id``, ``--client-secret``,
+    ``--refresh-token``). The order is flags over the file's ``auth`` over the environment
+    (HUBSPOT_ACCESS_TOKEN, HUBSPOT_CLIENT_ID...): an explicit file beats an ambient variable, an
+    explicit flag beats both; ``--token`` beats a grant, and a grant beats a token from the
+    environment."""
     config = dict(base)
     config.setdefault("type", ["hubspot_deals"])
     top = {
@@ -88,11 +91,12 @@ def build_config(base: JSON, token: str | None, token_from_flag: bool, **flags: 
             merged["dateFilter"] = date_filter | {k: v for k, v in dates.items() if v is not None}
         config["filters"] = merged
     auth = config.get("auth")
-    in_file = isinstance(auth, dict) and bool(auth.get("hubspot_access_token"))
-    if token and (token_from_flag or not in_file):
-        config["auth"] = (dict(auth) if isinstance(auth, dict) else {}) | {
-            "hubspot_access_token": token
-        }
+    in_file = isinstance(auth, dict) and bool(auth)
+    grant = {k: flags[k] for k in ("client_id", "client_secret", "refresh_token") if flags[k]}
+    if token and (token_from_flag or not (in_file or grant)):
+        config["auth"] = {"hubspot_access_token": token}
+    elif grant and (flags.get("grant_from_flag") or not in_file):
+        config["auth"] = grant
     return config
 
 

@@ -122,6 +122,34 @@ def start(
             help="The HubSpot access token (prefer the variable: flags show in process lists).",
         ),
     ] = None,
+    client_id: Annotated[
+        str | None,
+        typer.Option(
+            "--client-id",
+            envvar="HUBSPOT_CLIENT_ID",
+            show_default=False,
+            help="An OAuth app's client id: with --client-secret and --refresh-token, the "
+            "service renews access tokens itself (docs/api.md, HubSpot credentials).",
+        ),
+    ] = None,
+    client_secret: Annotated[
+        str | None,
+        typer.Option(
+            "--client-secret",
+            envvar="HUBSPOT_CLIENT_SECRET",
+            show_default=False,
+            help="The OAuth app's client secret (prefer the variable).",
+        ),
+    ] = None,
+    refresh_token: Annotated[
+        str | None,
+        typer.Option(
+            "--refresh-token",
+            envvar="HUBSPOT_REFRESH_TOKEN",
+            show_default=False,
+            help="The portal's OAuth refresh token (prefer the variable).",
+        ),
+    ] = None,
     scan_type: Annotated[
         list[str] | None,
         typer.Option(
@@ -272,14 +300,20 @@ def start(
         mode=mode.value if mode else None,
         refresh_associations=refresh_associations,
         include_stage_history=include_stage_history,
+        client_id=client_id,
+        client_secret=client_secret,
+        refresh_token=refresh_token,
+        grant_from_flag=any(
+            from_command_line(ctx, n) for n in ("client_id", "client_secret", "refresh_token")
+        ),
     )
     if not config.get("scanId"):
         fail("no scan id: give SCAN_ID (or scanId in --config)", ExitCode.USAGE)
     auth = config.get("auth")
-    if not (isinstance(auth, dict) and auth.get("hubspot_access_token")):
+    if not (isinstance(auth, dict) and auth):
         fail(
-            "no HubSpot token: give --token or set HUBSPOT_ACCESS_TOKEN "
-            "(or auth.hubspot_access_token in --config)",
+            "no HubSpot credential: give --token or set HUBSPOT_ACCESS_TOKEN, or an OAuth grant "
+            "(--client-id, --client-secret, --refresh-token), or auth in --config",
             ExitCode.USAGE,
         )
     with api_for(url, api_key, timeout) as api, reported():
