@@ -36,14 +36,24 @@ def _secret(
     return value
 
 
+def _given(*names: str, none_of: tuple[str, ...]) -> JsonDict:
+    """JSON Schema for "these fields given and none of those": given means a string (a field
+    given ``null`` is a field not given, as everywhere in the config)."""
+
+    def strings(fields: tuple[str, ...]) -> JsonDict:
+        return {"required": list(fields), "properties": {f: {"type": "string"} for f in fields}}
+
+    return strings(names) | {"not": {"anyOf": [strings((f,)) for f in none_of]}}
+
+
 class Auth(Strict):
     """One of two kinds: a bearer token, or an OAuth app's grant the service renews."""
 
     model_config = ConfigDict(
         json_schema_extra={
             "oneOf": [
-                {"required": ["hubspot_access_token"]},
-                {"required": list(_OAUTH_FIELDS)},
+                _given("hubspot_access_token", none_of=_OAUTH_FIELDS),
+                _given(*_OAUTH_FIELDS, none_of=("hubspot_access_token",)),
             ]
         }
     )

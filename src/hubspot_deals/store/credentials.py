@@ -19,9 +19,12 @@ from hubspot_deals.store.crypto import TokenCipher
 from hubspot_deals.store.models import Credential
 
 
-def origin_of(org: str | None, client_id: str, refresh_token: str) -> str:
-    """What an inline grant is found again by; a digest, so the table holds no token in clear."""
-    material = f"{org or ''}\0{client_id}\0{refresh_token}".encode()
+def origin_of(org: str | None, grant: OAuthCredentials) -> str:
+    """What an inline grant is found again by: a digest of the organization and the whole grant
+    as first given (a wrong client secret is another grant, refused on its own), so the table
+    holds no secret in clear."""
+    secret, refresh = grant.client_secret.get_secret_value(), grant.refresh_token.get_secret_value()
+    material = f"{org or ''}\0{grant.client_id}\0{secret}\0{refresh}".encode()
     return hashlib.sha256(material).hexdigest()
 
 
@@ -69,7 +72,7 @@ class CredentialRepository:
         """The id of the stored credential for a scan config's inline grant, and whether it is
         new: the one stored the first time this organization gave it (its refresh token may
         have rotated since), else a new one. Commits."""
-        origin = origin_of(org, grant.client_id, grant.refresh_token.get_secret_value())
+        origin = origin_of(org, grant)
         for _ in range(2):  # a concurrent start may insert it first
             found = await self.session.scalar(
                 select(Credential.id).where(Credential.origin == origin)

@@ -221,8 +221,8 @@ class Credential(Base):
     """A stored HubSpot credential: an OAuth app's grant (client id, secret and refresh token) or
     a token, encrypted as one JSON document; for OAuth, the current access token and when it
     expires, renewed by whichever worker needs it first (under this row's lock). ``origin`` is
-    the digest a scan config's inline grant is found again by (its organization, app and
-    first refresh token)."""
+    what a scan config's inline grant is found again by: a digest of its organization and the
+    grant as first given."""
 
     __tablename__ = "hubspot_credentials"
 
