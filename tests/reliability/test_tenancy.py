@@ -28,6 +28,11 @@ from hubspot_deals.service_process import ServiceProcess
 
 PATHS = ("/api/v1/scan/status/{}", "/api/v1/scan/results/{}", "/api/v1/scan/cancel/{}")
 EXPORT = "/api/v1/scan/results/{}/export"
+CONNECTION_PATHS = (
+    ("GET", "/api/v1/connections/{}"),
+    ("POST", "/api/v1/connections/{}/test"),
+    ("DELETE", "/api/v1/connections/{}"),
+)
 FORMATS = tuple(f.value for f in ExportFormat)
 #: Each format, and a CSV with its byte order mark under a filter.
 EXPORT_QUERIES = (*(f"?format={f}" for f in FORMATS), "?format=csv&bom=true&pipeline=default")
@@ -116,7 +121,12 @@ def test_a_thousand_requests_across_organizations(
     bob.start_scan("shared-name", portal.token)  # same scan id, another organization
     assert bob.wait("shared-name")["status"] == "completed"
     page = alice.get("/api/v1/scan/results/alpha-only?page_size=5").json()
+    connection = alice.post(
+        "/api/v1/connections",
+        {"name": "alice's portal", "auth": {"hubspot_access_token": portal.token}},
+    ).json()["connectionId"]
     secrets = {
+        "connection ids": [connection],
         "job ids": [alice.status(s)["id"] for s in ("alpha-only", "shared-name")],
         "result ids": [d["id"] for d in page["deals"]],
         "cursor": [page["pagination"]["next_cursor"]],
@@ -144,6 +154,26 @@ def test_a_thousand_requests_across_organizations(
                 if reply.status_code != 400:  # not a malformed id: as if it never existed
                     expected = never(method, template + query, key_b)
                     assert normalized(reply, guess) == expected, (template, guess)
+    # ... and every identifier as a connection's, on the connection endpoints and as a scan's
+    # connectionId: answered as for a connection that never was
+    for guess in guesses:
+        for method, template in CONNECTION_PATHS:
+            reply = call(svc, method, template.format(guess), key_b)
+            replies.append(reply)
+            if reply.status_code != 400:
+                assert normalized(reply, guess) == never(method, template, key_b), (template, guess)
+        body = {"config": {"scanId": "stolen", "type": ["hubspot_deals"], "connectionId": guess}}
+        reply = call(svc, "POST", "/api/v1/scan/start", key_b, json=body)
+        replies.append(reply)
+        if reply.status_code != 400:  # a guess that is no connection id's form: refused as such
+            body["config"]["connectionId"] = "conn_0000000000000000"
+            expected = normalized(
+                call(svc, "POST", "/api/v1/scan/start", key_b, json=body), "conn_0000000000000000"
+            )
+            assert normalized(reply, guess) == expected, guess
+    listed = call(svc, "GET", "/api/v1/connections", key_b)
+    replies.append(listed)
+    assert listed.json() == {"connections": []}
     # ... and on the dashboard, with the second organization's key in its cookie: "not found"
     # pages, the very pages of a scan that never existed
     for guess in guesses:

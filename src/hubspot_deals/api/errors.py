@@ -13,6 +13,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hubspot_deals.api.validation import field_errors
 from hubspot_deals.jobs.service import (
+    ConnectionInUse,
+    ConnectionNotFound,
+    HubSpotUnreachable,
     InvalidCancellation,
     ScanError,
     ScanInProgress,
@@ -24,6 +27,9 @@ from hubspot_deals.store.outages import is_outage
 log = structlog.get_logger(__name__)
 
 STATUS = {
+    ConnectionNotFound: 404,
+    ConnectionInUse: 409,
+    HubSpotUnreachable: 502,
     ScanInProgress: 409,
     ScanNotFound: 404,
     ScanNotReady: 404,

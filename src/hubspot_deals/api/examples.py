@@ -159,6 +159,18 @@ METRICS_TEXT = (
     'hubspot_deals_scans{status="completed"} 44.0\n'
 )
 
+CONNECTION: dict[str, Any] = {
+    "connectionId": "conn_4f1c2a9e8b7d6c5a",
+    "name": "EU sales portal",
+    "organizationId": "org_123456",
+    "authType": "oauth",
+    "portalId": 48151623,
+    "hubDomain": "app-eu1.hubspot.com",
+    "scopes": ["crm.objects.deals.read", "crm.objects.contacts.read", "crm.objects.owners.read"],
+    "createdAt": WHEN,
+    "checkedAt": WHEN,
+}
+
 #: (method, path) -> the request body's example (when it takes one) and one answer per status.
 EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/v1/scan/start"): {
@@ -253,6 +265,26 @@ EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
                     }
                 ],
             }
+        }
+    },
+    ("post", "/api/v1/connections"): {
+        "request": {
+            "name": "EU sales portal",
+            "organizationId": "org_123456",
+            "auth": {
+                "client_id": "5a4db0c5-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
+                "client_secret": "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
+                "refresh_token": "na1-xxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
+            },
+        },
+        "responses": {"201": CONNECTION},
+    },
+    ("get", "/api/v1/connections"): {"responses": {"200": {"connections": [CONNECTION]}}},
+    ("get", "/api/v1/connections/{connection_id}"): {"responses": {"200": CONNECTION}},
+    ("post", "/api/v1/connections/{connection_id}/test"): {"responses": {"200": CONNECTION}},
+    ("delete", "/api/v1/connections/{connection_id}"): {
+        "responses": {
+            "200": {"message": "Connection deleted", "connectionId": CONNECTION["connectionId"]}
         }
     },
     ("get", "/api/v1/stats"): {"responses": {"200": STATS}},

@@ -11,11 +11,13 @@ from pydantic import (
     AfterValidator,
     ConfigDict,
     Field,
+    JsonValue,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic.config import JsonDict
+from pydantic_core import PydanticCustomError
 
 from hubspot_deals.api.request_auth import Auth
 from hubspot_deals.api.strict import Strict
@@ -33,6 +35,7 @@ SCAN_ID_RE = re.compile(SCAN_ID_PATTERN)
 #: spaces, no control characters, nothing blank at either end.
 ORGANIZATION_PATTERN = r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$"
 ORGANIZATION_RE = re.compile(ORGANIZATION_PATTERN)
+CONNECTION_ID_PATTERN = r"^conn_[0-9a-f]{16}$"
 #: HubSpot's internal property names: lowercase letters, digits and underscores.
 PROPERTY_PATTERN = r"^[a-z][a-z0-9_]*$"
 PROPERTY_RE = re.compile(PROPERTY_PATTERN)
@@ -149,22 +152,35 @@ _NEEDS_ASSOCIATIONS: tuple[tuple[str, JsonDict], ...] = (
 )
 
 
+def _present(field: str, absent: str) -> JsonDict:
+    """JSON Schema for "``field`` given, ``absent`` not" (null is not given)."""
+    types = {"auth": "object", "connectionId": "string"}
+
+    def given(name: str) -> JsonDict:
+        return {"required": [name], "properties": {name: {"type": types[name]}}}
+
+    return given(field) | {"not": given(absent)}
+
+
+#: refreshAssociations and associationTypes need includeAssociations; auth or connectionId.
+_NEEDS_INCLUDE: JsonDict = {
+    "properties": {"includeAssociations": {"const": True}},
+    "required": ["includeAssociations"],
+}
+_CONFIG_RULES: list[JsonValue] = [
+    {"if": {"properties": {f: when}, "required": [f]}, "then": _NEEDS_INCLUDE}
+    for f, when in _NEEDS_ASSOCIATIONS
+]
+_CONFIG_RULES.append(
+    {"oneOf": [_present("auth", "connectionId"), _present("connectionId", "auth")]}
+)
+
+
 class ScanConfig(Strict):
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
-        json_schema_extra={  # refreshAssociations and associationTypes need includeAssociations
-            "allOf": [
-                {
-                    "if": {"properties": {field: when}, "required": [field]},
-                    "then": {
-                        "properties": {"includeAssociations": {"const": True}},
-                        "required": ["includeAssociations"],
-                    },
-                }
-                for field, when in _NEEDS_ASSOCIATIONS
-            ]
-        },
+        json_schema_extra={"allOf": _CONFIG_RULES},
     )
 
     scanId: str = Field(
@@ -176,7 +192,14 @@ class ScanConfig(Strict):
         description='Must include "hubspot_deals".',
         json_schema_extra={"contains": {"const": "hubspot_deals"}},
     )
-    auth: Auth
+    auth: Auth | None = Field(
+        None, description="The HubSpot credential: a token or an OAuth grant (or connectionId)."
+    )
+    connectionId: str | None = Field(
+        None,
+        description="A stored connection (POST /connections) instead of auth.",
+        json_schema_extra={"pattern": CONNECTION_ID_PATTERN},
+    )
     organizationId: str | None = Field(
         None,
         min_length=1,
@@ -266,6 +289,20 @@ class ScanConfig(Strict):
                 "Needs includeAssociations: true (there are no associations to refresh)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> ScanConfig:
+        if self.auth is not None and self.connectionId is not None:
+            raise PydanticCustomError(
+                "field_error", "Give auth or connectionId, not both", {"field": "connectionId"}
+            )
+        if self.auth is None and self.connectionId is None:  # as the spec's example keys it
+            raise PydanticCustomError(
+                "field_error",
+                "Field is required (or give connectionId)",
+                {"field": "auth.hubspot_access_token"},
+            )
+        return self
 
     @field_validator("organizationId")
     @classmethod

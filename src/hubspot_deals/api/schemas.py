@@ -255,3 +255,26 @@ class StatsResponse(BaseModel):
     status_breakdown: dict[str, int]
     performance_metrics: PerformanceMetrics
     error_analysis: ErrorAnalysis
+
+
+class ConnectionResponse(BaseModel):
+    """A stored HubSpot credential, never its secret."""
+
+    connectionId: str
+    name: str
+    organizationId: str | None
+    authType: Literal["token", "oauth"]
+    portalId: int | None = Field(description="The portal the credential reaches (last check)")
+    hubDomain: str | None = Field(description="The portal's UI host (last check)")
+    scopes: list[str] = Field(description="The reads of a deal scan it may do (last check)")
+    createdAt: str
+    checkedAt: str | None
+
+
+class ConnectionList(BaseModel):
+    connections: list[ConnectionResponse]
+
+
+class DeletedConnection(BaseModel):
+    message: str
+    connectionId: str

@@ -14,7 +14,7 @@ from hubspot_deals.api.requests import ScanConfig
 from hubspot_deals.hubspot import OAuthCredentials
 from hubspot_deals.jobs.runtime import Runtime
 from hubspot_deals.jobs.service import Started
-from hubspot_deals.jobs.starting import start_checked
+from hubspot_deals.jobs.starting import StoredConnection, start_checked
 from hubspot_deals.jobs.token_check import TokenRefused
 
 
@@ -43,10 +43,13 @@ async def start_for_caller(
             scope=org_scope(request),
         )
     except TokenRefused as refused:
-        raise _auth_failed(refused) from None
+        raise auth_failed(refused) from None
 
 
-def _credential(config: ScanConfig) -> str | OAuthCredentials:
+def _credential(config: ScanConfig) -> str | OAuthCredentials | StoredConnection:
+    if config.connectionId is not None:
+        return StoredConnection(config.connectionId)
+    assert config.auth is not None  # ScanConfig's own check: auth or connectionId
     token = config.auth.hubspot_access_token
     if token is not None:
         return token.get_secret_value()
@@ -55,7 +58,7 @@ def _credential(config: ScanConfig) -> str | OAuthCredentials:
     return grant
 
 
-def _auth_failed(refused: TokenRefused) -> ApiError:
+def auth_failed(refused: TokenRefused) -> ApiError:
     """The spec's ``HUBSPOT_AUTH_FAILED``: 401 for a rejected token, 403 for missing scopes."""
     details: dict[str, Any] = {
         "hubspot_error": refused.hubspot_error,

@@ -120,6 +120,9 @@ class CredentialSource:
                     self._token, self._renew_at = held, renew_at
                     return
             grant = unseal(self._cipher, row.secret_encrypted)
+            if isinstance(grant, str):  # a token connection: nothing to renew
+                self._token, self._renew_at = grant, float("inf")
+                return
             answer = await refresh_access_token(
                 grant,
                 base_url=self._config.base_url,

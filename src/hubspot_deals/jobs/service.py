@@ -55,6 +55,18 @@ class InvalidCancellation(ScanError):
     code = "INVALID_CANCELLATION"
 
 
+class ConnectionNotFound(ScanError):
+    code = "CONNECTION_NOT_FOUND"
+
+
+class ConnectionInUse(ScanError):
+    code = "CONNECTION_IN_USE"
+
+
+class HubSpotUnreachable(ScanError):
+    code = "HUBSPOT_API_ERROR"
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 

@@ -7,7 +7,7 @@ Both doors (the API and the dashboard's form) come through here; they only trans
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,9 +16,17 @@ from hubspot_deals.engine import ScanSpec
 from hubspot_deals.hubspot import OAuthCredentials, TokenSource
 from hubspot_deals.jobs import service
 from hubspot_deals.jobs.runtime import Runtime
+from hubspot_deals.jobs.service import ConnectionNotFound
 from hubspot_deals.jobs.token_check import TokenRefused, check_token
 from hubspot_deals.store.credentials import CredentialRepository
 from hubspot_deals.store.jobs import OrgScope
+
+
+@dataclass(frozen=True)
+class StoredConnection:
+    """A config's ``connectionId``: the organization's stored credential, by id."""
+
+    connection_id: str
 
 
 async def start_checked(
@@ -27,7 +35,7 @@ async def start_checked(
     *,
     config: dict[str, Any],
     spec: ScanSpec,
-    credential: str | OAuthCredentials,
+    credential: str | OAuthCredentials | StoredConnection,
     org: str | None,
     scope: OrgScope,
 ) -> service.Started:
@@ -45,6 +53,12 @@ async def start_checked(
     new = False
     if isinstance(credential, str):
         token = source = credential
+    elif isinstance(credential, StoredConnection):
+        row = await CredentialRepository(session).connection(credential.connection_id, scope)
+        if row is None:
+            raise ConnectionNotFound("Connection not found", connectionId=credential.connection_id)
+        credential_id = row.id
+        source = rt.credential_source(credential_id)
     else:
         stored = CredentialRepository(session)
         credential_id, new = await stored.inline_grant(rt.cipher, org, credential)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import orjson
@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.hubspot import OAuthCredentials
 from hubspot_deals.store.crypto import TokenCipher
-from hubspot_deals.store.models import Credential
+from hubspot_deals.store.jobs import ACTIVE, OrgScope, scoped
+from hubspot_deals.store.models import Credential, ScanJob
 
 
 def origin_of(org: str | None, grant: OAuthCredentials) -> str:
@@ -28,20 +29,28 @@ def origin_of(org: str | None, grant: OAuthCredentials) -> str:
     return hashlib.sha256(material).hexdigest()
 
 
-def seal(cipher: TokenCipher, grant: OAuthCredentials) -> bytes:
+#: What a credential holds: an OAuth grant, or a bearer token.
+Secret = OAuthCredentials | str
+
+
+def seal(cipher: TokenCipher, secret: Secret) -> bytes:
+    if isinstance(secret, str):
+        return cipher.encrypt(orjson.dumps({"token": secret}).decode())
     return cipher.encrypt(
         orjson.dumps(
             {
-                "client_id": grant.client_id,
-                "client_secret": grant.client_secret.get_secret_value(),
-                "refresh_token": grant.refresh_token.get_secret_value(),
+                "client_id": secret.client_id,
+                "client_secret": secret.client_secret.get_secret_value(),
+                "refresh_token": secret.refresh_token.get_secret_value(),
             }
         ).decode()
     )
 
 
-def unseal(cipher: TokenCipher, blob: bytes) -> OAuthCredentials:
+def unseal(cipher: TokenCipher, blob: bytes) -> Secret:
     data = orjson.loads(cipher.decrypt(blob))
+    if "token" in data:
+        return str(data["token"])
     return OAuthCredentials(
         data["client_id"], SecretStr(data["client_secret"]), SecretStr(data["refresh_token"])
     )
@@ -98,6 +107,46 @@ class CredentialRepository:
                 continue
             return row.id, True
         raise RuntimeError("the inline grant's credential could not be stored")
+
+    def add_connection(
+        self, cipher: TokenCipher, org: str | None, name: str, secret: Secret
+    ) -> Credential:
+        """A named credential (a connection), its secret sealed; the caller commits."""
+        moment = datetime.now(UTC)
+        row = Credential(
+            id=f"conn_{secrets.token_hex(8)}",
+            organization_id=org,
+            name=name,
+            kind="token" if isinstance(secret, str) else "oauth",
+            secret_encrypted=seal(cipher, secret),
+            created_at=moment,
+            updated_at=moment,
+        )
+        self.session.add(row)
+        return row
+
+    async def connections(self, org: OrgScope) -> Sequence[Credential]:
+        """The organization's connections (named credentials), newest first."""
+        query = select(Credential).where(Credential.name.is_not(None))
+        query = scoped(query, org, Credential.organization_id)
+        return (await self.session.scalars(query.order_by(Credential.created_at.desc()))).all()
+
+    async def connection(self, connection_id: str, org: OrgScope) -> Credential | None:
+        query = select(Credential).where(
+            Credential.id == connection_id, Credential.name.is_not(None)
+        )
+        return (
+            await self.session.scalars(scoped(query, org, Credential.organization_id))
+        ).one_or_none()
+
+    async def in_use(self, credential_id: str) -> bool:
+        """Whether a pending or running run scans with it."""
+        found = await self.session.scalar(
+            select(ScanJob.id)
+            .where(ScanJob.credential_id == credential_id, ScanJob.status.in_(ACTIVE))
+            .limit(1)
+        )
+        return found is not None
 
     async def delete(self, credential_id: str) -> None:
         """Forget a credential (a grant refused the first time it was given). Commits."""

@@ -35,12 +35,11 @@ OrgScope = str | None | _AnyOrg
 AnySelect = TypeVar("AnySelect", bound=Select[*tuple[Any, ...]])
 
 
-def scoped(query: AnySelect, org: OrgScope) -> AnySelect:
+def scoped(query: AnySelect, org: OrgScope, column: Any = ScanJob.organization_id) -> AnySelect:
+    """``query`` within the organization ``org`` (of ``column``: a job's, or another table's)."""
     if isinstance(org, _AnyOrg):
         return query
-    return query.where(
-        ScanJob.organization_id.is_(None) if org is None else equals(ScanJob.organization_id, org)
-    )
+    return query.where(column.is_(None) if org is None else equals(column, org))
 
 
 @dataclass(frozen=True)

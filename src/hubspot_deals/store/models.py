@@ -219,7 +219,8 @@ class ApiKey(Base):
 
 class Credential(Base):
     """A stored HubSpot credential: an OAuth app's grant (client id, secret and refresh token) or
-    a token, encrypted as one JSON document; for OAuth, the current access token and when it
+    a token, encrypted as one JSON document. A named one is a connection (the API's); an unnamed
+    one was given inline in a scan config; for OAuth, the current access token and when it
     expires, renewed by whichever worker needs it first (under this row's lock). ``origin`` is
     what a scan config's inline grant is found again by: a digest of its organization and the
     grant as first given."""
@@ -239,6 +240,10 @@ class Credential(Base):
     rotations: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: why HubSpot refused the grant, once it did: the credential is dead until reconnected
     refused: Mapped[str | None] = mapped_column(Text)
+    #: what the last check found: the portal, its UI host, the scopes a scan can use
+    portal_id: Mapped[int | None] = mapped_column(BigInteger)
+    hub_domain: Mapped[str | None] = mapped_column(String(255))
+    scopes: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

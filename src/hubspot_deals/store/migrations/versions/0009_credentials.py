@@ -1,4 +1,4 @@
-"""hubspot_credentials: stored OAuth grants (and tokens); scan_jobs.credential_id
+"""hubspot_credentials: stored OAuth grants and tokens (connections); scan_jobs.credential_id
 
 Revision ID: 0009
 Revises: 0008
@@ -31,6 +31,9 @@ def upgrade() -> None:
         sa.Column("refreshes", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("rotations", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("refused", sa.Text(), nullable=True),
+        sa.Column("portal_id", sa.BigInteger(), nullable=True),
+        sa.Column("hub_domain", sa.String(255), nullable=True),
+        sa.Column("scopes", sa.JSON(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("origin", name="uq_credentials_origin"),
