@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from hubspot_deals.console.connection_commands import connection_app
 from hubspot_deals.console.sandbox_command import sandbox
 from hubspot_deals.console.scan_commands import scan_app
 
@@ -238,6 +239,7 @@ def db_rotate_tokens() -> None:
 
 
 app.command()(sandbox)
+app.add_typer(connection_app, name="connection")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -28,6 +28,7 @@ NONE: dict[str, Any] = dict.fromkeys(
         "client_id",
         "client_secret",
         "refresh_token",
+        "connection_id",
     )
 )
 
@@ -79,14 +80,23 @@ def test_a_grant_from_flags() -> None:
     assert build_config(in_file, None, False, **flags)["auth"] == {"hubspot_access_token": "file"}
 
 
+def test_a_connection_takes_no_secret_from_the_environment() -> None:
+    """--connection names a stored credential: HUBSPOT_ACCESS_TOKEN in the environment is not
+    sent beside it (the service would refuse both); a typed --token is (and refused so)."""
+    flags = NONE | {"connection_id": "conn_0123456789abcdef"}
+    quiet = build_config({}, "env", False, **flags)
+    assert quiet["connectionId"] == "conn_0123456789abcdef" and "auth" not in quiet
+    assert build_config({}, "typed", True, **flags)["auth"] == {"hubspot_access_token": "typed"}
+
+
 def test_every_config_field_has_a_flag() -> None:
     """Each field of the start config (nested ones too) is set by some flag of ``scan start``."""
     every = {name: f"<{name}>" for name in NONE}
     config = build_config({}, "tok", True, **every)
     filters = config["filters"]
     assert set(config) == set(ScanConfig.model_fields)
-    granted = build_config({}, None, False, **every)["auth"]  # the other kind of credential
-    assert set(config["auth"]) | set(granted) == set(Auth.model_fields)
+    granted = build_config({}, None, False, **every | {"connection_id": None})["auth"]
+    assert set(config["auth"]) | set(granted) == set(Auth.model_fields)  # both kinds
     assert set(filters) == set(Filters.model_fields)
     assert set(filters["dateFilter"]) == set(DateFilter.model_fields)
 

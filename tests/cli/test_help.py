@@ -21,6 +21,8 @@ COMMANDS = [
     ("scan", "results"),
     ("scan", "export"),
     ("scan", "cancel"),
+    ("connection",),
+    ("connection", "create"),
 ]
 
 

@@ -166,6 +166,20 @@ class ScanApi:
     def cancel(self, scan_id: str) -> JSON:
         return self._call("POST", f"/scan/cancel/{_segment(scan_id)}")
 
+    def create_connection(self, body: JSON) -> JSON:
+        """``POST /connections``: the credential checked against HubSpot, then stored."""
+        return self._call("POST", "/connections", json=body)
+
+    def connections(self) -> JSON:
+        return self._call("GET", "/connections")
+
+    def connection(self, connection_id: str, action: str = "") -> JSON:
+        """``GET /connections/{id}``, or with ``action`` ``test`` its POST, ``delete`` its DELETE."""
+        path = f"/connections/{_segment(connection_id)}"
+        if action == "test":
+            return self._call("POST", f"{path}/test")
+        return self._call("DELETE" if action == "delete" else "GET", path)
+
     def results(
         self,
         scan_id: str,

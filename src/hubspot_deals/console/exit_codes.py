@@ -32,6 +32,9 @@ BY_CODE = {
     "UNAUTHORIZED": ExitCode.UNAUTHORIZED,
     "FORBIDDEN": ExitCode.UNAUTHORIZED,
     "SCAN_NOT_FOUND": ExitCode.NOT_FOUND,
+    "CONNECTION_NOT_FOUND": ExitCode.NOT_FOUND,
+    "CONNECTION_IN_USE": ExitCode.CONFLICT,
+    "HUBSPOT_API_ERROR": ExitCode.SCAN_FAILED,  # a connection HubSpot could not check
     "SCAN_NOT_READY": ExitCode.CONFLICT,
     "HUBSPOT_AUTH_FAILED": ExitCode.SCAN_FAILED,  # refused at start: the scan cannot run
     "SCAN_IN_PROGRESS": ExitCode.CONFLICT,

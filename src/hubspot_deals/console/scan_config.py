@@ -90,9 +90,13 @@ def build_config(base: JSON, token: str | None, token_from_flag: bool, **flags: 
             date_filter = dict(date_filter) if isinstance(date_filter, dict) else {}
             merged["dateFilter"] = date_filter | {k: v for k, v in dates.items() if v is not None}
         config["filters"] = merged
+    grant = {k: flags[k] for k in ("client_id", "client_secret", "refresh_token") if flags[k]}
+    if flags.get("connection_id"):  # a stored credential: no secret from the environment
+        config["connectionId"] = flags["connection_id"]
+        token = token if token_from_flag else None
+        grant = grant if flags.get("grant_from_flag") else {}
     auth = config.get("auth")
     in_file = isinstance(auth, dict) and bool(auth)
-    grant = {k: flags[k] for k in ("client_id", "client_secret", "refresh_token") if flags[k]}
     if token and (token_from_flag or not (in_file or grant)):
         config["auth"] = {"hubspot_access_token": token}
     elif grant and (flags.get("grant_from_flag") or not in_file):

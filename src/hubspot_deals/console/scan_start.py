@@ -122,6 +122,14 @@ def start(
             help="The HubSpot access token (prefer the variable: flags show in process lists).",
         ),
     ] = None,
+    connection_id: Annotated[
+        str | None,
+        typer.Option(
+            "--connection",
+            show_default=False,
+            help="A stored connection's id (hubspot-deals connection list) instead of a token.",
+        ),
+    ] = None,
     client_id: Annotated[
         str | None,
         typer.Option(
@@ -300,6 +308,7 @@ def start(
         mode=mode.value if mode else None,
         refresh_associations=refresh_associations,
         include_stage_history=include_stage_history,
+        connection_id=connection_id,
         client_id=client_id,
         client_secret=client_secret,
         refresh_token=refresh_token,
@@ -310,10 +319,10 @@ def start(
     if not config.get("scanId"):
         fail("no scan id: give SCAN_ID (or scanId in --config)", ExitCode.USAGE)
     auth = config.get("auth")
-    if not (isinstance(auth, dict) and auth):
+    if not (isinstance(auth, dict) and auth) and not config.get("connectionId"):
         fail(
-            "no HubSpot credential: give --token or set HUBSPOT_ACCESS_TOKEN, or an OAuth grant "
-            "(--client-id, --client-secret, --refresh-token), or auth in --config",
+            "no HubSpot credential: give --token or set HUBSPOT_ACCESS_TOKEN, an OAuth grant "
+            "(--client-id, --client-secret, --refresh-token), --connection, or auth in --config",
             ExitCode.USAGE,
         )
     with api_for(url, api_key, timeout) as api, reported():
