@@ -104,6 +104,26 @@ class Settings(BaseSettings):
         "/crm/objects/2026-09/deals), 2026-03, or legacy (/crm/v3 and /crm/v4, unsupported from "
         "September 2027).",
     )
+    hubspot_client_id: str | None = Field(
+        None,
+        description="Your HubSpot OAuth app's client id: with the secret and redirect URI, the "
+        "dashboard's Connect HubSpot button connects portals (the authorization code flow).",
+    )
+    hubspot_client_secret: SecretStr | None = Field(None, description="That app's client secret.")
+    hubspot_redirect_uri: str | None = Field(
+        None,
+        description="Where HubSpot sends the browser back: this service's /connect/callback, as "
+        "registered in the app (https://deals.example.com/connect/callback).",
+    )
+    hubspot_oauth_scopes: str = Field(
+        "crm.objects.deals.read crm.objects.contacts.read crm.objects.companies.read "
+        "crm.objects.line_items.read crm.objects.owners.read",
+        description="The scopes Connect HubSpot asks for, space-separated.",
+    )
+    hubspot_authorize_url: str = Field(
+        "https://app.hubspot.com/oauth/authorize",
+        description="HubSpot's authorization page (the sandbox's in demos).",
+    )
     hubspot_timeout_seconds: float = Field(30.0, gt=0, description="Timeout of one HubSpot call.")
     hubspot_max_connections: int = Field(100, ge=1, description="Connection pool size per client.")
     hubspot_burst_limit: int = Field(
@@ -151,6 +171,12 @@ class Settings(BaseSettings):
                 self.hubspot_retry_wait_jitter,
                 self.hubspot_retry_timeout,
             ),
+        )
+
+    @property
+    def oauth_app_configured(self) -> bool:
+        return bool(
+            self.hubspot_client_id and self.hubspot_client_secret and self.hubspot_redirect_uri
         )
 
     def sqlalchemy_url(self) -> str:

@@ -83,6 +83,8 @@ def serve(
     if demo is not None:
         portal = SandboxProcess.start("--deals", str(demo.deals), port=demo.port)
         settings = settings.model_copy(update={"hubspot_base_url": portal.url})
+        if not settings.oauth_app_configured:  # Connect HubSpot, with the sandbox's demo app
+            settings = settings.model_copy(update=demo_oauth_app(host, port, portal.url))
     try:
         service = create_app(settings)
         started = start_workers(workers, {"HUBSPOT_BASE_URL": settings.hubspot_base_url})
@@ -117,6 +119,24 @@ def _announcing_server(config: uvicorn.Config, ready: Callable[[], None]) -> uvi
                 ready()
 
     return Announcing(config)
+
+
+def demo_oauth_app(host: str, port: int, sandbox_url: str) -> dict[str, object]:
+    """The settings of the sandbox's demo OAuth app, its authorization page the sandbox's."""
+    from pydantic import SecretStr
+
+    from hubspot_deals.sandbox.oauth import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+
+    return {
+        "hubspot_client_id": DEMO_CLIENT_ID,
+        "hubspot_client_secret": SecretStr(DEMO_CLIENT_SECRET),
+        "hubspot_redirect_uri": f"{_base(host, port)}/connect/callback",
+        "hubspot_authorize_url": f"{sandbox_url}/oauth/authorize",
+    }
+
+
+def _base(host: str, port: int) -> str:
+    return f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"  # noqa: S104
 
 
 def ensure_free(host: str, port: int, what: str, instead: str) -> None:
@@ -187,7 +207,7 @@ def print_demo(
     console: Console, host: str, port: int, sandbox_url: str, token: str, workers: int
 ) -> None:
     """The README's walk-through, ready to paste, with this run's addresses and token."""
-    base = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"  # noqa: S104
+    base = _base(host, port)
     config = {
         "scanId": "my-deals-extraction",
         "type": ["hubspot_deals"],

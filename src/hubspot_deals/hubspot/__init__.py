@@ -34,6 +34,7 @@ from hubspot_deals.hubspot._oauth import (
     OAuthCredentials,
     StaticToken,
     TokenSource,
+    exchange_code,
     refresh_access_token,
 )
 from hubspot_deals.hubspot._pacing import BURST, SEARCH, LocalRateLimiter, Permit, RateLimiter
@@ -79,6 +80,7 @@ __all__ = [
     "SearchPage",
     "StaticToken",
     "TokenSource",
+    "exchange_code",
     "paths_for",
     "refresh_access_token",
 ]

@@ -28,7 +28,15 @@ from hubspot_deals.hubspot._errors import (
 
 #: The token endpoint's refusals that mean "this grant is dead": connect the portal again.
 REFUSED_GRANT = frozenset(
-    {"BAD_REFRESH_TOKEN", "BAD_CLIENT_ID", "BAD_CLIENT_SECRET", "invalid_grant", "invalid_client"}
+    {
+        "BAD_REFRESH_TOKEN",
+        "BAD_CLIENT_ID",
+        "BAD_CLIENT_SECRET",
+        "BAD_AUTH_CODE",
+        "BAD_REDIRECT_URI",
+        "invalid_grant",
+        "invalid_client",
+    }
 )
 
 
@@ -84,15 +92,52 @@ async def refresh_access_token(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> AccessGrant:
     """A new access token from ``path`` (the edition's token endpoint). A grant HubSpot refuses
-    raises ``HubSpotAuthError`` saying to reconnect the portal; transient failures are retried a
-    few times, then raised."""
+    raises ``HubSpotGrantRefused`` saying to reconnect the portal; transient failures are retried
+    a few times, then raised."""
     form = {
         "grant_type": "refresh_token",
         "client_id": credentials.client_id,
         "client_secret": credentials.client_secret.get_secret_value(),
         "refresh_token": credentials.refresh_token.get_secret_value(),
     }
-    secrets = (form["client_secret"], form["refresh_token"])
+    return await _token_call(
+        form, credentials.refresh_token, base_url, path, timeout_seconds, transport
+    )
+
+
+async def exchange_code(
+    *,
+    client_id: str,
+    client_secret: SecretStr,
+    code: str,
+    redirect_uri: str,
+    code_verifier: str,
+    base_url: str,
+    path: str,
+    timeout_seconds: float = 30.0,
+) -> AccessGrant:
+    """The authorization code flow's last step: the code (with its PKCE verifier) for the
+    portal's first access token and its refresh token."""
+    form = {
+        "grant_type": "authorization_code",
+        "client_id": client_id,
+        "client_secret": client_secret.get_secret_value(),
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "code_verifier": code_verifier,
+    }
+    return await _token_call(form, SecretStr(""), base_url, path, timeout_seconds, None)
+
+
+async def _token_call(
+    form: dict[str, str],
+    refresh_token: SecretStr,
+    base_url: str,
+    path: str,
+    timeout_seconds: float,
+    transport: httpx.AsyncBaseTransport | None,
+) -> AccessGrant:
+    secrets = tuple(form[k] for k in ("client_secret", "refresh_token", "code") if form.get(k))
     endpoint = f"POST {path}"
     async with httpx.AsyncClient(
         base_url=base_url.rstrip("/"), timeout=timeout_seconds, transport=transport
@@ -108,15 +153,12 @@ async def refresh_access_token(
                         f"the token endpoint could not be reached ({type(exc).__name__})",
                         endpoint=endpoint,
                     ) from None
-                return _grant(response, credentials, endpoint, secrets)
+                return _grant(response, refresh_token, endpoint, secrets)
     raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
 
 
 def _grant(
-    response: httpx.Response,
-    credentials: OAuthCredentials,
-    endpoint: str,
-    secrets: tuple[str, ...],
+    response: httpx.Response, refresh_token: SecretStr, endpoint: str, secrets: tuple[str, ...]
 ) -> AccessGrant:
     body = _json(response)
     if response.status_code >= 400:
@@ -142,7 +184,7 @@ def _grant(
             status_code=response.status_code,
         )
     refresh = body.get("refresh_token")
-    kept = SecretStr(refresh) if isinstance(refresh, str) and refresh else credentials.refresh_token
+    kept = SecretStr(refresh) if isinstance(refresh, str) and refresh else refresh_token
     return AccessGrant(SecretStr(access), float(expires_in), kept)
 
 

@@ -23,6 +23,8 @@ from hubspot_deals.hubspot import (
     HubSpotError,
     HubSpotMissingScopesError,
     OAuthCredentials,
+    exchange_code,
+    paths_for,
 )
 from hubspot_deals.jobs.runtime import Runtime
 from hubspot_deals.jobs.service import ConnectionInUse, ConnectionNotFound, HubSpotUnreachable
@@ -141,3 +143,33 @@ async def delete(session: AsyncSession, connection_id: str, scope: OrgScope) -> 
 
 async def listed(session: AsyncSession, scope: OrgScope) -> list[Credential]:
     return list(await CredentialRepository(session).connections(scope))
+
+
+async def connect_with_code(
+    session: AsyncSession, rt: Runtime, *, org: str | None, code: str, verifier: str
+) -> Credential:
+    """The authorization code flow's end: the code exchanged for the portal's grant, stored as
+    a connection named after its portal."""
+    settings = rt.settings
+    assert settings.hubspot_client_id and settings.hubspot_client_secret  # the flow checked it
+    assert settings.hubspot_redirect_uri
+    try:
+        answer = await exchange_code(
+            client_id=settings.hubspot_client_id,
+            client_secret=settings.hubspot_client_secret,
+            code=code,
+            redirect_uri=settings.hubspot_redirect_uri,
+            code_verifier=verifier,
+            base_url=rt.client_config.base_url,
+            path=paths_for(rt.client_config.api_version).oauth,
+            timeout_seconds=rt.client_config.timeout_seconds,
+        )
+    except HubSpotAuthError as exc:
+        raise TokenRefused(401, exc.message, []) from None
+    grant = OAuthCredentials(
+        settings.hubspot_client_id, settings.hubspot_client_secret, answer.refresh_token
+    )
+    row = await create(session, rt, org=org, name="HubSpot portal", secret=grant)
+    row.name = f"HubSpot portal {row.portal_id}"
+    await session.commit()
+    return row
