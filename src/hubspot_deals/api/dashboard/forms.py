@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.api.dashboard.pages import (
     RT,
@@ -20,11 +21,12 @@ from hubspot_deals.api.dashboard.pages import (
     render,
     router,
 )
+from hubspot_deals.api.deps import org_scope
 from hubspot_deals.api.errors import ApiError
 from hubspot_deals.api.requests import StartScanRequest
 from hubspot_deals.api.starting import start_for_caller
 from hubspot_deals.api.validation import field_errors
-from hubspot_deals.jobs import service
+from hubspot_deals.jobs import connections, service
 
 # -- starting a scan ------------------------------------------------------------------------------
 
@@ -34,6 +36,7 @@ FORM_FIELDS = (
     "config.scanId",
     "config.organizationId",
     "config.auth.hubspot_access_token",
+    "config.connectionId",
     "config.properties",
     "config.includeAssociations",
     "config.associationTypes",
@@ -72,9 +75,13 @@ def config_from_form(form: dict[str, list[str]]) -> dict[str, Any]:
     config: dict[str, Any] = {
         "scanId": text("config.scanId"),
         "type": ["hubspot_deals"],
-        "auth": {"hubspot_access_token": (form.get(TOKEN_FIELD) or [""])[0]},
         "includeAssociations": "config.includeAssociations" in form,
     }
+    token = (form.get(TOKEN_FIELD) or [""])[0]
+    if connection := text("config.connectionId"):  # a stored connection, unless a token is typed
+        config["connectionId"] = connection
+    if token or not connection:
+        config["auth"] = {"hubspot_access_token": token}
     if organization := text("config.organizationId"):
         config["organizationId"] = organization
     if properties := text("config.properties").replace(",", " ").split():
@@ -125,8 +132,9 @@ def _form_values(form: dict[str, list[str]]) -> dict[str, Any]:
     return {name: values for name, values in form.items() if name != TOKEN_FIELD}
 
 
-def _start_page(
+async def _start_page(
     request: Request,
+    db: AsyncSession,
     who: Caller,
     values: dict[str, list[str]],
     errors: dict[str, str],
@@ -135,23 +143,25 @@ def _start_page(
     grouped = errors_by_field(errors)
     if who.keyed and "config.organizationId" in grouped:  # no such field under a key
         grouped.setdefault("form", []).extend(grouped.pop("config.organizationId"))
+    stored = await connections.listed(db, org_scope(request))
+    choices = [(row.id, f"{row.name} ({row.id})") for row in stored]
     return render(
         request,
         "start.html",
-        {"caller": who, "values": values, "errors": grouped},
+        {"caller": who, "values": values, "errors": grouped, "connections": choices},
         status_code,
     )
 
 
 @router.get("/start", response_class=HTMLResponse)
-async def start_form(request: Request, who: Who) -> HTMLResponse:
+async def start_form(request: Request, db: Session, who: Who) -> HTMLResponse:
     """The start form with the config's defaults."""
     defaults = {
         "config.batchSize": ["100"],
         "config.mode": ["full"],
         "config.filters.dateFilter.property": ["createdate"],
     }
-    return _start_page(request, who, defaults, {})
+    return await _start_page(request, db, who, defaults, {})
 
 
 @router.post("/start", dependencies=[SameOrigin])
@@ -163,12 +173,16 @@ async def start(request: Request, db: Session, rt: RT, who: Who) -> Response:
     try:
         body = StartScanRequest.model_validate({"config": config_from_form(form)})
     except ValidationError as exc:
-        return _start_page(request, who, values, field_errors(exc.errors()), 400)
+        return await _start_page(request, db, who, values, field_errors(exc.errors()), 400)
     try:
         await start_for_caller(request, db, rt, body.config)
     except ApiError as exc:
         where = TOKEN_FIELD if exc.code == "HUBSPOT_AUTH_FAILED" else "form"
-        return _start_page(request, who, values, exc.errors or {where: exc.message}, exc.status)
+        errors = exc.errors or {where: exc.message}
+        return await _start_page(request, db, who, values, errors, exc.status)
+    except service.ConnectionNotFound as exc:
+        errors = {"config.connectionId": exc.message}
+        return await _start_page(request, db, who, values, errors, 404)
     except service.ScanInProgress as exc:
-        return _start_page(request, who, values, {"config.scanId": exc.message}, 409)
+        return await _start_page(request, db, who, values, {"config.scanId": exc.message}, 409)
     return redirect(request, f"/scans/{body.config.scanId}?notice=started")
