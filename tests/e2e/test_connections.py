@@ -104,7 +104,7 @@ def test_refused_credentials_are_not_stored(
         400,
         "VALIDATION_ERROR",
     )  # fmt: skip
-    assert "not both" in both["errors"]["config.connectionId"]
+    assert "not both" in both["errors"]["config.auth"]
 
 
 def test_connections_belong_to_their_organization(

@@ -95,7 +95,9 @@ def test_schemathesis_every_check_every_operation(
     assert run.returncode == 0, report[-6000:]
     assert summary is not None and int(summary.group(1)) > 1000
     logs = svc.logs()
-    assert "request.crashed" not in logs and "scan.crashed" not in logs
+    records = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    crashed = [r for r in records if r.get("event") in ("request.crashed", "scan.crashed")]
+    assert not crashed, crashed[:3]  # (a fuzzed path may spell those words: events, not text)
     served = Counter(
         (entry["path"].removeprefix(f"/api/v1/scan/results/{TARGET}"), entry["status"])
         for entry in (json.loads(line) for line in logs.splitlines() if line.startswith("{"))

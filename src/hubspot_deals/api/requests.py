@@ -17,7 +17,6 @@ from pydantic import (
     model_validator,
 )
 from pydantic.config import JsonDict
-from pydantic_core import PydanticCustomError
 
 from hubspot_deals.api.request_auth import Auth
 from hubspot_deals.api.strict import Strict
@@ -192,13 +191,16 @@ class ScanConfig(Strict):
         description='Must include "hubspot_deals".',
         json_schema_extra={"contains": {"const": "hubspot_deals"}},
     )
-    auth: Auth | None = Field(
-        None, description="The HubSpot credential: a token or an OAuth grant (or connectionId)."
-    )
     connectionId: str | None = Field(
         None,
         description="A stored connection (POST /connections) instead of auth.",
         json_schema_extra={"pattern": CONNECTION_ID_PATTERN},
+    )
+    #: checked after connectionId (declared first), even when not given: one or the other
+    auth: Auth | None = Field(
+        None,
+        validate_default=True,
+        description="The HubSpot credential: a token or an OAuth grant (or connectionId).",
     )
     organizationId: str | None = Field(
         None,
@@ -290,19 +292,15 @@ class ScanConfig(Strict):
             )
         return value
 
-    @model_validator(mode="after")
-    def _one_credential(self) -> ScanConfig:
-        if self.auth is not None and self.connectionId is not None:
-            raise PydanticCustomError(
-                "field_error", "Give auth or connectionId, not both", {"field": "connectionId"}
-            )
-        if self.auth is None and self.connectionId is None:  # as the spec's example keys it
-            raise PydanticCustomError(
-                "field_error",
-                "Field is required (or give connectionId)",
-                {"field": "auth.hubspot_access_token"},
-            )
-        return self
+    @field_validator("auth")
+    @classmethod
+    def _one_credential(cls, auth: Auth | None, info: ValidationInfo) -> Auth | None:
+        connection = info.data.get("connectionId")
+        if auth is not None and connection is not None:
+            raise ValueError("Give auth or connectionId, not both")
+        if auth is None and connection is None:
+            raise ValueError("Field is required (or give connectionId)")
+        return auth
 
     @field_validator("organizationId")
     @classmethod

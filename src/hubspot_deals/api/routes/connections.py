@@ -43,7 +43,12 @@ REFUSED: dict[int | str, dict[str, Any]] = {
 
 
 class CreateConnection(Strict):
-    name: str = Field(min_length=1, max_length=255, description="How people call it.")
+    name: str = Field(
+        min_length=1,
+        max_length=255,
+        description="How people call it.",
+        json_schema_extra={"pattern": ORGANIZATION_PATTERN},
+    )
     organizationId: str | None = Field(
         None, min_length=1, max_length=255, json_schema_extra={"pattern": ORGANIZATION_PATTERN}
     )

@@ -128,6 +128,11 @@ async def _start_body(request: Request) -> StartScanRequest:
             "(FORBIDDEN); or the token lacks crm.objects.deals.read (HUBSPOT_AUTH_FAILED, "
             "details.missing_scopes)",
         },
+        404: {
+            "model": ErrorResponse,
+            "description": "connectionId names no connection of the caller's "
+            "(CONNECTION_NOT_FOUND)",
+        },
         413: {"model": ErrorResponse, "description": "The body is over 1 MB"},
         409: {"model": ErrorResponse, "description": "A scan of this id is in progress"},
     },
