@@ -28,7 +28,7 @@ from hubspot_deals.hubspot import (
 )
 from hubspot_deals.jobs.runtime import Runtime
 from hubspot_deals.jobs.service import ConnectionInUse, ConnectionNotFound, HubSpotUnreachable
-from hubspot_deals.jobs.token_check import TokenRefused
+from hubspot_deals.jobs.token_check import DEALS_SCOPE, TokenRefused
 from hubspot_deals.store.credentials import CredentialRepository
 from hubspot_deals.store.jobs import OrgScope
 from hubspot_deals.store.models import Credential
@@ -41,7 +41,7 @@ ASSOCIATION_SCOPES = {
     "companies": "crm.objects.companies.read",
     "line_items": "crm.objects.line_items.read",
 }
-DEALS_SCOPE, OWNERS_SCOPE = "crm.objects.deals.read", "crm.objects.owners.read"
+OWNERS_SCOPE = "crm.objects.owners.read"
 #: How long a check may take before it is given up (HubSpot slow or out of reach).
 CHECK_SECONDS = 20.0
 
