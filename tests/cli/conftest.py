@@ -9,6 +9,7 @@ when a test cancels, interrupts or reads them.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -95,7 +96,14 @@ class Cli:
             text=True,
             cwd=self.cwd,
             env=self.env(),
+            # Ctrl-C as a terminal delivers it, however the suite was started (a background job,
+            # or a wrapper like time(1), leaves SIGINT ignored, and a child inherits that)
+            preexec_fn=_interruptible,
         )
+
+
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def keyed(service: ServiceProcess) -> ServiceProcess:
