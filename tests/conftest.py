@@ -67,13 +67,20 @@ def sandbox() -> Iterator[SandboxProcess]:
 
 
 @pytest.fixture
-def make_sandbox() -> Iterator[Callable[..., SandboxProcess]]:
-    """Start a sandbox with its own flags for one test (the latest edition only, unless the
-    flags say otherwise); stopped afterwards."""
+def sandbox_editions() -> tuple[str, ...]:
+    """The flags ``make_sandbox`` adds unless a test names editions: the latest only here;
+    tests/sandbox, which reaches every edition, gives none."""
+    return LATEST_ONLY
+
+
+@pytest.fixture
+def make_sandbox(sandbox_editions: tuple[str, ...]) -> Iterator[Callable[..., SandboxProcess]]:
+    """Start a sandbox with its own flags for one test (``sandbox_editions`` unless the flags
+    name editions); stopped afterwards."""
     started: list[SandboxProcess] = []
 
     def make(*args: str) -> SandboxProcess:
-        running = SandboxProcess.start(*args, *([] if "--editions" in args else LATEST_ONLY))
+        running = SandboxProcess.start(*args, *([] if "--editions" in args else sandbox_editions))
         started.append(running)
         return running
 

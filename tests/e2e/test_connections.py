@@ -4,6 +4,7 @@ while a scan uses it), and an organization's own: another's looks like one that 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -135,3 +136,33 @@ def test_connections_belong_to_their_organization(
         "organizationId": "Must be the organization of your API key"
     }
     assert alice.get(f"/api/v1/connections/{theirs['connectionId']}").status_code == 200
+
+
+def test_a_deletion_racing_starts_leaves_no_scan_without_its_connection(
+    portal: SandboxProcess, make_service: Callable[..., ServiceProcess]
+) -> None:
+    """Starts with a connection and its deletion sent at once: each start is refused (404) or
+    its scan runs to the end with the connection; the deletion is refused (409) or comes when
+    no run holds it. Never a run whose credential vanished under it."""
+    service = make_service(portal)
+    started: list[str] = []
+    for round_ in range(4):
+        connection = connect(service, f"race {round_}", {"hubspot_access_token": NARROW}).json()
+        connection_id = connection["connectionId"]
+        with ThreadPoolExecutor(max_workers=7) as pool:
+            starts = [
+                pool.submit(scan_with, service, f"race-{round_}-{n}", connection_id)
+                for n in range(6)
+            ]
+            deleted = pool.submit(
+                service.request, "DELETE", f"/api/v1/connections/{connection_id}"
+            ).result()
+            answers = [s.result() for s in starts]
+        assert deleted.status_code in (200, 409), deleted.text
+        for n, reply in enumerate(answers):
+            assert reply.status_code in (202, 404), reply.text
+            if reply.status_code == 202:
+                started.append(f"race-{round_}-{n}")
+    for scan_id in started:
+        status = service.wait(scan_id)
+        assert status["status"] == "completed", status

@@ -13,7 +13,7 @@ from hubspot_deals.engine import DEFAULT_PROPERTIES
 from hubspot_deals.jobs.service import Queue, iso
 from hubspot_deals.jobs.stats import percent
 from hubspot_deals.store.deals import DealFilter, StoredDeal
-from hubspot_deals.store.models import DealRow, JobStatus, ScanJob
+from hubspot_deals.store.models import Credential, DealRow, JobStatus, ScanJob
 
 NOT_FOUND_STATUS: dict[str, Any] = {
     "id": None,
@@ -286,3 +286,19 @@ def decode_cursor(text: str) -> Cursor | None:
     if not all(0 <= n < _CURSOR_NUMBER_LIMIT for n in numbers):  # a database integer, made up
         return None
     return Cursor(job_id, query, *numbers)
+
+
+def connection_body(row: Credential) -> dict[str, Any]:
+    """A stored credential as the connections API shows it: never a secret."""
+    assert row.name is not None  # connections are the named credentials
+    return {
+        "connectionId": row.id,
+        "name": row.name,
+        "organizationId": row.organization_id,
+        "authType": row.kind,
+        "portalId": row.portal_id,
+        "hubDomain": row.hub_domain,
+        "scopes": row.scopes or [],
+        "createdAt": iso(row.created_at),
+        "checkedAt": iso(row.updated_at) if row.portal_id is not None else None,
+    }

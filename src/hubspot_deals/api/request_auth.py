@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field, SecretStr, field_validator, model_valida
 from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
-from hubspot_deals.api.strict import Strict
+from hubspot_deals.api.strict import Strict, given_without
 from hubspot_deals.hubspot import OAuthCredentials
 
 #: Secrets travel in an HTTP header: visible ASCII only (HubSpot's tokens are ``pat-<region>-<uuid>``).
@@ -20,6 +20,7 @@ TOKEN_RE = re.compile(TOKEN_PATTERN)
 
 _SECRET_SCHEMA: JsonDict = {"minLength": 1, "maxLength": 512, "pattern": TOKEN_PATTERN}
 _OAUTH_FIELDS = ("client_id", "client_secret", "refresh_token")
+_OAUTH_STRINGS = dict.fromkeys(_OAUTH_FIELDS, "string")
 
 
 def _secret(
@@ -36,24 +37,14 @@ def _secret(
     return value
 
 
-def _given(*names: str, none_of: tuple[str, ...]) -> JsonDict:
-    """JSON Schema for "these fields given and none of those": given means a string (a field
-    given ``null`` is a field not given, as everywhere in the config)."""
-
-    def strings(fields: tuple[str, ...]) -> JsonDict:
-        return {"required": list(fields), "properties": {f: {"type": "string"} for f in fields}}
-
-    return strings(names) | {"not": {"anyOf": [strings((f,)) for f in none_of]}}
-
-
 class Auth(Strict):
     """One of two kinds: a bearer token, or an OAuth app's grant the service renews."""
 
     model_config = ConfigDict(
         json_schema_extra={
             "oneOf": [
-                _given("hubspot_access_token", none_of=_OAUTH_FIELDS),
-                _given(*_OAUTH_FIELDS, none_of=("hubspot_access_token",)),
+                given_without({"hubspot_access_token": "string"}, _OAUTH_STRINGS),
+                given_without(_OAUTH_STRINGS, {"hubspot_access_token": "string"}),
             ]
         }
     )

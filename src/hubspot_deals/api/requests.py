@@ -19,7 +19,7 @@ from pydantic import (
 from pydantic.config import JsonDict
 
 from hubspot_deals.api.request_auth import Auth
-from hubspot_deals.api.strict import Strict
+from hubspot_deals.api.strict import Strict, given_without
 from hubspot_deals.engine import (
     DEFAULT_ASSOCIATIONS,
     DEFAULT_PROPERTIES,
@@ -151,16 +151,6 @@ _NEEDS_ASSOCIATIONS: tuple[tuple[str, JsonDict], ...] = (
 )
 
 
-def _present(field: str, absent: str) -> JsonDict:
-    """JSON Schema for "``field`` given, ``absent`` not" (null is not given)."""
-    types = {"auth": "object", "connectionId": "string"}
-
-    def given(name: str) -> JsonDict:
-        return {"required": [name], "properties": {name: {"type": types[name]}}}
-
-    return given(field) | {"not": given(absent)}
-
-
 #: refreshAssociations and associationTypes need includeAssociations; auth or connectionId.
 _NEEDS_INCLUDE: JsonDict = {
     "properties": {"includeAssociations": {"const": True}},
@@ -171,7 +161,12 @@ _CONFIG_RULES: list[JsonValue] = [
     for f, when in _NEEDS_ASSOCIATIONS
 ]
 _CONFIG_RULES.append(
-    {"oneOf": [_present("auth", "connectionId"), _present("connectionId", "auth")]}
+    {
+        "oneOf": [
+            given_without({"auth": "object"}, {"connectionId": "string"}),
+            given_without({"connectionId": "string"}, {"auth": "object"}),
+        ]
+    }
 )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, GetJsonSchemaHandler, model_validator
+from pydantic.config import JsonDict
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
@@ -47,3 +48,13 @@ class Strict(BaseModel):
 
 def _takes_null(schema: dict[str, Any]) -> bool:
     return schema.get("type") == "null" or any(_takes_null(s) for s in schema.get("anyOf", []))
+
+
+def given_without(given: dict[str, str], absent: dict[str, str]) -> JsonDict:
+    """JSON Schema for "these fields given, none of those", each by its JSON type: a field given
+    ``null`` is a field not given, as everywhere in the config."""
+
+    def present(fields: dict[str, str]) -> JsonDict:
+        return {"required": list(fields), "properties": {f: {"type": t} for f, t in fields.items()}}
+
+    return present(given) | {"not": {"anyOf": [present({f: t}) for f, t in absent.items()]}}

@@ -139,6 +139,15 @@ def list_connections(
     out.print(table)
 
 
+def _one(
+    connection_id: str, action: str, as_json: bool, url: str, api_key: str | None, timeout: float
+) -> None:
+    """``show`` and ``test``: one connection, as the service answers it."""
+    with api_for(url, api_key, timeout) as api, reported():
+        body = api.connection(connection_id, action)
+    print_json(body) if as_json else _show(body)
+
+
 @connection_app.command("show")
 def show(
     connection_id: ConnectionId,
@@ -148,9 +157,7 @@ def show(
     timeout: Timeout = 30.0,
 ) -> None:
     """One connection (never its secret)."""
-    with api_for(url, api_key, timeout) as api, reported():
-        body = api.connection(connection_id)
-    print_json(body) if as_json else _show(body)
+    _one(connection_id, "", as_json, url, api_key, timeout)
 
 
 @connection_app.command("test")
@@ -162,9 +169,7 @@ def check_connection(
     timeout: Timeout = 30.0,
 ) -> None:
     """Check it against HubSpot again. Exit 1 if HubSpot refuses it (reconnect the portal)."""
-    with api_for(url, api_key, timeout) as api, reported():
-        body = api.connection(connection_id, "test")
-    print_json(body) if as_json else _show(body)
+    _one(connection_id, "test", as_json, url, api_key, timeout)
 
 
 @connection_app.command("delete")

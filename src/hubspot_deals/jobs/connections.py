@@ -129,16 +129,27 @@ async def find(session: AsyncSession, connection_id: str, scope: OrgScope) -> Cr
     return row
 
 
-async def delete(session: AsyncSession, connection_id: str, scope: OrgScope) -> None:
-    """Forget a connection and its secrets; refused while a scan uses it."""
-    row = await find(session, connection_id, scope)
-    repository = CredentialRepository(session)
-    if await repository.in_use(row.id):
-        raise ConnectionInUse(
-            "A scan is using this connection: cancel it or wait for it to end",
-            connectionId=connection_id,
-        )
-    await repository.delete(row.id)
+async def delete(session: AsyncSession, rt: Runtime, connection_id: str, scope: OrgScope) -> None:
+    """Forget a connection and its secrets; refused while a scan uses it. The row is locked
+    while it is judged (and this process's starts with it wait), as ``service.start_scan``
+    locks it to store a run: of a start and a deletion, one happens entirely first."""
+    async with rt.credential_locks.of(in_use_key(connection_id)):
+        repository = CredentialRepository(session)
+        row = await repository.connection(connection_id, scope, lock=True)
+        if row is None:
+            raise ConnectionNotFound("Connection not found", connectionId=connection_id)
+        if await repository.in_use(row.id):
+            await session.rollback()
+            raise ConnectionInUse(
+                "A scan is using this connection: cancel it or wait for it to end",
+                connectionId=connection_id,
+            )
+        await repository.delete(row.id)
+
+
+def in_use_key(credential_id: str) -> str:
+    """The process lock of a credential's starts and deletion (its renewals have their own)."""
+    return f"use:{credential_id}"
 
 
 async def listed(session: AsyncSession, scope: OrgScope) -> list[Credential]:

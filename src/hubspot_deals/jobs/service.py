@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.engine import ScanSpec
 from hubspot_deals.jobs.caches import ResultCaches
+from hubspot_deals.store.credentials import CredentialRepository
 from hubspot_deals.store.crypto import TokenCipher
 from hubspot_deals.store.deals import DealFilter, DealRepository, Facets
 from hubspot_deals.store.jobs import ACTIVE, ANY_ORG, FINISHED, JobPage, JobRepository, OrgScope
@@ -110,6 +111,12 @@ async def start_scan(
         if running is not None:
             raise _in_progress(running)
         previous = await jobs.newest(scan_id, scope)
+        if (
+            credential_id is not None
+            and await CredentialRepository(session).locked(credential_id) is None
+        ):  # deleted since the start looked it up; the lock holds off a deletion now
+            await session.rollback()
+            raise ConnectionNotFound("Connection not found", connectionId=credential_id)
         sealed = cipher.encrypt(token) if token is not None else None
         job = _new_job(config, spec, sealed, org, scope, credential_id)
         jobs.add(job)

@@ -7,6 +7,7 @@ Both doors (the API and the dashboard's form) come through here; they only trans
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hubspot_deals.engine import ScanSpec
 from hubspot_deals.hubspot import OAuthCredentials, TokenSource
 from hubspot_deals.jobs import service
+from hubspot_deals.jobs.connections import in_use_key
 from hubspot_deals.jobs.runtime import Runtime
 from hubspot_deals.jobs.service import ConnectionNotFound
 from hubspot_deals.jobs.token_check import TokenRefused, check_token
@@ -71,17 +73,28 @@ async def start_checked(
             within_seconds=rt.settings.start_token_check_seconds,
         )
     except TokenRefused:
-        if new and credential_id is not None:  # a grant refused at once is not kept
-            await CredentialRepository(session).delete(credential_id)
+        if credential_id is not None:
+            stored = CredentialRepository(session)
+            if new:  # a grant refused at once is not kept
+                await stored.delete(credential_id)
+            elif isinstance(credential, StoredConnection) and (
+                await stored.connection(credential_id, scope) is None  # deleted meanwhile
+            ):
+                raise ConnectionNotFound(
+                    "Connection not found", connectionId=credential_id
+                ) from None
         raise
-    return await service.start_scan(
-        session,
-        rt.cipher,
-        rt.dispatch,
-        config=config,
-        spec=replace(spec, hubspot_url=rt.settings.hubspot_base_url),
-        token=token,
-        org=org,
-        scope=scope,
-        credential_id=credential_id,
-    )
+    # a stored credential's starts and its deletion take turns (jobs/connections.delete)
+    held = rt.credential_locks.of(in_use_key(credential_id)) if credential_id else nullcontext()
+    async with held:
+        return await service.start_scan(
+            session,
+            rt.cipher,
+            rt.dispatch,
+            config=config,
+            spec=replace(spec, hubspot_url=rt.settings.hubspot_base_url),
+            token=token,
+            org=org,
+            scope=scope,
+            credential_id=credential_id,
+        )

@@ -131,10 +131,16 @@ class CredentialRepository:
         query = scoped(query, org, Credential.organization_id)
         return (await self.session.scalars(query.order_by(Credential.created_at.desc()))).all()
 
-    async def connection(self, connection_id: str, org: OrgScope) -> Credential | None:
+    async def connection(
+        self, connection_id: str, org: OrgScope, *, lock: bool = False
+    ) -> Credential | None:
+        """The organization's connection; ``lock``: its row locked until the transaction ends
+        (FOR UPDATE on PostgreSQL), so a start that uses it and its deletion serialize."""
         query = select(Credential).where(
             Credential.id == connection_id, Credential.name.is_not(None)
         )
+        if lock:
+            query = query.with_for_update()
         return (
             await self.session.scalars(scoped(query, org, Credential.organization_id))
         ).one_or_none()

@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse
 from hubspot_deals.api.dashboard.pages import RT, Session, Who, redirect, render, router
 from hubspot_deals.api.deps import org_scope
 from hubspot_deals.api.errors import ApiError
-from hubspot_deals.api.routes.connections import present
+from hubspot_deals.api.presenters import connection_body
 from hubspot_deals.jobs import connections
 from hubspot_deals.jobs.runtime import Runtime
 from hubspot_deals.jobs.token_check import TokenRefused
@@ -52,7 +52,7 @@ async def connections_page(
         request,
         "connections.html",
         {
-            "connections": [present(row) for row in rows],
+            "connections": [connection_body(row) for row in rows],
             "can_connect": rt.settings.oauth_app_configured,
             "notice": NOTICES.get(notice or ""),
         },

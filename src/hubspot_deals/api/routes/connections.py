@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hubspot_deals.api import presenters
 from hubspot_deals.api.deps import bound_organization, org_scope, runtime, same_origin, session
 from hubspot_deals.api.errors import ApiError
 from hubspot_deals.api.request_auth import Auth
@@ -22,10 +23,8 @@ from hubspot_deals.api.starting import auth_failed
 from hubspot_deals.api.strict import Strict
 from hubspot_deals.jobs import connections
 from hubspot_deals.jobs.runtime import Runtime
-from hubspot_deals.jobs.service import iso
 from hubspot_deals.jobs.token_check import TokenRefused
 from hubspot_deals.store.jobs import OrgScope
-from hubspot_deals.store.models import Credential
 
 router = APIRouter(prefix="/connections", tags=["connections"])
 Session = Annotated[AsyncSession, Depends(session)]
@@ -62,21 +61,6 @@ class CreateConnection(Strict):
         return value
 
 
-def present(row: Credential) -> dict[str, Any]:
-    assert row.name is not None  # connections are the named credentials
-    return {
-        "connectionId": row.id,
-        "name": row.name,
-        "organizationId": row.organization_id,
-        "authType": row.kind,
-        "portalId": row.portal_id,
-        "hubDomain": row.hub_domain,
-        "scopes": row.scopes or [],
-        "createdAt": iso(row.created_at),
-        "checkedAt": iso(row.updated_at) if row.portal_id is not None else None,
-    }
-
-
 @router.post(
     "",
     status_code=201,
@@ -103,19 +87,19 @@ async def create(body: CreateConnection, request: Request, db: Session, rt: Rt) 
         )
     except TokenRefused as refused:
         raise auth_failed(refused) from None
-    return present(row)
+    return presenters.connection_body(row)
 
 
 @router.get("", response_model=ConnectionList)
 async def list_connections(db: Session, scope: Scope) -> dict[str, Any]:
     """The caller's connections, newest first."""
     rows = await connections.listed(db, scope)
-    return {"connections": [present(row) for row in rows]}
+    return {"connections": [presenters.connection_body(row) for row in rows]}
 
 
 @router.get("/{connection_id}", response_model=ConnectionResponse, responses=NOT_FOUND)
 async def show(connection_id: ConnectionId, db: Session, scope: Scope) -> dict[str, Any]:
-    return present(await connections.find(db, connection_id, scope))
+    return presenters.connection_body(await connections.find(db, connection_id, scope))
 
 
 @router.post(
@@ -128,7 +112,7 @@ async def test(connection_id: ConnectionId, db: Session, scope: Scope, rt: Rt) -
     """Check the connection against HubSpot again: its portal and the reads it may do."""
     row = await connections.find(db, connection_id, scope)
     try:
-        return present(await connections.test(db, rt, row))
+        return presenters.connection_body(await connections.test(db, rt, row))
     except TokenRefused as refused:
         raise auth_failed(refused) from None
 
@@ -140,7 +124,7 @@ async def test(connection_id: ConnectionId, db: Session, scope: Scope, rt: Rt) -
     responses=NOT_FOUND
     | {409: {"model": ErrorResponse, "description": "A scan is using it (CONNECTION_IN_USE)"}},
 )
-async def delete(connection_id: ConnectionId, db: Session, scope: Scope) -> dict[str, Any]:
+async def delete(connection_id: ConnectionId, db: Session, scope: Scope, rt: Rt) -> dict[str, Any]:
     """Forget a connection and its secrets (refused while a scan uses it)."""
-    await connections.delete(db, connection_id, scope)
+    await connections.delete(db, rt, connection_id, scope)
     return {"message": "Connection deleted", "connectionId": connection_id}
