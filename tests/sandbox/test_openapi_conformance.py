@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -395,3 +395,82 @@ class TestRefusals:
             assert reply.status_code == 429
             assert reply.json()["policyName"] == policy
             edition.deals_conform("", "get", 429, reply.json())
+
+
+@pytest.fixture(scope="module")
+def custom_portal() -> Iterator[SandboxProcess]:
+    """A portal with custom properties of every type (``--custom-properties``), whose schema and
+    deals changed while it runs: properties created, retyped and archived, deals updated (their
+    histories grown) and merged."""
+    running = SandboxProcess.start(
+        "--deals", "300", "--custom-properties", "40", "--rate-limit", "100000"
+    )
+    running.change_properties(
+        create=[
+            {
+                "name": "buying_roles",
+                "label": "Buying roles",
+                "type": "enumeration",
+                "fieldType": "checkbox",
+                "options": [{"label": "Champion", "value": "champion"}],
+            }
+        ],
+        retype={"seats_requested_2": {"type": "string", "fieldType": "text"}},
+        archive=["partner_name_0"],
+    )
+    running.churn(update=120, merge=10)
+    yield running
+    running.stop()
+
+
+class TestCustomProperties:
+    def test_properties(self, custom_portal: SandboxProcess, edition: Edition) -> None:
+        """Generated, created, retyped and archived definitions all match the Property schema."""
+        for archived in ("false", "true"):
+            body = custom_portal.get(f"{edition.path('properties')}/deals?archived={archived}")
+            edition.conforms("properties", "/{objectType}", "get", 200, body.json())
+        names = {p["name"] for p in body.json()["results"]}
+        assert "partner_name_0" in names
+
+    def test_deals_with_every_property_and_history(
+        self, custom_portal: SandboxProcess, edition: Edition
+    ) -> None:
+        """List, batch read and search with every custom property and their histories match."""
+        names = [
+            p["name"]
+            for p in custom_portal.get(f"{edition.path('properties')}/deals").json()["results"]
+            if not p["hubspotDefined"]
+        ] + ["hs_merged_object_ids"]
+        deals = f"{edition.path('objects')}/deals"
+        listed = custom_portal.get(
+            f"{deals}?limit=50&properties={','.join(names)}"
+            f"&propertiesWithHistory={','.join(names[:20])},hs_merged_object_ids"
+        )
+        assert listed.status_code == 200
+        edition.deals_conform("", "get", 200, listed.json())
+        ids = [d["id"] for d in listed.json()["results"]]
+        batch = custom_portal.post(
+            f"{deals}/batch/read",
+            {
+                "inputs": [{"id": i} for i in ids],
+                "properties": names,
+                "propertiesWithHistory": names,
+            },
+        )
+        assert batch.status_code == 200
+        edition.deals_conform("/batch/read", "post", 200, batch.json())
+        found = custom_portal.post(
+            f"{deals}/search",
+            {
+                "filterGroups": [
+                    {
+                        "filters": [
+                            {"propertyName": "hs_merged_object_ids", "operator": "HAS_PROPERTY"}
+                        ]
+                    }
+                ],
+                "properties": names,
+            },
+        )
+        assert found.status_code == 200 and found.json()["total"] == 10
+        edition.deals_conform("/search", "post", 200, found.json())

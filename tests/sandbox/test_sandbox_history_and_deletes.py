@@ -344,12 +344,13 @@ class TestChurnSideDoor:
         portal = make_sandbox("--deals", "1000", *FAST)
         before = {d["id"]: d for d in portal.truth()}
         at = now_ms()
-        counts = {"create": 3, "update": 20, "archive": 5, "delete": 4, "relink": 6}
+        counts = {"create": 3, "update": 20, "archive": 5, "delete": 4, "relink": 6, "merge": 2}
         reply = portal.churn(at=at, **counts)
         changed = reply["changed"]
-        assert {k: len(v) for k, v in changed.items()} == counts
+        assert {k: len(v) for k, v in changed.items()} == counts | {"merged": 2}
         assert reply["version"] == portal.stats()["version"] == sum(counts.values())
-        picked = [i for k in ("update", "archive", "delete", "relink") for i in changed[k]]
+        kinds = ("update", "archive", "delete", "relink", "merge", "merged")
+        picked = [i for k in kinds for i in changed[k]]
         assert len(set(picked)) == len(picked) and set(picked) <= set(before)
         assert not set(changed["create"]) & set(before)
         assert all(not before[i]["archived"] for k in ("update", "archive") for i in changed[k])

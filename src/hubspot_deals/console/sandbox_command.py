@@ -13,6 +13,7 @@ from hubspot_deals.sandbox.catalog import ALL_SCOPES
 from hubspot_deals.sandbox.churn import CHURN_KINDS, DEFAULT_CHURN_KINDS
 from hubspot_deals.sandbox.gateway import DEFAULT_FAULT_KINDS
 from hubspot_deals.sandbox.params import EDITIONS
+from hubspot_deals.sandbox.schema import MAX_CUSTOM_PROPERTIES
 
 console = Console(stderr=True)
 
@@ -61,6 +62,14 @@ def sandbox(
         int, typer.Option(min=0, help="Deals the portal starts with.")
     ] = SandboxConfig.deals,
     seed: Annotated[int, typer.Option(help="Seed of the generated data.")] = SandboxConfig.seed,
+    custom_properties: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=MAX_CUSTOM_PROPERTIES,
+            help="Extra custom deal properties, of every HubSpot type, with generated values.",
+        ),
+    ] = SandboxConfig.custom_properties,
     portal_id: Annotated[int, typer.Option(help="The portal (hub) id.")] = SandboxConfig.portal_id,
     ui_domain: Annotated[UiDomain, typer.Option(help="The portal's UI host.")] = UiDomain.NA,
     latency_ms: Annotated[float, typer.Option(min=0, help="Added to every API reply.")] = 0.0,
@@ -102,7 +111,8 @@ def sandbox(
         str,
         typer.Option(
             help="Comma-separated changes churn draws from: create, update, archive, delete "
-            "(hard), relink (an association swapped without modifying the deal)."
+            "(hard), relink (an association swapped without modifying the deal), merge (two "
+            "deals into one)."
         ),
     ] = ",".join(DEFAULT_CHURN_KINDS),
     editions: Annotated[
@@ -141,6 +151,7 @@ def sandbox(
     config = SandboxConfig(
         deals=deals,
         seed=seed,
+        custom_properties=custom_properties,
         portal_id=portal_id,
         ui_domain=ui_domain.value,
         latency_ms=latency_ms,
@@ -164,6 +175,7 @@ def sandbox(
     tune_for_service()  # the portal's data, built once, out of the collector's sight
     console.print(
         f"HubSpot sandbox: http://{host}:{port}  ({deals:,} deals, seed {seed}, "
+        f"{custom_properties:,} generated custom properties, "
         f"{rate_limit}/{rate_window_ms / 1000:g} s, search {search_rate}/s)"
     )
     console.print(f"demo token (scopes: {', '.join(ALL_SCOPES)}):")

@@ -12,9 +12,11 @@ from hubspot_deals.sandbox.gateway import FAULT_KINDS
 from hubspot_deals.sandbox.portal import Portal
 
 
-def ground_truth(*, deals: int, seed: int = SandboxConfig.seed) -> Iterator[dict[str, Any]]:
+def ground_truth(
+    *, deals: int, seed: int = SandboxConfig.seed, custom_properties: int = 0
+) -> Iterator[dict[str, Any]]:
     """Every deal of a fresh sandbox with these settings, as ``GET /_sandbox/deals`` streams them."""
-    return Portal(deals=deals, seed=seed).ground_truth()
+    return Portal(deals=deals, seed=seed, custom_properties=custom_properties).ground_truth()
 
 
 __all__ = ["DEMO_TOKEN", "FAULT_KINDS", "Sandbox", "SandboxConfig", "create_app", "ground_truth"]

@@ -1,7 +1,7 @@
 """The sandbox ASGI app: HubSpot's deal endpoints behind a HubSpot-like gateway, plus ``/_sandbox``.
 
 ``/_sandbox/*`` is the test harness's side door (ground truth, counters, fault switch, churn on
-demand); it is never under ``/crm``, needs no token and is never rate limited or faulted.
+demand, schema changes); it is never under ``/crm``, needs no token and is never rate limited or faulted.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ class SandboxConfig:
 
     deals: int = 10_000
     seed: int = 42
+    custom_properties: int = 0  # generated custom properties of every type (0..2,000)
     portal_id: int = 48_151_623
     ui_domain: str = "app.hubspot.com"
     latency_ms: float = 0.0
@@ -121,7 +122,9 @@ class Sandbox:
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self.config = config or SandboxConfig()
         cfg = self.config
-        self.portal = Portal(deals=cfg.deals, seed=cfg.seed)
+        self.portal = Portal(
+            deals=cfg.deals, seed=cfg.seed, custom_properties=cfg.custom_properties
+        )
         self.churner = Churner(self.portal, seed=cfg.seed, kinds=cfg.churn_kinds)
         self.oauth = OAuthServer(
             apps={DEMO_CLIENT_ID: DEMO_CLIENT_SECRET} | cfg.oauth_apps,
@@ -230,9 +233,10 @@ class Sandbox:
 
     # -- the harness's side door ---------------------------------------------------------------
 
-    def ground_truth(self) -> Iterator[dict[str, Any]]:
-        """Every deal, archived ones included, with all properties and complete associations."""
-        return self.portal.ground_truth()
+    def ground_truth(self, history: tuple[str, ...] | None = None) -> Iterator[dict[str, Any]]:
+        """Every deal, archived ones included, with all properties and complete associations
+        (and the histories of ``history``)."""
+        return self.portal.ground_truth(history)
 
     def _counted(self, name: str, handler: Any) -> Any:
         """An endpoint outside the gateway (no bearer token: OAuth's), counted as the rest are."""

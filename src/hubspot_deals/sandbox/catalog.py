@@ -2,6 +2,8 @@
 
 Shapes follow HubSpot's CRM v3 schemas (see ``docs/sandbox.md``); values are the defaults a new portal
 ships with plus a few custom pipelines and properties, so the data looks like a real account's.
+``PROPERTIES`` is where every portal's catalog starts (``schema.Catalog``: a portal's own, which
+``--custom-properties`` and the side door add to).
 """
 
 from __future__ import annotations
@@ -256,9 +258,16 @@ class PropertySpec:
     read_only: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     archived: bool = False
+    hidden: bool = False
+    # set for definitions changed while the sandbox runs (the side door), else fixed dates
+    created_at: str | None = None
+    updated_at: str | None = None
+    archived_at: str | None = None
 
     def json(self, order: int) -> dict[str, Any]:
-        created = "2019-08-06T02:41:52.767Z" if self.hubspot_defined else "2022-03-14T09:12:44.100Z"
+        created = self.created_at or (
+            "2019-08-06T02:41:52.767Z" if self.hubspot_defined else "2022-03-14T09:12:44.100Z"
+        )
         out: dict[str, Any] = {
             "name": self.name,
             "label": self.label,
@@ -274,12 +283,12 @@ class PropertySpec:
             "calculated": self.calculated,
             "externalOptions": False,
             "hasUniqueValue": self.name == "hs_object_id",
-            "hidden": False,
+            "hidden": self.hidden,
             "hubspotDefined": self.hubspot_defined,
             "formField": not self.read_only,
             "dataSensitivity": "non_sensitive",
             "createdAt": created,
-            "updatedAt": created,
+            "updatedAt": self.updated_at or created,
             "archived": self.archived,
             "modificationMetadata": {
                 "archivable": not self.hubspot_defined,
@@ -291,7 +300,7 @@ class PropertySpec:
             out["createdUserId"] = "9100001"
             out["updatedUserId"] = "9100001"
         if self.archived:
-            out["archivedAt"] = "2024-02-01T10:00:00.000Z"
+            out["archivedAt"] = self.archived_at or "2024-02-01T10:00:00.000Z"
         out.update(self.extra)
         return out
 
@@ -443,6 +452,10 @@ PROPERTIES: tuple[PropertySpec, ...] = (
     PropertySpec(
         "hs_object_source_label", "Record source detail", "string", "text", read_only=True
     ),
+    # the ids of the deals merged into this one, ";"-joined (fact sheet section 13)
+    PropertySpec(
+        "hs_merged_object_ids", "Merged Deal IDs", "enumeration", "checkbox", read_only=True
+    ),
     # custom properties, as a portal's admins add them
     PropertySpec(
         "contract_tier",
@@ -489,8 +502,6 @@ PROPERTIES: tuple[PropertySpec, ...] = (
         archived=True,
     ),
 )
-
-PROPERTY_BY_NAME: dict[str, PropertySpec] = {p.name: p for p in PROPERTIES if not p.archived}
 
 #: What the list, read and search endpoints return when no `properties` are asked for.
 DEFAULT_PROPERTIES: tuple[str, ...] = (

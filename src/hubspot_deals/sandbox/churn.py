@@ -7,7 +7,9 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hubspot_deals.sandbox.catalog import STAGE_BY_ID, Stage
 from hubspot_deals.sandbox.clock import iso_ms
+from hubspot_deals.sandbox.custom_properties import typed_value
 from hubspot_deals.sandbox.data import HistoryEntry, home_amount
 from hubspot_deals.sandbox.ids import CONTACT_ID_BASE
 from hubspot_deals.sandbox.portal import Portal
@@ -19,10 +21,11 @@ CHURN_WEIGHTS: dict[str, float] = {
     "archive": 0.2,
     "delete": 0.05,
     "relink": 0.1,
+    "merge": 0.05,
 }
 CHURN_KINDS: tuple[str, ...] = tuple(CHURN_WEIGHTS)
-#: Background churn by default: hard deletes and relinks are opted into (tests that compare a scan
-#: with the ground truth after churn expect every deal seen before to still be in it).
+#: Background churn by default: hard deletes, relinks and merges are opted into (tests that compare
+#: a scan with the ground truth after churn expect every deal seen before to still be in it).
 DEFAULT_CHURN_KINDS: tuple[str, ...] = ("create", "update", "archive")
 
 _CONTACT_ID_SPAN = 9_000_000
@@ -36,6 +39,14 @@ class ChurnEvent:
 
 class ChurnError(ValueError):
     """A churn request the portal cannot carry out as asked (nothing of it was applied)."""
+
+
+def _flag(value: bool) -> str:
+    return str(value).lower()
+
+
+def _won(stage: Stage) -> bool:
+    return stage.closed and stage.probability == "1.0"
 
 
 def check_churn_kinds(kinds: tuple[str, ...]) -> tuple[str, ...]:
@@ -57,7 +68,8 @@ class Churner:
 
     def churn(self) -> ChurnEvent:
         """One change as users make them, drawn from ``churn_kinds`` by their weights: a new deal,
-        an edited one, one sent to the bin, one hard-deleted, or a contact swapped on one."""
+        an edited one, one sent to the bin, one hard-deleted, a contact swapped on one, or two
+        merged (the event names the survivor)."""
         roll = self._rng.random()
         kinds = self.kinds
         total = sum(CHURN_WEIGHTS[k] for k in kinds)
@@ -76,6 +88,15 @@ class Churner:
                 return ChurnEvent("create", self.portal.create(now))
             self.portal.delete(index)
             return ChurnEvent("delete", index)
+        if kind == "merge":
+            survivor = self._random_index(self.portal.live)
+            merged = None
+            if survivor is not None:
+                merged = self._random_index(lambda i: i != survivor and self.portal.live(i))
+            if survivor is None or merged is None:
+                return ChurnEvent("create", self.portal.create(now))
+            self.portal.merge(survivor, merged, now)
+            return ChurnEvent("merge", survivor)
         index = self._random_index(self._relinkable if kind == "relink" else self.portal.live)
         if index is None:
             return ChurnEvent("create", self.portal.create(now))
@@ -89,8 +110,10 @@ class Churner:
 
     def apply(self, counts: dict[str, int], at: int | None = None) -> dict[str, list[int]]:
         """Exactly ``counts[kind]`` changes of each kind now (or at ``at``, epoch ms), on distinct
-        deals picked with the portal's rng: live ones for update, archive and relink (one with a
-        contact for relink), live or archived ones for delete. The indices changed, by kind.
+        deals picked with the portal's rng: live ones for update, archive, relink (one with a
+        contact) and merge (two each), live or archived ones for delete. The indices changed, by
+        kind; for merges, ``merge`` lists the survivors and ``merged`` the merged-away deals,
+        pair by pair.
 
         Raises ChurnError, having changed nothing, when ``at`` is before the portal's latest change
         or there are not enough deals to pick from.
@@ -111,6 +134,7 @@ class Churner:
                 ("delete", self.portal.exists),
             )
         }
+        pairs = self._pick("merge", 2 * counts.get("merge", 0), self.portal.live, seen)
         changed: dict[str, list[int]] = {
             "create": [self.portal.create(when) for _ in range(counts.get("create", 0))]
         }
@@ -122,7 +146,9 @@ class Churner:
             self.portal.archive(index, when)
         for index in picked["delete"]:
             self.portal.delete(index)
-        return changed | picked
+        for survivor, merged in zip(pairs[::2], pairs[1::2], strict=True):
+            self.portal.merge(survivor, merged, when)
+        return changed | picked | {"merge": pairs[::2], "merged": pairs[1::2]}
 
     def _random_index(self, ok: Callable[[int], bool]) -> int | None:
         for _ in range(20):
@@ -162,28 +188,54 @@ class Churner:
 
     def _update(self, index: int, when: int) -> None:
         """A new amount and a stage drawn from the deal's pipeline; when the stage differs, the
-        stage properties follow and the stage history gains an entry."""
-        pipeline = self.portal.gen.pipeline(index)  # churn never moves a deal to another pipeline
+        stage properties that differ follow and the stage history gains an entry. Besides, one
+        to three other writable properties get a new value of their type or are cleared. Only
+        values that differ are set: the history records each as a change."""
+        portal = self.portal
+        pipeline = portal.gen.pipeline(index)  # churn never moves a deal to another pipeline
         stage = self._rng.choice(pipeline.stages)
         amount = f"{self._rng.randrange(100, 250_000)}.{self._rng.randrange(100):02d}"
-        changes: dict[str, str | None] = {
-            "amount": amount,
-            "amount_in_home_currency": home_amount(
-                amount, self.portal.value(index, "deal_currency_code")
-            ),
-        }
-        if stage.id != self.portal.value(index, "dealstage"):
-            changes |= {
-                "dealstage": stage.id,
-                "hs_deal_stage_probability": stage.probability,
-                "hs_is_closed": str(stage.closed).lower(),
-                "hs_is_closed_won": str(stage.closed and stage.probability == "1.0").lower(),
-                "hs_v2_date_entered_current_stage": self.portal.stamp(when),
-            }
-            self.portal.enter_stage(
-                index, HistoryEntry(stage.id, when, "CRM_UI", None, self.portal.gen.user_id(index))
+        changes: dict[str, str | None] = {}
+        if amount != portal.value(index, "amount"):
+            currency = portal.value(index, "deal_currency_code")
+            changes |= {"amount": amount, "amount_in_home_currency": home_amount(amount, currency)}
+        old = STAGE_BY_ID[portal.value(index, "dealstage") or stage.id]
+        if stage.id != old.id:
+            changes["dealstage"] = stage.id
+            for name, value, was in (
+                ("hs_deal_stage_probability", stage.probability, old.probability),
+                ("hs_is_closed", _flag(stage.closed), _flag(old.closed)),
+                ("hs_is_closed_won", _flag(_won(stage)), _flag(_won(old))),
+                ("hs_v2_date_entered_current_stage", portal.stamp(when), None),
+            ):
+                if value != was:
+                    changes[name] = value
+            portal.enter_stage(
+                index, HistoryEntry(stage.id, when, "CRM_UI", None, portal.gen.user_id(index))
             )
-        self.portal.touch(index, changes, when)
+        changes |= self._other_changes(index)
+        portal.touch(index, changes, when)
+
+    def _other_changes(self, index: int) -> dict[str, str | None]:
+        """One to three writable properties (custom ones included) set anew: a different value
+        of the property's type, or cleared (``""``, as HubSpot keeps a cleared value)."""
+        catalog = self.portal.catalog
+        names = catalog.writable()
+        changes: dict[str, str | None] = {}
+        for name in self._rng.sample(names, min(self._rng.randint(1, 3), len(names))):
+            spec = catalog.spec(name)
+            assert spec is not None
+            old = self.portal.value(index, name)
+            new = ""
+            if not old or self._rng.random() >= 0.2:
+                created = self.portal.created_ms(index)
+                for _ in range(4):  # a value other than the current one (small option lists)
+                    new = typed_value(spec, self._rng.getrandbits(60), created)
+                    if new != old:
+                        break
+            if new != (old or ""):
+                changes[name] = new
+        return changes
 
     def _relink(self, index: int) -> None:
         """One contact swapped for another: the count stays, so HubSpot leaves the deal's

@@ -19,7 +19,6 @@ from hubspot_deals.sandbox.catalog import (
     OWNERS,
     PIPELINE_WEIGHTS,
     PIPELINES,
-    PROPERTY_BY_NAME,
     Pipeline,
     Stage,
 )
@@ -56,11 +55,12 @@ class HistoryEntry(NamedTuple):
     user_id: int | None = None  # the user who set it, for CRM_UI
 
 
-def _salt(name: str) -> int:
+def salt_of(name: str) -> int:
+    """A property's (or a choice's) 64-bit salt, from its name."""
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big")
 
 
-def _mix(x: int) -> int:
+def mix(x: int) -> int:
     """splitmix64's finaliser: a cheap, well-spread 64-bit hash."""
     x = (x + 0x9E3779B97F4A7C15) & _MASK
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
@@ -80,7 +80,7 @@ class DealGenerator:
     """Computes the seeded, never-modified state of deal ``index`` (``0 <= index``)."""
 
     def __init__(self, seed: int, seeded_deals: int) -> None:
-        self.seed_key = _mix(seed & _MASK)
+        self.seed_key = mix(seed & _MASK)
         self.seeded_deals = max(seeded_deals, 1)
         self._step = (CREATED_TO_MS - CREATED_FROM_MS) // self.seeded_deals
         self._values: dict[str, Callable[[int], str | None]] = {
@@ -124,6 +124,7 @@ class DealGenerator:
             "num_contacted_notes": lambda i: self._count_or_none(i, "notes", 12),
             "hs_object_source": lambda i: SOURCES[self._h(i, "src") % 4][0],
             "hs_object_source_label": lambda i: SOURCES[self._h(i, "src") % 4][1],
+            "hs_merged_object_ids": lambda i: None,  # seeded deals were never merged
             "contract_tier": lambda i: self._pick(
                 i, "tier", (None, None, "bronze", "silver", "gold", "platinum")
             ),
@@ -133,7 +134,7 @@ class DealGenerator:
             "region_notes": self._region_notes,
         }
         self._salts = {
-            name: _salt(name)
+            name: salt_of(name)
             for name in (
                 "pipeline",
                 "stage",
@@ -165,13 +166,15 @@ class DealGenerator:
                 "history_time",
             )
         }
-        missing = set(PROPERTY_BY_NAME) - set(self._values)
-        assert not missing, f"properties without a generator: {missing}"
 
     # -- the hash ------------------------------------------------------------------------------
 
+    def hash_of(self, index: int, salt: int) -> int:
+        """The deal's 64-bit hash under one salt (``salt_of`` a property's name)."""
+        return mix(self.seed_key ^ ((index * 0xD1B54A32D192ED03) & _MASK) ^ salt)
+
     def _h(self, index: int, salt: str) -> int:
-        return _mix(self.seed_key ^ ((index * 0xD1B54A32D192ED03) & _MASK) ^ self._salts[salt])
+        return self.hash_of(index, self._salts[salt])
 
     def _pick(self, index: int, salt: str, choices: tuple[str | None, ...]) -> str | None:
         return choices[self._h(index, salt) % len(choices)]
@@ -182,11 +185,9 @@ class DealGenerator:
 
     # -- structure -----------------------------------------------------------------------------
 
-    def names(self) -> tuple[str, ...]:
-        return tuple(self._values)
-
-    def value(self, index: int, name: str) -> str | None:
-        return self._values[name](index)
+    def source(self, name: str) -> Callable[[int], str | None]:
+        """The seeded values of a HubSpot-defined property (KeyError for any other name)."""
+        return self._values[name]
 
     def pipeline(self, index: int) -> Pipeline:
         r = self._h(index, "pipeline") % 1000

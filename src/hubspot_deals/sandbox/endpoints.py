@@ -15,7 +15,6 @@ from hubspot_deals.sandbox.catalog import (
     OTHER_OBJECT_TYPES,
     OWNERS,
     PIPELINES,
-    PROPERTIES,
     Account,
     pipeline_json,
 )
@@ -350,9 +349,7 @@ class Endpoints:
     async def properties(self, request: Request) -> Response:
         self._check_deals(request)
         archived = bool_param(request, "archived")
-        return JSONResponse(
-            {"results": [p.json(n) for n, p in enumerate(PROPERTIES) if p.archived == archived]}
-        )
+        return JSONResponse({"results": self.portal.catalog.definitions(archived)})
 
     async def pipelines(self, request: Request) -> Response:
         self._check_deals(request)

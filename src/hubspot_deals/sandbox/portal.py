@@ -1,10 +1,11 @@
 """One sandbox portal's deals: the seeded ones plus what churn has changed since start.
 
-The seeded state is computed on demand (``data.DealGenerator``); only changes are stored, so a
-million-deal portal starts at once and stays small. ``version`` moves with every change, which is
-what the search cache keys on.
+The seeded state is computed on demand (``data.DealGenerator``, and ``schema.Catalog`` for the
+portal's properties); only changes are stored, so a million-deal portal starts at once and stays
+small. ``version`` moves with every change, which is what the search cache keys on.
 
-Changes: property overrides per deal, the archive times of deals sent to the bin, hard-deleted
+Changes: property overrides per deal (its current values) with the log of each change, what churn
+created deals with, the archive times of deals sent to the bin, hard-deleted and merged-away
 indices, association overrides per deal (only the types that changed), the ``dealstage`` entries
 appended to each deal's history, and a log of (modification time, index) in time order, which lets
 a search for "modified since" look only at the deals changed since.
@@ -16,44 +17,34 @@ from bisect import bisect_left
 from collections.abc import Iterator
 from typing import Any
 
-from hubspot_deals.sandbox.catalog import ASSOCIATION_TYPES, PROPERTY_BY_NAME
+from hubspot_deals.sandbox.catalog import ASSOCIATION_TYPES
 from hubspot_deals.sandbox.clock import iso_ms, now_ms
 from hubspot_deals.sandbox.data import MODIFIED_TO_MS, DealGenerator, HistoryEntry
+from hubspot_deals.sandbox.history import ChangeLog, history_json
 from hubspot_deals.sandbox.ids import deal_id, index_at_or_after, index_of
+from hubspot_deals.sandbox.schema import Catalog, SchemaChange
 
 #: HubSpot returns these with every object, whatever properties were asked for.
 ALWAYS_RETURNED = ("createdate", "hs_lastmodifieddate", "hs_object_id")
-
+MERGED_IDS = "hs_merged_object_ids"
 #: Inline associations on list and read replies stop at this many ids per type.
 INLINE_ASSOCIATION_LIMIT = 100
-
-
-def history_json(entry: HistoryEntry) -> dict[str, Any]:
-    """A history entry as HubSpot's ``ValueWithTimestamp``."""
-    out: dict[str, Any] = {
-        "value": entry.value,
-        "timestamp": iso_ms(entry.ms),
-        "sourceType": entry.source_type,
-    }
-    if entry.user_id is not None:
-        out["sourceId"] = f"userId:{entry.user_id}"
-        out["updatedByUserId"] = entry.user_id
-    if entry.source_label is not None:
-        out["sourceLabel"] = entry.source_label
-    return out
+ASSOCIATION_KINDS = ("contacts", "companies", "line_items")
 
 
 class Portal:
-    def __init__(self, *, deals: int, seed: int) -> None:
+    def __init__(self, *, deals: int, seed: int, custom_properties: int = 0) -> None:
         self.gen = DealGenerator(seed, deals)
+        self.catalog = Catalog(self.gen, custom_properties)
         self.seeded = deals  # indices below this were seeded; churn creates the ones above
         self.count = deals  # indices 0..count-1 were issued; some may since be hard-deleted
         self.version = 0
-        self._overrides: dict[int, dict[str, str | None]] = {}
-        self._changed_ms: dict[int, int] = {}  # when churn last set a deal's properties
+        self._overrides: dict[int, dict[str, str | None]] = {}  # current values churn set
+        self.log = ChangeLog(self.gen)  # what churn created deals with, each change since
         self._touched_ms: dict[int, int] = {}  # its hs_lastmodifieddate, as a number
         self._archived_at: dict[int, int] = {}
-        self._deleted: set[int] = set()
+        self._deleted: set[int] = set()  # hard-deleted and merged-away deals
+        self._merged_into: dict[int, int] = {}  # merged-away deal -> the one it went into
         self._links: dict[int, dict[str, list[int]]] = {}
         self._stage_log: dict[int, list[HistoryEntry]] = {}  # appended stage entries, oldest first
         # (time, index) of every change of hs_lastmodifieddate, in time order
@@ -71,7 +62,17 @@ class Portal:
 
     @property
     def deleted(self) -> int:
-        return len(self._deleted)
+        """Hard deletes (merged-away deals are counted by ``merged``)."""
+        return len(self._deleted) - len(self._merged_into)
+
+    @property
+    def merged(self) -> int:
+        return len(self._merged_into)
+
+    @property
+    def held(self) -> int:
+        """Deals the portal holds, archived ones included."""
+        return self.count - len(self._deleted)
 
     def index_for(self, object_id: str) -> int | None:
         if not object_id.isdigit():
@@ -91,10 +92,14 @@ class Portal:
         return index not in self._deleted and not self.archived(index)
 
     def value(self, index: int, name: str) -> str | None:
+        """The property's value now; None for names the portal does not define (or archived)."""
+        source = self.catalog.sources.get(name)
+        if source is None:
+            return None
         changed = self._overrides.get(index)
         if changed is not None and name in changed:
             return changed[name]
-        return self.gen.value(index, name)
+        return source(index)
 
     def created_ms(self, index: int) -> int:
         """Never decreases with the index, for seeded and churned deals alike (search leans on it).
@@ -114,7 +119,8 @@ class Portal:
     def properties(self, index: int, names: tuple[str, ...]) -> dict[str, str | None]:
         """The asked-for properties plus the three HubSpot always adds; unknown names are left out."""
         wanted = dict.fromkeys((*names, *ALWAYS_RETURNED))
-        return {name: self.value(index, name) for name in wanted if name in PROPERTY_BY_NAME}
+        known = self.catalog.sources
+        return {name: self.value(index, name) for name in wanted if name in known}
 
     def associations(self, index: int, canonical: str) -> list[int]:
         """Ids of the deal's associated objects of one type (callers must not change the list)."""
@@ -150,31 +156,12 @@ class Portal:
         return [*seeded, *self._stage_log.get(index, ())][::-1]
 
     def property_history(self, index: int, name: str) -> list[dict[str, Any]]:
-        """``propertiesWithHistory[name]``: the full history of ``dealstage``; for the other
-        properties only the current value (the sandbox keeps no older ones).
-
-        A property without a value has an empty history (``[]``) rather than being left out, so a
-        client sees every name it asked for; the empty string is a value (a cleared number).
-        """
+        """``propertiesWithHistory[name]``, newest first: the value the deal was created with (if
+        it had one), then each change churn made, a cleared value as ``""``. ``dealstage`` has
+        its seeded stages besides. A property never set has an empty list rather than no key."""
         if name == "dealstage":
             return [history_json(e) for e in self.stage_history(index)]
-        value = self.value(index, name)
-        if value is None:
-            return []
-        changed = self._overrides.get(index)
-        if name == "hs_lastmodifieddate":
-            ms = self.modified_ms(index)
-        elif changed is not None and name in changed:
-            ms = self._changed_ms.get(index, self.created_ms(index))
-        else:
-            ms = self.created_ms(index)
-        if changed is not None and name in changed:
-            entry = HistoryEntry(value, ms, "CRM_UI", None, self.gen.user_id(index))
-        elif index < self.seeded:
-            entry = HistoryEntry(value, ms, *self.gen.creation_source(index))
-        else:  # created by churn, through the UI
-            entry = HistoryEntry(value, ms, "CRM_UI", None, self.gen.user_id(index))
-        return [history_json(entry)]
+        return self.log.history(index, name, self.catalog.sources[name], self.created_ms(index))
 
     # -- records --------------------------------------------------------------------------------
 
@@ -197,29 +184,30 @@ class Portal:
             out["propertiesWithHistory"] = {
                 name: self.property_history(index, name)
                 for name in dict.fromkeys(history)
-                if name in PROPERTY_BY_NAME
+                if name in self.catalog
             }
         archived_ms = self.archived_ms(index)
         if archived_ms is not None:
             out["archivedAt"] = iso_ms(archived_ms)
         return out
 
-    def truth(self, index: int) -> dict[str, Any]:
-        """Everything about one deal, for black-box tests: all properties, all associations and
-        the ``dealstage`` history as HubSpot returns it (newest first)."""
-        out = self.record(index, self.gen.names())
+    def truth(self, index: int, history: tuple[str, ...] | None = None) -> dict[str, Any]:
+        """Everything about one deal, for black-box tests: every property the portal defines, all
+        associations, the ``dealstage`` history as HubSpot returns it (newest first) and, when
+        asked, the histories of ``history``."""
+        out = self.record(index, self.catalog.names(), history)
         out["associations"] = {
-            name: [str(i) for i in self.associations(index, name)]
-            for name in ("contacts", "companies", "line_items")
+            name: [str(i) for i in self.associations(index, name)] for name in ASSOCIATION_KINDS
         }
         out["stageHistory"] = [history_json(e) for e in self.stage_history(index)]
         return out
 
-    def ground_truth(self) -> Iterator[dict[str, Any]]:
-        """Every deal the portal holds, archived ones included, in id order; deleted ones are gone."""
+    def ground_truth(self, history: tuple[str, ...] | None = None) -> Iterator[dict[str, Any]]:
+        """Every deal the portal holds, archived ones included, in id order; deleted and
+        merged-away ones are gone."""
         for index in range(self.count):
             if index not in self._deleted:
-                yield self.truth(index)
+                yield self.truth(index, history)
 
     # -- the list endpoint --------------------------------------------------------------------------
 
@@ -263,18 +251,24 @@ class Portal:
             self._stamp_cache = (ms, iso_ms(ms))
         return self._stamp_cache[1]
 
-    def touch(self, index: int, changes: dict[str, str | None], when: int) -> None:
-        """Set properties of a deal at ``when``, and its ``hs_lastmodifieddate`` with them."""
-        changed = self._overrides.setdefault(index, {})
-        if changes:
-            changed.update(changes)
-            self._changed_ms[index] = when
-        changed["hs_lastmodifieddate"] = self.stamp(when)
+    def _modified(self, index: int, when: int) -> None:
         self._touched_ms[index] = when
         self._modified_ms.append(when)
         self._modified_index.append(index)
         self.latest_ms = when
         self.version += 1
+
+    def touch(self, index: int, changes: dict[str, str | None], when: int) -> None:
+        """Set properties of a deal at ``when``, and its ``hs_lastmodifieddate`` with them.
+
+        ``changes`` holds only values that differ from the current ones (each is logged as a
+        change in the history), and the portal keeps it: callers must not change it after.
+        """
+        changed = self._overrides.setdefault(index, {})
+        changed.update(changes)
+        changed["hs_lastmodifieddate"] = self.stamp(when)
+        self.log.changed(index, when, changes)
+        self._modified(index, when)
 
     def create(self, when: int) -> int:
         index = self.count
@@ -283,16 +277,16 @@ class Portal:
         self._stage_log[index] = [
             HistoryEntry(self.gen.stage(index).id, when, "CRM_UI", None, self.gen.user_id(index))
         ]
-        self.touch(
-            index,
-            {
-                "createdate": stamp,
-                "hs_createdate": stamp,
-                "hs_open_deal_create_date": str(when),
-                "hs_v2_date_entered_current_stage": stamp,
-            },
-            when,
-        )
+        born: dict[str, str | None] = {
+            "createdate": stamp,
+            "hs_createdate": stamp,
+            "hs_open_deal_create_date": str(when),
+            "hs_v2_date_entered_current_stage": stamp,
+            "hs_lastmodifieddate": stamp,
+        }
+        self.log.born[index] = born
+        self._overrides[index] = dict(born)
+        self._modified(index, when)
         return index
 
     def enter_stage(self, index: int, entry: HistoryEntry) -> None:
@@ -307,15 +301,55 @@ class Portal:
 
         Its property overrides stay, so ``created_ms`` keeps growing with the index.
         """
+        self._remove(index)
+        self.version += 1
+
+    def _remove(self, index: int) -> None:
         self._deleted.add(index)
         self._links.pop(index, None)
         self._stage_log.pop(index, None)
-        self.version += 1
+        self.log.changes.pop(index, None)
+
+    def merge(self, survivor: int, merged: int, when: int) -> None:
+        """``merged`` goes into ``survivor``, as a user merging two deals: the survivor keeps its
+        id and properties, lists the merged ids (the merged deal's own included), and holds the
+        associations of both; the merged-away deal is gone as a deleted one is."""
+        ids = [
+            *(self.value(survivor, MERGED_IDS) or "").split(";"),
+            str(deal_id(merged)),
+            *(self.value(merged, MERGED_IDS) or "").split(";"),
+        ]
+        changes: dict[str, str | None] = {MERGED_IDS: ";".join(dict.fromkeys(i for i in ids if i))}
+        links = {kind: self._union(survivor, merged, kind) for kind in ASSOCIATION_KINDS}
+        for name, kind in (
+            ("num_associated_contacts", "contacts"),
+            ("hs_num_of_associated_line_items", "line_items"),
+        ):
+            if self.value(survivor, name) != str(len(links[kind])):
+                changes[name] = str(len(links[kind]))
+        self._links[survivor] = links
+        self._merged_into[merged] = survivor
+        self._remove(merged)
+        self.touch(survivor, changes, when)
+
+    def _union(self, survivor: int, merged: int, kind: str) -> list[int]:
+        """Both deals' associations of one type: the survivor's first (its primary company
+        stays primary), contacts and line items in id order."""
+        ids = list(
+            dict.fromkeys([*self.associations(survivor, kind), *self.associations(merged, kind)])
+        )
+        return ids if kind == "companies" else sorted(ids)
 
     def set_contacts(self, index: int, contacts: list[int]) -> None:
         """A deal's contacts replaced (a relink leaves ``hs_lastmodifieddate`` as it was)."""
         self._links.setdefault(index, {})["contacts"] = sorted(contacts)
         self.version += 1
+
+    def change_schema(self, change: SchemaChange) -> dict[str, list[dict[str, Any]]]:
+        """A parsed ``POST /_sandbox/properties`` carried out now; searches see the new schema."""
+        answer = self.catalog.apply(change, self.stamp(self.now()))
+        self.version += 1
+        return answer
 
 
 def inline_association_key(name: str) -> tuple[str, str] | None:

@@ -130,7 +130,8 @@ class SandboxProcess:
 
     def churn(self, at: int | None = None, **counts: int) -> dict[str, Any]:
         """``POST /_sandbox/churn``: exactly these changes (``create=``, ``update=``, ``archive=``,
-        ``delete=``, ``relink=``), dated ``at`` (epoch ms) if given; the reply's ``changed`` ids."""
+        ``delete=``, ``relink=``, ``merge=``), dated ``at`` (epoch ms) if given; the reply's
+        ``changed`` ids."""
         body: dict[str, Any] = dict(counts) | ({"at": at} if at is not None else {})
         reply = self.http.post(f"{self.url}/_sandbox/churn", json=body, timeout=120)
         reply.raise_for_status()
@@ -140,8 +141,28 @@ class SandboxProcess:
         """Which kinds ``--churn`` draws from, from now on."""
         self.http.post(f"{self.url}/_sandbox/churn/kinds", json={"kinds": kinds}).raise_for_status()
 
-    def truth(self) -> list[dict[str, Any]]:
-        with self.http.stream("GET", f"{self.url}/_sandbox/deals", timeout=300) as response:
+    def change_properties(
+        self,
+        create: list[dict[str, Any]] | None = None,
+        archive: list[str] | None = None,
+        retype: dict[str, dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """``POST /_sandbox/properties``: the schema changed; the new definitions by operation."""
+        body = {
+            k: v
+            for k, v in (("create", create), ("archive", archive), ("retype", retype))
+            if v is not None
+        }
+        reply = self.http.post(f"{self.url}/_sandbox/properties", json=body)
+        reply.raise_for_status()
+        return dict(reply.json())
+
+    def truth(self, history: list[str] | None = None) -> list[dict[str, Any]]:
+        """``GET /_sandbox/deals``; ``history`` names properties whose histories to add."""
+        params = {"history": ",".join(history)} if history else None
+        with self.http.stream(
+            "GET", f"{self.url}/_sandbox/deals", params=params, timeout=300
+        ) as response:
             return [json.loads(line) for line in response.iter_lines() if line]
 
     def rss_mb(self) -> float:

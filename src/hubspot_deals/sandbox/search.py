@@ -2,7 +2,9 @@
 
 Filters inside a group are ANDed and groups are ORed. Values are compared by the property's type:
 numbers as numbers, dates and datetimes as epoch milliseconds, enumerations case-sensitively and
-other strings case-insensitively. Archived deals never match. Filters on ``hs_object_id`` and
+other strings case-insensitively, each property by its type in the portal's own catalog (custom
+and retyped properties too; a value that no longer fits its property's type matches nothing).
+Archived deals never match. Filters on ``hs_object_id`` and
 ``createdate`` narrow the scanned index range first (both grow with the index), which is what keeps
 partitioned searches over a million deals fast.
 """
@@ -15,7 +17,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from hubspot_deals.sandbox.catalog import PROPERTY_BY_NAME
 from hubspot_deals.sandbox.clock import parse_ms
 from hubspot_deals.sandbox.data import MODIFIED_TO_MS
 from hubspot_deals.sandbox.ids import deal_id, index_at_or_after
@@ -25,17 +26,17 @@ from hubspot_deals.sandbox.search_request import MAX_LIMIT, MAX_RESULTS, SearchR
 _SEARCHABLE = ("dealname", "pipeline", "dealstage", "description", "dealtype")
 _INDEX_ORDERED = frozenset({"hs_object_id", "createdate", "hs_createdate"})
 _RANGE_OPERATORS = ("EQ", "GT", "GTE", "LT", "LTE", "BETWEEN")
+#: Types of the HubSpot-defined properties the shortcuts read (their definitions never change).
+_NUMBER, _DATETIME = "number", "datetime"
 
 
 # -- evaluation ----------------------------------------------------------------------------------
 
 
-def _typed(name: str, raw: str | None) -> Any:
-    """A property value in its comparable form, or None when it has none."""
+def _typed(kind: str, raw: str | None) -> Any:
+    """A value of a property of type ``kind`` in its comparable form, or None when it has none."""
     if raw is None or raw == "":
         return None
-    spec = PROPERTY_BY_NAME.get(name)
-    kind = spec.type if spec else "string"
     if kind == "number":
         try:
             return float(raw)
@@ -50,27 +51,27 @@ def _typed(name: str, raw: str | None) -> Any:
 
 def _predicate(portal: Portal, f: dict[str, Any]) -> Callable[[int], bool]:
     name, op = f["propertyName"], f["operator"]
+    # unknown (and archived) properties have no value on any deal: portal.value gives None
     if op == "HAS_PROPERTY":
-        return lambda i: (
-            portal.value(i, name) not in (None, "") if name in PROPERTY_BY_NAME else False
-        )
+        return lambda i: portal.value(i, name) not in (None, "")
     if op == "NOT_HAS_PROPERTY":
-        return lambda i: portal.value(i, name) in (None, "") if name in PROPERTY_BY_NAME else True
-    if name not in PROPERTY_BY_NAME:  # unknown properties have no value on any deal
+        return lambda i: portal.value(i, name) in (None, "")
+    if name not in portal.catalog:
         return (
             (lambda i: True) if op in ("NEQ", "NOT_IN", "NOT_CONTAINS_TOKEN") else (lambda i: False)
         )
+    kind = portal.catalog.type_of(name)
     if op in ("IN", "NOT_IN"):
-        wanted = {_typed(name, v) for v in f["values"]}
+        wanted = {_typed(kind, v) for v in f["values"]}
         if op == "IN":
-            return lambda i: _typed(name, portal.value(i, name)) in wanted
-        return lambda i: _typed(name, portal.value(i, name)) not in wanted
+            return lambda i: _typed(kind, portal.value(i, name)) in wanted
+        return lambda i: _typed(kind, portal.value(i, name)) not in wanted
     if op in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
         token = f["value"].lower().replace("*", "")
         wanted_hit = op == "CONTAINS_TOKEN"
         return lambda i: (token in (portal.value(i, name) or "").lower()) == wanted_hit
-    low = _typed(name, f["value"])
-    high = _typed(name, f.get("highValue"))
+    low = _typed(kind, f["value"])
+    high = _typed(kind, f.get("highValue"))
     compare: dict[str, Callable[[Any], bool]] = {
         "EQ": lambda v: v == low,
         "NEQ": lambda v: v != low,
@@ -83,18 +84,18 @@ def _predicate(portal: Portal, f: dict[str, Any]) -> Callable[[int], bool]:
     test = compare[op]
     if low is None and op not in ("EQ", "NEQ"):
         return lambda i: False
-    typed = _typed_value(portal, name)
+    typed = _typed_value(portal, name, kind)
     return lambda i: test(typed(i))
 
 
-def _typed_value(portal: Portal, name: str) -> Callable[[int], Any]:
-    """``_typed(name, portal.value(i, name))``, straight from the numbers for the properties that
+def _typed_value(portal: Portal, name: str, kind: str) -> Callable[[int], Any]:
+    """``_typed(kind, portal.value(i, name))``, straight from the numbers for the properties that
     partitioned and incremental searches filter on (the same values, without string round trips)."""
     if name == "hs_lastmodifieddate":
         return portal.modified_ms
     if name == "hs_object_id":
         return lambda i: float(deal_id(i))
-    return lambda i: _typed(name, portal.value(i, name))
+    return lambda i: _typed(kind, portal.value(i, name))
 
 
 def _index_range(portal: Portal, group: tuple[dict[str, Any], ...]) -> tuple[int, int]:
@@ -104,8 +105,9 @@ def _index_range(portal: Portal, group: tuple[dict[str, Any], ...]) -> tuple[int
         name, op = f["propertyName"], f["operator"]
         if name not in _INDEX_ORDERED or op not in _RANGE_OPERATORS:
             continue
-        low = _typed(name, f.get("value"))
-        high = _typed(name, f.get("highValue")) if op == "BETWEEN" else low
+        kind = _NUMBER if name == "hs_object_id" else _DATETIME
+        low = _typed(kind, f.get("value"))
+        high = _typed(kind, f.get("highValue")) if op == "BETWEEN" else low
         if low is None or high is None:
             continue
         first = _first_index(portal, name, low, strict=op == "GT")
@@ -145,7 +147,7 @@ def _modified_floor(group: tuple[dict[str, Any], ...]) -> float | None:
             "BETWEEN",
         ):
             continue
-        low = _typed("hs_lastmodifieddate", f.get("value"))
+        low = _typed(_DATETIME, f.get("value"))
         if low is not None and low >= MODIFIED_TO_MS and (floor is None or low > floor):
             floor = low
     return floor
@@ -156,8 +158,8 @@ def _is_id_bound(f: dict[str, Any]) -> bool:
     range exactly)."""
     if f["propertyName"] != "hs_object_id" or f["operator"] not in _RANGE_OPERATORS:
         return False
-    low = _typed("hs_object_id", f.get("value"))
-    high = _typed("hs_object_id", f.get("highValue")) if f["operator"] == "BETWEEN" else low
+    low = _typed(_NUMBER, f.get("value"))
+    high = _typed(_NUMBER, f.get("highValue")) if f["operator"] == "BETWEEN" else low
     return low is not None and high is not None
 
 
@@ -262,9 +264,9 @@ class SearchIndex:
                         first.append(i)
             return total, first
         hits = [i for i in candidates if matches(i)]
-        present = [i for i in hits if _typed(sort, portal.value(i, sort)) is not None]
-        absent = [i for i in hits if _typed(sort, portal.value(i, sort)) is None]
-        present.sort(
-            key=lambda i: (_typed(sort, portal.value(i, sort)), i), reverse=request.descending
-        )
+        kind = portal.catalog.type_of(sort)
+        keys = {i: _typed(kind, portal.value(i, sort)) for i in hits}
+        present = [i for i in hits if keys[i] is not None]
+        absent = [i for i in hits if keys[i] is None]
+        present.sort(key=lambda i: (keys[i], i), reverse=request.descending)
         return len(hits), (present + absent)[:keep] if keep is not None else present + absent

@@ -1,6 +1,6 @@
 """The sandbox's side door for the test harness (``/_sandbox/*``): the ground truth, counters,
-the fault switch, churn on demand and OAuth grants. Never under ``/crm``, it needs no token and
-is never rate limited or faulted."""
+the fault switch, churn on demand, schema changes and OAuth grants. Never under ``/crm``, it needs
+no token and is never rate limited or faulted."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -17,7 +18,12 @@ from hubspot_deals.sandbox.churn import CHURN_KINDS, ChurnError, check_churn_kin
 from hubspot_deals.sandbox.gateway import FAULT_KINDS, Stats
 from hubspot_deals.sandbox.ids import deal_id
 from hubspot_deals.sandbox.oauth import DEMO_CLIENT_ID
+from hubspot_deals.sandbox.params import list_param
 from hubspot_deals.sandbox.responses import JSONResponse
+from hubspot_deals.sandbox.schema import SchemaError
+
+#: The ground truth streams in chunks of about this many bytes.
+_CHUNK_BYTES = 256 * 1024
 
 if TYPE_CHECKING:
     from hubspot_deals.sandbox.app import Sandbox
@@ -35,20 +41,24 @@ class SideDoor:
             Route("/_sandbox/faults", self.faults, methods=["POST"]),
             Route("/_sandbox/churn", self.churn_now, methods=["POST"]),
             Route("/_sandbox/churn/kinds", self.churn_kinds, methods=["POST"]),
+            Route("/_sandbox/properties", self.properties, methods=["POST"]),
             Route("/_sandbox/oauth/grant", self.oauth_grant, methods=["POST"]),
             Route("/_sandbox/oauth/revoke", self.oauth_revoke, methods=["POST"]),
         ]
 
     async def truth(self, request: Request) -> Response:
+        """Every deal, a line each; ``?history=a,b`` adds those properties' histories."""
+        history = tuple(list_param(request, "history")) or None
+
         def lines() -> Iterator[bytes]:
-            batch: list[str] = []
-            for deal in self.sandbox.ground_truth():
-                batch.append(json.dumps(deal, ensure_ascii=False))
-                if len(batch) == 500:
-                    yield ("\n".join(batch) + "\n").encode()
-                    batch = []
+            batch = bytearray()
+            for deal in self.sandbox.portal.ground_truth(history):
+                batch += orjson.dumps(deal) + b"\n"
+                if len(batch) >= _CHUNK_BYTES:
+                    yield bytes(batch)
+                    batch.clear()
             if batch:
-                yield ("\n".join(batch) + "\n").encode()
+                yield bytes(batch)
 
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
@@ -56,8 +66,9 @@ class SideDoor:
         return JSONResponse(
             self.sandbox.gateway.stats.json()
             | {
-                "deals": self.sandbox.portal.count - self.sandbox.portal.deleted,
+                "deals": self.sandbox.portal.held,
                 "deleted": self.sandbox.portal.deleted,
+                "merged": self.sandbox.portal.merged,
                 "version": self.sandbox.portal.version,
                 "churn_kinds": list(self.sandbox.churner.kinds),
                 "oauth": self.sandbox.oauth.json(),
@@ -118,7 +129,7 @@ class SideDoor:
     async def churn_now(self, request: Request) -> Response:
         """Exactly the changes asked for, now or at ``at`` (epoch ms): the deterministic churn."""
         usage = (
-            'Send {"create": n, "update": n, "archive": n, "delete": n, "relink": n} '
+            'Send {"create": n, "update": n, "archive": n, "delete": n, "relink": n, "merge": n} '
             '(each optional, 0 to 1000000) and optionally "at": epoch milliseconds.'
         )
         try:
@@ -162,3 +173,13 @@ class SideDoor:
             )
         self.sandbox.churner.kinds = kinds
         return JSONResponse({"kinds": list(kinds)})
+
+    async def properties(self, request: Request) -> Response:
+        """The portal's schema changed while it runs: properties created, archived, retyped."""
+        portal = self.sandbox.portal
+        try:
+            change = portal.catalog.parse(json.loads(await request.body()))
+        except (ValueError, UnicodeDecodeError) as exc:
+            message = str(exc) if isinstance(exc, SchemaError) else "Send a JSON object."
+            return responses.validation_error(message)
+        return JSONResponse(portal.change_schema(change))
