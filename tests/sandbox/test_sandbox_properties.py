@@ -238,7 +238,14 @@ class TestSchemaSideDoor:
                         {"label": "Legal", "value": "legal"},
                     ],
                 },
-                {"name": "signed_on", "label": "Signed on", "type": "date", "fieldType": "date"},
+                {
+                    "name": "signed_on",
+                    "label": "Signed on",
+                    "type": "date",
+                    "fieldType": "date",
+                    "description": "The day the contract was signed.",
+                    "hidden": True,
+                },
             ],
             archive=[gone],
             retype={target: {"type": "string", "fieldType": "text"}},
@@ -250,6 +257,10 @@ class TestSchemaSideDoor:
         assert {"buying_stage_x", "signed_on"} <= set(after) and gone not in after
         assert gone in portal.definitions(archived=True)
         assert after[target]["type"] == "string" and after[target]["fieldType"] == "text"
+        assert after["signed_on"]["description"] == "The day the contract was signed."
+        assert after["signed_on"]["hidden"] and after["buying_stage_x"]["groupName"] == (
+            "deal_operations"
+        )
 
         truth = portal.truth()
         assert all(gone not in d["properties"] for d in truth.values())
@@ -295,6 +306,17 @@ class TestSchemaSideDoor:
             {
                 "create": [
                     {"name": "x1", "label": "X", "type": "string", "fieldType": "text", "extra": 1}
+                ]
+            },
+            {
+                "create": [
+                    {
+                        "name": "x1",
+                        "label": "X",
+                        "type": "string",
+                        "fieldType": "text",
+                        "description": 5,
+                    }
                 ]
             },
             {"archive": ["dealname"]},

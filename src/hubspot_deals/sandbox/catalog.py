@@ -259,6 +259,7 @@ class PropertySpec:
     extra: dict[str, Any] = field(default_factory=dict)
     archived: bool = False
     hidden: bool = False
+    description: str | None = None  # else "{label} of the deal."
     # set for definitions changed while the sandbox runs (the side door), else fixed dates
     created_at: str | None = None
     updated_at: str | None = None
@@ -273,7 +274,7 @@ class PropertySpec:
             "label": self.label,
             "type": self.type,
             "fieldType": self.field_type,
-            "description": f"{self.label} of the deal.",
+            "description": self.description or f"{self.label} of the deal.",
             "groupName": self.group,
             "options": [
                 {"label": label, "value": value, "displayOrder": n, "hidden": False}

@@ -150,8 +150,14 @@ class Catalog:
             raise SchemaError(f"{name}: label is a non-empty string.")
         group = item.get("groupName", "deal_custom")
         hidden = item.get("hidden", False)
-        if not isinstance(group, str) or not group or not isinstance(hidden, bool):
-            raise SchemaError(f"{name}: groupName is a string and hidden a boolean.")
+        description = item.get("description")
+        if (
+            not isinstance(group, str)
+            or not group
+            or not isinstance(hidden, bool)
+            or not isinstance(description, str | None)
+        ):
+            raise SchemaError(f"{name}: groupName and description are strings, hidden a boolean.")
         kind, field_type = item.get("type"), item.get("fieldType")
         options = _check_type(name, kind, field_type, item.get("options"), ())
         calculated = field_type == "calculation_equation"
@@ -166,6 +172,7 @@ class Catalog:
             calculated=calculated,
             read_only=calculated,
             hidden=hidden,
+            description=description,
         )
 
     def _check_retype(
