@@ -18,7 +18,7 @@ import pytest
 from hubspot_deals.sandbox.process import SandboxProcess
 from tests.cli.conftest import KINDS, PROPS, Cli, Run
 from tests.cli.test_scan_commands import assert_error_line, json_out
-from tests.e2e.test_extraction import Expectation, assert_rows_match, comparable
+from tests.e2e.test_extraction import Expectation, assert_rows_match, comparable, typed_amount
 
 TIMES = ("close_date", "deal_created_at", "deal_updated_at")
 
@@ -42,6 +42,7 @@ def from_csv(cells: dict[str, str]) -> dict[str, Any]:
         for k, v in cells.items()
         if k.startswith("associations.")
     }
+    row["merged_from"] = [i for i in cells["merged_from"].split(";") if i]
     return row
 
 
@@ -60,8 +61,8 @@ def blank(row: dict[str, Any]) -> dict[str, Any]:
 def assert_csv_matches(rows: list[dict[str, Any]], expect: Expectation, ids: list[str]) -> None:
     assert [r["deal_id"] for r in rows] == ids
     for row in rows:
-        wanted = expect.row(row["deal_id"], PROPS, KINDS)
-        assert blank(comparable(row)) == blank(wanted), row["deal_id"]
+        wanted = typed_amount(expect.row(row["deal_id"], PROPS, KINDS))
+        assert blank(typed_amount(comparable(row))) == blank(wanted), row["deal_id"]
 
 
 def read_back(path: Path, file_format: str) -> list[dict[str, Any]]:
@@ -99,7 +100,7 @@ class TestFormats:
         if file_format == "csv":
             assert_csv_matches(rows, expect, sorted(expect.truth, key=int))
         else:
-            assert_rows_match(rows, expect, set(expect.truth), PROPS, KINDS)
+            assert_rows_match(rows, expect, set(expect.truth), PROPS, KINDS, typed=True)
         assert list(tmp_path.iterdir()) == [path]  # no temporary file left beside it
 
     @pytest.mark.parametrize("file_format", ["csv", "ndjson", "parquet"])

@@ -274,6 +274,7 @@ class TestStatus:
             "archived_deals",
             "data_size_mb",
             "deals_held",  # ours: the size of the result set (a full run's deals extracted)
+            "untyped_values",  # ours: property values that do not fit their type
         }
         assert body["results"]["deals_held"] == body["results"]["deals_extracted"]
         assert body["sync"]["requested_mode"] == body["sync"]["mode"] == "full"

@@ -25,6 +25,7 @@ from tests.e2e.test_extraction import (
     Expectation,
     assert_rows_match,
     comparable,
+    typed_amount,
 )
 
 PROPS = ["dealname", "amount", "dealstage", "contract_tier", "region_notes"]
@@ -99,7 +100,8 @@ def from_csv(
     cells: dict[str, str], props: list[str] = PROPS, kinds: tuple[str, ...] = KINDS
 ) -> dict[str, Any]:
     """A CSV line back in the results endpoint's shape, but for nulls: CSV writes a null and an
-    empty string alike, so both sides are compared with ``blank``."""
+    empty string alike, so both sides are compared with ``blank``. Numbers read back as floats
+    (CSV writes them without trailing zeros)."""
     row: dict[str, Any] = {name: cells[name] for name in DEAL_COLUMNS}
     row["amount"] = float(cells["amount"]) if cells["amount"] else None
     row["is_archived"] = {"true": True, "false": False}[cells["is_archived"]]
@@ -107,7 +109,19 @@ def from_csv(
     row["associations"] = {
         k: [{"id": i} for i in cells[f"associations.{k}"].split(";") if i] for k in kinds
     }
+    row["merged_from"] = [i for i in cells["merged_from"].split(";") if i]
     return row
+
+
+def as_number(text: str | None) -> float | None:
+    return float(text) if text else None
+
+
+def with_typed_amount(row: dict[str, Any]) -> dict[str, Any]:
+    """The expected row with its amount property as a number (number properties are typed)."""
+    return row | {
+        "properties": row["properties"] | {"amount": as_number(row["properties"]["amount"])}
+    }
 
 
 def blank(row: dict[str, Any]) -> dict[str, Any]:
@@ -129,6 +143,7 @@ def from_parquet(record: dict[str, Any], kinds: tuple[str, ...] = KINDS) -> dict
         row[name] = iso(record[name])
     row["properties"] = record["properties"]
     row["associations"] = {k: [{"id": i} for i in record["associations"][k]] for k in kinds}
+    row["merged_from"] = record["merged_from"]
     return row
 
 
@@ -141,9 +156,14 @@ class TestFormats:
         assert reply.headers["content-type"] == "application/x-ndjson"
         assert reply.headers["content-disposition"] == f'attachment; filename="{SCAN}.ndjson"'
         assert int(reply.headers["x-total-count"]) == len(expect.truth)
-        rows = [json.loads(line) for line in reply.text.splitlines()]
-        assert rows == scanned.all_deals(SCAN)  # same entries, same order (deal id)
-        assert_rows_match(rows, expect, set(expect.truth), PROPS, KINDS)
+        lines = [json.loads(line) for line in reply.text.splitlines()]
+        typed = [line.pop("properties_typed") for line in lines]
+        assert lines == scanned.all_deals(SCAN)  # same entries, same order (deal id)
+        assert_rows_match(lines, expect, set(expect.truth), PROPS, KINDS)
+        for line, values in zip(lines, typed, strict=True):  # amount is a number property
+            assert values == line["properties"] | {
+                "amount": as_number(line["properties"]["amount"])
+            }
 
     def test_csv_reads_back_with_the_csv_module(
         self, scanned: ServiceProcess, expect: Expectation
@@ -158,12 +178,13 @@ class TestFormats:
             *DEAL_COLUMNS,
             *(f"properties.{p}" for p in PROPS),
             *(f"associations.{k}" for k in KINDS),
+            "merged_from",
         ]
         rows = [from_csv(cells) for cells in lines]
         assert [r["deal_id"] for r in rows] == sorted(expect.truth, key=int)
         for row in rows:
-            wanted = expect.row(row["deal_id"], PROPS, KINDS)
-            assert blank(comparable(row)) == blank(wanted), row["deal_id"]
+            wanted = typed_amount(expect.row(row["deal_id"], PROPS, KINDS))
+            assert blank(typed_amount(comparable(row))) == blank(wanted), row["deal_id"]
         # unicode, commas, quotes and line breaks in names survive the round trip
         assert any(r["deal_name"] and not r["deal_name"].isascii() for r in rows)
 
@@ -185,13 +206,15 @@ class TestFormats:
         for name in ("close_date", "deal_created_at", "deal_updated_at"):
             assert schema.field(name).type == pa.timestamp("ms", tz="UTC")
         assert schema.field("deal_id").type == pa.string()
-        assert schema.field("properties").type == pa.struct([(p, pa.string()) for p in PROPS])
+        assert schema.field("properties").type == pa.struct(
+            [(p, pa.float64() if p == "amount" else pa.string()) for p in PROPS]
+        )
         assert schema.field("associations").type == pa.struct(
             [(k, pa.list_(pa.string())) for k in KINDS]
         )
         assert "stage_history" not in schema.names  # the scan did not ask for it
         rows = [from_parquet(record) for record in table.to_pylist()]
-        assert_rows_match(rows, expect, set(expect.truth), PROPS, KINDS)
+        assert_rows_match(rows, expect, set(expect.truth), PROPS, KINDS, typed=True)
         dates = table.column("deal_created_at").to_pylist()
         assert all(isinstance(d, datetime) and d.tzinfo is not None for d in dates)
         assert pq.ParquetFile(io.BytesIO(reply.content)).metadata.num_rows == len(expect.truth)
@@ -235,7 +258,10 @@ class TestStageHistory:
 
     def test_ndjson(self, service: ServiceProcess, history_rows: list[dict[str, Any]]) -> None:
         lines = export(service, HISTORY_SCAN, format="ndjson").text.splitlines()
-        assert [json.loads(line) for line in lines] == history_rows
+        got = [json.loads(line) for line in lines]
+        assert [
+            {k: v for k, v in g.items() if k != "properties_typed"} for g in got
+        ] == history_rows
         assert all(isinstance(r["stage_history"], list) for r in history_rows)
         assert any(len(r["stage_history"]) > 1 for r in history_rows)
         assert any(
@@ -375,6 +401,8 @@ class TestDownloadLimit:
             total = int(download.headers["x-total-count"])
         took = time.monotonic() - started
         rows = [json.loads(line) for line in body.decode().splitlines()]
+        for row in rows:
+            del row["properties_typed"]
         assert len(body) > limit
         assert len(rows) == total == len({r["deal_id"] for r in rows})
         wanted = {

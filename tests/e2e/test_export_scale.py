@@ -20,7 +20,7 @@ from hubspot_deals.service_process import DistributedBacking
 from tests.conftest import LATEST_ONLY
 from tests.e2e.conftest import DISTRIBUTED, ServiceProcess, new_service, service_env
 from tests.e2e.test_export import blank, from_csv, from_parquet
-from tests.e2e.test_extraction import Expectation, comparable
+from tests.e2e.test_extraction import Expectation, comparable, typed_amount
 
 pytestmark = pytest.mark.slow
 DEALS = 100_000
@@ -128,8 +128,8 @@ def check(rows: Iterator[dict[str, object]], expect: Expectation, *, loose: bool
         key = int(str(row["deal_id"]))
         assert key > previous, "out of order or repeated"
         previous = key
-        got = comparable(row)  # type: ignore[arg-type]
-        wanted = expect.row(str(row["deal_id"]), PROPS, KINDS)
+        got = typed_amount(comparable(row))  # type: ignore[arg-type]
+        wanted = typed_amount(expect.row(str(row["deal_id"]), PROPS, KINDS))
         assert (blank(got) == blank(wanted)) if loose else (got == wanted), row["deal_id"]
         seen += 1
     return seen

@@ -98,6 +98,7 @@ DEAL: dict[str, Any] = {
         "companies": [{"id": "701", "type": "deal_to_company"}],
         "line_items": [{"id": "901", "type": "deal_to_line_item"}],
     },
+    "merged_from": ["12345678777"],
 }
 _PAGINATION = {
     "current_page": 1,
@@ -238,6 +239,42 @@ EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
                 "application/x-ndjson": '{"id":"result_001","deal_id":"12345678901",...}\n',
                 "application/vnd.apache.parquet": "(a binary Parquet file, zstd-compressed: "
                 "docs/api.md#exports lists its columns and types)",
+            }
+        }
+    },
+    ("get", "/api/v1/scan/schema/{scan_id}"): {
+        "responses": {
+            "200": {
+                "scanId": SCAN,
+                "runId": "job_abc123xyz",
+                "status": "completed",
+                "properties": [
+                    {
+                        "name": "amount",
+                        "label": "Amount",
+                        "type": "number",
+                        "fieldType": "number",
+                        "group": "dealinformation",
+                        "options": [],
+                        "hidden": False,
+                        "calculated": False,
+                        "hubspotDefined": True,
+                    },
+                    {
+                        "name": "products_of_interest",
+                        "label": "Products of interest",
+                        "type": "enumeration",
+                        "fieldType": "checkbox",
+                        "group": "deal_custom",
+                        "options": [
+                            {"value": "crm", "label": "CRM"},
+                            {"value": "analytics", "label": "Analytics"},
+                        ],
+                        "hidden": False,
+                        "calculated": False,
+                        "hubspotDefined": False,
+                    },
+                ],
             }
         }
     },

@@ -124,6 +124,7 @@ def status_body(job: ScanJob, queue: Queue | None = None) -> dict[str, Any]:
     body["progress"] = progress
     body["warnings"] = job.warnings or []
     body["sync"] = sync_block(job)
+    body["schema_changes"] = schema_changes_body(job.schema_changes)
     if queue is not None:
         body["queue"] = queue_block(queue)
     if job.status in (JobStatus.COMPLETED, JobStatus.CANCELLED) or (
@@ -136,9 +137,12 @@ def status_body(job: ScanJob, queue: Queue | None = None) -> dict[str, Any]:
 def config_block(job: ScanJob) -> dict[str, Any]:
     """What the scan uses, the defaults filled in (the stored spec is the resolved config)."""
     config = job.config
-    properties = (job.spec or {}).get("properties") or config.get("properties")
+    spec = job.spec or {}
+    properties = spec.get("properties") or config.get("properties")
     return {
-        "properties": list(properties or DEFAULT_PROPERTIES),
+        "properties": "all"
+        if spec.get("all_properties")
+        else list(properties or DEFAULT_PROPERTIES),
         "includeAssociations": bool(config.get("includeAssociations")),
         "batchSize": config.get("batchSize") or 100,
     }
@@ -167,6 +171,7 @@ def changes_block(job: ScanJob) -> dict[str, int] | None:
         "updated": job.changes_updated,
         "archived": job.changes_archived,
         "removed": job.changes_removed,
+        "merged": job.changes_merged,
     }
 
 
@@ -178,6 +183,7 @@ def results_block(job: ScanJob) -> dict[str, Any]:
         "archived_deals": job.archived_deals,
         "data_size_mb": data_mb(job),
         "deals_held": job.deals_held,
+        "untyped_values": job.untyped_values,
     }
     changes = changes_block(job)
     if changes is not None:
@@ -229,7 +235,42 @@ def deal_body(row: DealRow | StoredDeal) -> dict[str, Any]:
     }
     if row.stage_history is not None:
         body["stage_history"] = row.stage_history
+    body["merged_from"] = row.merged_from or []
+    if row.property_history is not None:
+        body["property_history"] = row.property_history
     return body
+
+
+def definition_body(kept: dict[str, Any]) -> dict[str, Any]:
+    """A run's property definition in HubSpot's names (``fieldType``, ``hubspotDefined``)."""
+    return {
+        "name": kept["name"],
+        "label": kept["label"],
+        "type": kept["type"],
+        "fieldType": kept["field_type"],
+        "group": kept["group"],
+        "options": kept["options"],
+        "hidden": kept["hidden"],
+        "calculated": kept["calculated"],
+        "hubspotDefined": kept["hubspot_defined"],
+    }
+
+
+def schema_changes_body(changes: dict[str, Any] | None) -> dict[str, Any] | None:
+    if changes is None:
+        return None
+
+    def typed(kind: dict[str, str]) -> dict[str, str]:
+        return {"type": kind["type"], "fieldType": kind["field_type"]}
+
+    return {
+        "added": changes["added"],
+        "removed": changes["removed"],
+        "retyped": [
+            {"name": r["name"], "from": typed(r["from"]), "to": typed(r["to"])}
+            for r in changes["retyped"]
+        ],
+    }
 
 
 def pagination(

@@ -38,6 +38,12 @@ CONNECTION_ID_PATTERN = r"^conn_[0-9a-f]{16}$"
 #: HubSpot's internal property names: lowercase letters, digits and underscores.
 PROPERTY_PATTERN = r"^[a-z][a-z0-9_]*$"
 PROPERTY_RE = re.compile(PROPERTY_PATTERN)
+#: ``"properties": "all"`` (or ``["*"]``): every property the portal defines when the run starts.
+ALL_PROPERTIES = "*"
+_PROPERTY_ITEMS: JsonDict = {"type": "string", "pattern": PROPERTY_PATTERN, "maxLength": 100}
+#: propertiesWithHistory: HubSpot reads 50 deals a page with history, and we ask for 50 names at
+#: most (each name's values ride on every deal).
+MAX_HISTORY_PROPERTIES = 50
 #: A date, or a date and time (RFC 3339), as the document states it; the validators parse them.
 MOMENT_SCHEMA: JsonDict = {
     "anyOf": [
@@ -51,6 +57,8 @@ ScanMode = Literal["full", "incremental"]
 
 
 def _property_name(value: str) -> str:
+    if value == ALL_PROPERTIES:
+        return value
     if not PROPERTY_RE.match(value) or len(value) > 100:
         shown = value if len(value) <= 40 else value[:40] + "..."
         raise ValueError(
@@ -207,10 +215,23 @@ class ScanConfig(Strict):
     properties: list[PropertyName] | None = Field(
         None,
         max_length=1000,
+        description='The properties to extract; "all" (or ["*"]) for every property the portal '
+        "defines when the run starts, hidden ones included.",
         json_schema_extra={
-            "uniqueItems": True,
-            "items": {"type": "string", "pattern": PROPERTY_PATTERN, "maxLength": 100},
+            "anyOf": [
+                {"type": "string", "const": "all"},
+                {"type": "array", "uniqueItems": True, "maxItems": 1000, "items": _PROPERTY_ITEMS},
+                {"type": "array", "items": {"const": "*"}, "minItems": 1, "maxItems": 1},
+                {"type": "null"},
+            ]
         },
+    )
+    propertiesWithHistory: list[PropertyName] | None = Field(
+        None,
+        max_length=MAX_HISTORY_PROPERTIES,
+        description="Properties whose every value (with when and by what it was set) each deal "
+        "carries, up to 50.",
+        json_schema_extra={"uniqueItems": True, "items": _PROPERTY_ITEMS},
     )
     includeAssociations: bool = False
     associationTypes: list[AssociationType] | None = Field(
@@ -256,13 +277,22 @@ class ScanConfig(Strict):
             raise ValueError('Must include "hubspot_deals"')
         return value
 
-    @field_validator("properties")
+    @field_validator("properties", mode="before")
     @classmethod
-    def _properties(cls, value: list[str] | None) -> list[str] | None:
+    def _all(cls, value: Any) -> Any:
+        return [ALL_PROPERTIES] if value == "all" else value
+
+    @field_validator("properties", "propertiesWithHistory")
+    @classmethod
+    def _properties(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
         if value is None:
             return None
         if len(set(value)) != len(value):
             raise ValueError("Must not repeat a property")
+        if ALL_PROPERTIES in value and info.field_name != "properties":
+            raise ValueError('Name each property ("*" means every property only in properties)')
+        if ALL_PROPERTIES in value and len(value) > 1:
+            raise ValueError('"*" (every property) stands alone: give "all" or ["*"]')
         return value
 
     @field_validator("associationTypes")
@@ -318,7 +348,11 @@ class ScanConfig(Strict):
         start_ms, end_ms = day_bounds_ms(date.startDate, date.endDate) if date else (None, None)
         return ScanSpec(
             scan_id=self.scanId,
-            properties=tuple(self.properties or DEFAULT_PROPERTIES),
+            properties=()
+            if self.properties == [ALL_PROPERTIES]
+            else tuple(self.properties or DEFAULT_PROPERTIES),
+            all_properties=self.properties == [ALL_PROPERTIES],
+            history_properties=tuple(self.propertiesWithHistory or ()),
             association_types=tuple(self.associationTypes or DEFAULT_ASSOCIATIONS)
             if self.includeAssociations
             else (),

@@ -39,6 +39,9 @@ class Changes(BaseModel):
         description="Deals gone from the result set: deleted from HubSpot, or no longer "
         "matching the scan's filters."
     )
+    merged: int = Field(
+        0, description="Deals HubSpot merged into another deal (which lists them in merged_from)."
+    )
 
 
 class Sync(BaseModel):
@@ -63,7 +66,53 @@ class Results(BaseModel):
     archived_deals: int
     data_size_mb: float
     deals_held: int = Field(description="Deals in the run's result set.")
+    untyped_values: int = Field(
+        0,
+        description="Property values this run read that do not fit their property's type "
+        "(kept as text in every export).",
+    )
     changes: Changes | None = Field(None, description="Incremental runs only.")
+
+
+class PropertyType(BaseModel):
+    type: str
+    fieldType: str
+
+
+class Retyped(BaseModel):
+    name: str
+    from_: PropertyType = Field(alias="from")
+    to: PropertyType
+
+
+class SchemaChanges(BaseModel):
+    added: list[str]
+    removed: list[str]
+    retyped: list[Retyped]
+
+
+class PropertyOptionBody(BaseModel):
+    value: str
+    label: str
+
+
+class PropertyDefinitionBody(BaseModel):
+    name: str
+    label: str
+    type: str = Field(description="bool, date, datetime, enumeration, number, phone_number, string")
+    fieldType: str
+    group: str
+    options: list[PropertyOptionBody]
+    hidden: bool
+    calculated: bool
+    hubspotDefined: bool
+
+
+class SchemaResponse(BaseModel):
+    scanId: str
+    runId: str = Field(description="The run whose definitions these are (the one results serve).")
+    status: str
+    properties: list[PropertyDefinitionBody]
 
 
 class QueuePlace(BaseModel):
@@ -100,6 +149,11 @@ class ScanStatus(BaseModel):
         "filter's property, pipelines, stages), each with the closest name; the scan still runs.",
     )
     sync: Sync | None = None
+    schema_changes: SchemaChanges | None = Field(
+        None,
+        description="How the portal's properties changed since the run the scan id served "
+        "before this one; null for a first run.",
+    )
     results: Results | None = None
 
 
@@ -135,6 +189,13 @@ class StageSpan(BaseModel):
     left_at: str | None = Field(description="null while the deal is still in the stage.")
 
 
+class HistoryValue(BaseModel):
+    value: str | None
+    timestamp: str | None
+    source: str | None = Field(description="HubSpot's sourceType: CRM_UI, INTEGRATION, IMPORT...")
+    source_id: str | None
+
+
 class DealResult(BaseModel):
     id: str
     deal_id: str
@@ -159,6 +220,12 @@ class DealResult(BaseModel):
     )
     stage_history: list[StageSpan] | None = Field(
         None, description="Oldest first; only with includeStageHistory."
+    )
+    merged_from: list[str] = Field(
+        description="Ids of the deals HubSpot merged into this one (hs_merged_object_ids)."
+    )
+    property_history: dict[str, list[HistoryValue]] | None = Field(
+        None, description="Per property of propertiesWithHistory, every value, oldest first."
     )
 
 

@@ -91,9 +91,10 @@ def _changes(changes: Any) -> JSON | None:
 
 
 def compact_changes(changes: Any) -> str | None:
-    """An incremental run's changes in a list cell: ``+12 ~40 -3 archived 5`` is 12 added, 40
-    updated, 3 removed (deleted, or no longer matching the filters) and 5 archived; the archived
-    part only when there are some. None for full runs."""
+    """An incremental run's changes in a list cell: ``+12 ~40 -3 archived 5 merged 2`` is 12
+    added, 40 updated, 3 removed (deleted, or no longer matching the filters), 5 archived and 2
+    merged into other deals; the archived and merged parts only when there are some. None for
+    full runs."""
     counts = _changes(changes)
     if not counts:
         return None
@@ -101,18 +102,25 @@ def compact_changes(changes: Any) -> str | None:
         f"+{_count(counts.get('added'))} ~{_count(counts.get('updated'))} "
         f"-{_count(counts.get('removed'))}"
     )
-    archived = counts.get("archived")
-    return f"{text} archived {_count(archived)}" if archived else text
+    archived, merged = counts.get("archived"), counts.get("merged")
+    text = f"{text} archived {_count(archived)}" if archived else text
+    return f"{text} merged {_count(merged)}" if merged else text
 
 
 def changes_text(changes: Any) -> str | None:
-    """``12 added, 40 updated, 5 archived, 3 removed``: what ``scan status`` says of them."""
+    """``12 added, 40 updated, 5 archived, 3 removed`` (and ``, 2 merged`` when some were):
+    what ``scan status`` says of them."""
     counts = _changes(changes)
     if not counts:
         return None
-    return ", ".join(
-        f"{_count(counts.get(k))} {k}" for k in ("added", "updated", "archived", "removed")
-    )
+    kinds = [
+        "added",
+        "updated",
+        "archived",
+        "removed",
+        *(["merged"] if counts.get("merged") else []),
+    ]
+    return ", ".join(f"{_count(counts.get(k))} {k}" for k in kinds)
 
 
 def mode_text(sync: JSON) -> str | None:

@@ -17,8 +17,9 @@ resumable (the checkpoint names the phase and where in it the run is):
 5. ``associations`` (``refreshAssociations``): every deal's associations are read again (HubSpot
    does not mark a deal modified when only its associations change).
 
-A deal is compared with the row the set holds before it is written: what is identical (the overlap
-reads some deals again) counts as no change.
+A deal is compared with the row the set holds before it is written (engine/change_set.py): what
+is identical (the overlap reads some deals again) counts as no change. A deal that absorbed others
+in a merge takes them out of the set, counted as merged rather than removed.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
+from hubspot_deals.engine.change_set import Changes, apply_changes
 from hubspot_deals.engine.context import ScanContext, Stop
 from hubspot_deals.engine.pipeline import grouped, in_order
 from hubspot_deals.engine.plan import (
@@ -42,13 +43,12 @@ from hubspot_deals.engine.plan import (
     id_ordered_search,
 )
 from hubspot_deals.engine.reading import RowBuilder, read_associations
-from hubspot_deals.engine.rows import association_entries, row_size
-from hubspot_deals.engine.spec import spec_of
+from hubspot_deals.engine.rows import association_entries
 from hubspot_deals.engine.sync import SyncPlan
 from hubspot_deals.hubspot import BURST, Deal
 from hubspot_deals.store.deals import DealFilter, DealRepository, row_values
 from hubspot_deals.store.jobs import JobRepository, Lease
-from hubspot_deals.store.models import DatabaseNow, ScanJob
+from hubspot_deals.store.models import ScanJob
 
 log = structlog.get_logger(__name__)
 
@@ -63,40 +63,6 @@ CHUNK = 1_000
 _NO_KEY = 2**63 - 1
 
 
-@dataclass
-class Tally:
-    """What one transaction changes in the set and in the run's figures."""
-
-    added: int = 0
-    updated: int = 0
-    archived: int = 0
-    removed: int = 0
-    held: int = 0
-    with_associations: int = 0
-    archived_deals: int = 0
-    data_bytes: int = 0
-
-    def replace(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
-        for sign, row in ((-1, old), (1, new)):
-            if row is None:
-                continue
-            self.held += sign
-            self.with_associations += sign * int(any((row["associations"] or {}).values()))
-            self.archived_deals += sign * int(bool(row["is_archived"]))
-            self.data_bytes += sign * row_size(row)
-
-
-@dataclass
-class Changes:
-    """Observations of one step: rows as HubSpot has them now (``seen``) and deals that left the
-    set, with why (``gone``: key -> "archived" or "removed")."""
-
-    seen: list[dict[str, Any]] = field(default_factory=list)
-    gone: dict[int, str] = field(default_factory=dict)
-    read: int = 0
-    failed: int = 0
-
-
 class IncrementalRun:
     def __init__(
         self, ctx: ScanContext, job: ScanJob, lease: Lease, builder: RowBuilder, sync: SyncPlan
@@ -104,7 +70,7 @@ class IncrementalRun:
         self.ctx, self.job, self.lease, self.builder = ctx, job, lease, builder
         self.client = builder.client
         self.sync = sync
-        self.spec = spec_of(job)
+        self.spec = builder.spec
         self.filters = self.spec.filters
         self.fetched = self.spec.fetched_properties()
         self.batch_size = self.spec.batch_size
@@ -268,7 +234,8 @@ class IncrementalRun:
                 kept.append(deal)
         if kept:
             built = await self.builder.build(kept)
-            changes.seen, changes.failed = built.rows, built.failed
+            changes.seen, changes.failed, changes.untyped = built.rows, built.failed, built.untyped
+            changes.merges()
         return changes
 
     async def _check(self, ids: Sequence[str]) -> None:
@@ -320,61 +287,16 @@ class IncrementalRun:
     ) -> None:
         """Apply observations to the set in one transaction, with the figures and checkpoint."""
         async with self.ctx.sessions() as session:
-            jobs, deals = JobRepository(session), DealRepository(session)
-            job = await jobs.get(self.job.id)
-            if job is None or not self.lease.holds(job):
-                raise Stop
-            seen = {row["deal_key"]: row for row in changes.seen}
-            gone = {k: why for k, why in changes.gone.items() if k not in seen}
-            stored = await deals.by_keys(self.job.id, [*seen, *gone])
-            held = {k: row_values(r) for k, r in stored.items()}
-            tally, writes, drops = Tally(), [], []
-            for key, row in seen.items():
-                old = held.get(key)
-                if old == row:
-                    continue
-                if old is None:
-                    tally.archived += row["is_archived"]
-                    tally.added += not row["is_archived"]
-                elif row["is_archived"] and not old["is_archived"]:
-                    tally.archived += 1
-                else:
-                    tally.updated += 1
-                tally.replace(old, row)
-                writes.append(row)
-            for key, why in gone.items():
-                if key in held:
-                    if why == "archived" and held[key]["is_archived"]:
-                        why = "removed"  # an archived row the bin no longer holds
-                    setattr(tally, why, getattr(tally, why) + 1)
-                    tally.replace(held[key], None)
-                    drops.append(key)
-            await deals.delete_keys(self.job.id, drops)
-            await deals.upsert(self.job.id, writes)
-            processed = job.processed_items + changes.read - changes.failed
-            update: dict[str, Any] = {
-                "processed_items": processed,
-                "failed_items": job.failed_items + changes.failed,
-                "current_batch": math.ceil(processed / self.batch_size),
-                "deals_held": job.deals_held + tally.held,
-                "with_associations": job.with_associations + tally.with_associations,
-                "archived_deals": job.archived_deals + tally.archived_deals,
-                "data_bytes": job.data_bytes + tally.data_bytes,
-                "changes_added": job.changes_added + tally.added,
-                "changes_updated": job.changes_updated + tally.updated,
-                "changes_archived": job.changes_archived + tally.archived,
-                "changes_removed": job.changes_removed + tally.removed,
-                "interruptions": 0,
-                "heartbeat_at": DatabaseNow(),
-                "updated_at": self.ctx.clock(),
-            } | values
-            update["total_items"] = max(
-                update.get("total_items") or job.total_items or 0,
-                processed + job.failed_items + changes.failed,
+            applied = await apply_changes(
+                session,
+                self.job.id,
+                self.lease,
+                changes,
+                batch_size=self.batch_size,
+                checkpoint=checkpoint,
+                values={"updated_at": self.ctx.clock()} | values,
             )
-            if checkpoint is not None:
-                update["checkpoint"] = checkpoint
-            if not await jobs.update_if_running(self.job.id, self.lease, **update):
+            if not applied:
                 await session.rollback()
                 raise Stop
             await session.commit()

@@ -1,8 +1,9 @@
 """Deals to rows: what a group of deals needs besides their properties, read at once.
 
 Associations come from the v4 batch endpoint (1,000 deals a call, one call per type), stage history
-from ``propertiesWithHistory`` (50 deals a call, HubSpot's maximum with history). Deals that came
-with their history (list pages asked for it) are not read again. Full and incremental runs build
+and the history of the properties asked for from ``propertiesWithHistory`` (50 deals a call,
+HubSpot's maximum with history). Deals that came with their history (list pages asked for it) are
+not read again. Full and incremental runs build
 their rows here, so a deal becomes the same row whichever way it was read.
 """
 
@@ -19,8 +20,11 @@ from hubspot_deals.engine.rows import (
     Lookups,
     association_entries,
     build_row,
+    history_entries,
     stage_spans,
 )
+from hubspot_deals.engine.spec import ScanSpec
+from hubspot_deals.engine.values import ValueTypes
 from hubspot_deals.hubspot import (
     Deal,
     HistoryEntry,
@@ -37,19 +41,41 @@ STAGE = "dealstage"
 class Built:
     rows: list[dict[str, Any]]
     failed: int  # deals whose values could not be read into a row
+    untyped: int = 0  # property values that do not fit their declared type
 
 
 @dataclass(frozen=True)
 class RowBuilder:
     client: HubSpotClient
     lookups: Lookups
-    requested: list[str]
-    kinds: list[str]  # association types
-    stage_history: bool
+    spec: ScanSpec  # resolved: its properties are the run's
+    types: ValueTypes  # the run's property definitions: what values must look like
+
+    @property
+    def requested(self) -> list[str]:
+        return list(self.spec.properties)
+
+    @property
+    def kinds(self) -> list[str]:
+        """The association types read."""
+        return list(self.spec.association_types)
+
+    @property
+    def stage_history(self) -> bool:
+        return self.spec.stage_history
+
+    @property
+    def history_properties(self) -> list[str]:
+        return list(self.spec.history_properties)
+
+    @property
+    def history(self) -> list[str]:
+        """Every property read with its history."""
+        return self.spec.history_names()
 
     async def build(self, deals: Sequence[Deal]) -> Built:
         ids = [d.id for d in deals]
-        without = [d for d in deals if self.stage_history and d.properties_with_history is None]
+        without = [d for d in deals if self.history and d.properties_with_history is None]
         associations, live, binned = await asyncio.gather(
             read_associations(self.client, self.kinds, ids),
             self._histories([d.id for d in without if not d.archived], archived=False),
@@ -62,19 +88,27 @@ class RowBuilder:
         self,
         deals: Sequence[Deal],
         associations: dict[str, dict[str, Any]],
-        histories: dict[str, list[HistoryEntry]],
+        histories: dict[str, dict[str, list[HistoryEntry]]],
     ) -> Built:
-        rows, failed = [], 0
+        rows, failed, untyped = [], 0, 0
         for deal in deals:
             try:
                 found = {
                     k: association_entries(k, associations[k].get(deal.id, [])) for k in self.kinds
                 }
+                own = deal.properties_with_history
+                history = own if own is not None else histories.get(deal.id, {})
                 spans = None
                 if self.stage_history:
-                    own = (deal.properties_with_history or {}).get(STAGE)
-                    history = own if own is not None else histories.get(deal.id, [])
-                    spans = stage_spans(history, deal.properties.get("pipeline"), self.lookups)
+                    spans = stage_spans(
+                        history.get(STAGE, []), deal.properties.get("pipeline"), self.lookups
+                    )
+                kept = None
+                if self.history_properties:
+                    kept = {
+                        name: history_entries(history.get(name, []))
+                        for name in self.history_properties
+                    }
                 rows.append(
                     build_row(
                         deal,
@@ -82,27 +116,34 @@ class RowBuilder:
                         requested=self.requested,
                         associations=found if self.kinds else None,
                         stage_history=spans,
+                        property_history=kept,
                     )
                 )
+                untyped += self.types.misfits(deal.properties, self.requested)
             except (ValueError, KeyError, TypeError):
                 failed += 1
                 log.warning("scan.deal_skipped", deal_id=deal.id)
-        return Built(rows, failed)
+        return Built(rows, failed, untyped)
 
-    async def _histories(self, ids: list[str], *, archived: bool) -> dict[str, list[HistoryEntry]]:
-        """dealstage histories by id (batch/read reads one side of the bin at a time). A deal
-        archived, restored or deleted since it was listed is looked for on the other side, then
-        left without history: the next run reads it again."""
-        found: dict[str, list[HistoryEntry]] = {}
+    async def _histories(
+        self, ids: list[str], *, archived: bool
+    ) -> dict[str, dict[str, list[HistoryEntry]]]:
+        """Histories by id (batch/read reads one side of the bin at a time). A deal archived,
+        restored or deleted since it was listed is looked for on the other side, then left
+        without history: the next run reads it again."""
+        found: dict[str, dict[str, list[HistoryEntry]]] = {}
         for side in (archived, not archived):
             todo = [i for i in ids if i not in found]
             if not todo:
                 break
             deals, _ = await self.client.batch_read_deals(
-                todo, properties=[STAGE], properties_with_history=[STAGE], archived=side
+                todo,
+                properties=[STAGE],
+                properties_with_history=self.history,
+                archived=side,
             )
             for deal in deals:
-                found[deal.id] = (deal.properties_with_history or {}).get(STAGE, [])
+                found[deal.id] = deal.properties_with_history or {}
         return found
 
 

@@ -33,8 +33,10 @@ DEFAULT_PROPERTIES: tuple[str, ...] = (
 )
 #: Association types read when a config asks for associations without naming them.
 DEFAULT_ASSOCIATIONS: tuple[str, ...] = ("contacts", "companies", "line_items")
+#: Where HubSpot lists the deals merged into a deal, ``;``-joined.
+MERGED_IDS = "hs_merged_object_ids"
 #: Properties asked of HubSpot whatever the user asked, because the row's own columns need them.
-ROW_PROPERTIES: tuple[str, ...] = (*DEFAULT_PROPERTIES, "deal_currency_code")
+ROW_PROPERTIES: tuple[str, ...] = (*DEFAULT_PROPERTIES, "deal_currency_code", MERGED_IDS)
 _INLINE_TYPE = {"contacts": "deal_to_contact", "line_items": "deal_to_line_item"}
 _PRIMARY_COMPANY_TYPE_ID = 5
 
@@ -114,6 +116,25 @@ def stage_spans(
     return spans
 
 
+def history_entries(history: Sequence[HistoryEntry]) -> list[dict[str, Any]]:
+    """A property's values as HubSpot lists them (any order), oldest first, times in UTC."""
+    ordered = sorted(history, key=lambda e: parse_ms(e.timestamp) or 0)
+    return [
+        {
+            "value": entry.value,
+            "timestamp": utc_text(entry.timestamp),
+            "source": entry.source_type,
+            "source_id": entry.source_id,
+        }
+        for entry in ordered
+    ]
+
+
+def merged_ids(raw: str | None) -> list[str]:
+    """``hs_merged_object_ids`` as a list of ids."""
+    return [part.strip() for part in (raw or "").split(";") if part.strip()]
+
+
 def association_entries(to_type: str, found: Sequence[AssociatedObject]) -> list[dict[str, str]]:
     """Unique ids with the v3 type names the spec shows (the primary company as deal_to_company)."""
     entries: dict[str, str] = {}
@@ -135,6 +156,7 @@ def build_row(
     requested: Sequence[str],
     associations: dict[str, list[dict[str, str]]] | None,
     stage_history: list[dict[str, Any]] | None = None,
+    property_history: dict[str, list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """One result row; ``properties`` holds exactly the requested properties, as HubSpot sent them."""
     props = deal.properties
@@ -163,6 +185,8 @@ def build_row(
         "properties": {name: props.get(name) for name in requested},
         "associations": associations,
         "stage_history": stage_history,
+        "merged_from": merged_ids(props.get(MERGED_IDS)),
+        "property_history": property_history,
     }
 
 

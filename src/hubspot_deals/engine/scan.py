@@ -24,18 +24,21 @@ from hubspot_deals.engine.errors import describe
 from hubspot_deals.engine.incremental import run_incremental
 from hubspot_deals.engine.pipeline import grouped, in_order
 from hubspot_deals.engine.plan import Page, PartitionedPlan, checkpoint_of
-from hubspot_deals.engine.reading import STAGE, RowBuilder
+from hubspot_deals.engine.reading import RowBuilder
 from hubspot_deals.engine.rows import (
     Lookups,
     row_size,
 )
+from hubspot_deals.engine.schema import settle_schema
 from hubspot_deals.engine.spec import ScanSpec, spec_of
 from hubspot_deals.engine.sync import plan_sync
+from hubspot_deals.engine.values import ValueTypes
 from hubspot_deals.hubspot import (
     BURST,
     HubSpotClient,
     HubSpotMissingScopesError,
     Owner,
+    PropertyDefinition,
     TokenSource,
 )
 from hubspot_deals.store.deals import DealFilter, DealRepository
@@ -195,8 +198,11 @@ async def _while_leased(
                 await task
 
 
-async def _load_lookups(client: HubSpotClient, spec: ScanSpec) -> tuple[Lookups, list[str]]:
-    """The portal's account, pipelines and owners for the rows, and the config's warnings."""
+async def _load_lookups(
+    client: HubSpotClient, spec: ScanSpec
+) -> tuple[Lookups, list[PropertyDefinition], list[str]]:
+    """The portal's account, pipelines and owners for the rows, its property definitions, and
+    the config's warnings."""
 
     async def owners(archived: bool) -> list[Owner]:
         try:
@@ -216,28 +222,24 @@ async def _load_lookups(client: HubSpotClient, spec: ScanSpec) -> tuple[Lookups,
         owners(True),
     )
     lookups = Lookups.build(account, pipelines, active + archived)
-    return lookups, config_warnings(spec, properties, pipelines)
+    return lookups, properties, config_warnings(spec, properties, pipelines)
 
 
 async def _extract(ctx: ScanContext, job: ScanJob, lease: Lease, client: HubSpotClient) -> None:
     spec = spec_of(job)
     started = ctx.clock()  # before the first read: whatever changes from now, the next run reads
     # also teaches the limiter the portal's real limit
-    lookups, warnings = await _load_lookups(client, spec)
+    lookups, definitions, warnings = await _load_lookups(client, spec)
     if warnings:
         log.info("scan.config_warnings", warnings=warnings)
     async with ctx.sessions() as session:
         if not await JobRepository(session).update_if_running(job.id, lease, warnings=warnings):
             raise Stop
         await session.commit()
-    builder = RowBuilder(
-        client,
-        lookups,
-        list(spec.properties),
-        list(spec.association_types),
-        spec.stage_history,
-    )
-    sync = await plan_sync(ctx, job, lease, started)
+    schema = await settle_schema(ctx, job, lease, spec, definitions)
+    spec = spec.resolved([d["name"] for d in schema.definitions])
+    builder = RowBuilder(client, lookups, spec, ValueTypes.of(schema.definitions))
+    sync = await plan_sync(ctx, job, lease, started, schema)
     if sync.mode == "incremental":
         await run_incremental(ctx, job, lease, builder, sync)
     else:
@@ -246,7 +248,7 @@ async def _extract(ctx: ScanContext, job: ScanJob, lease: Lease, client: HubSpot
 
 
 async def _run_full(ctx: ScanContext, job: ScanJob, lease: Lease, builder: RowBuilder) -> None:
-    spec, client = spec_of(job), builder.client
+    spec, client = builder.spec, builder.client
     batch_size = spec.batch_size
     burst = client.limiter.limit(BURST)[0]
     plan = PartitionedPlan(
@@ -255,7 +257,7 @@ async def _run_full(ctx: ScanContext, job: ScanJob, lease: Lease, builder: RowBu
         batch_size,
         spec.filters,
         list_workers=min(burst, LIST_WORKERS),
-        history=[STAGE] if builder.stage_history else [],
+        history=spec.history_names(),
     )
     total, partitions = await plan.prepare(job.checkpoint, burst)
     if job.checkpoint is None:
@@ -272,7 +274,7 @@ async def _run_full(ctx: ScanContext, job: ScanJob, lease: Lease, builder: RowBu
 
     async def prepare(pages: list[Page]) -> Batch:
         built = await builder.build([d for page in pages for d in page.deals])
-        return Batch(pages, built.rows, built.failed, batch_size)
+        return Batch(pages, built.rows, built.failed, batch_size, built.untyped)
 
     positions = {p.id: p for p in partitions}
     async for batch in in_order(grouped(plan.pages(partitions)), prepare):
@@ -290,6 +292,7 @@ class Batch:
     rows: list[dict[str, Any]]
     failed: int
     batch_size: int  # the scan's batchSize: progress counts batches of this many deals
+    untyped: int = 0  # values that did not fit their property's type
 
 
 async def _store_batch(
@@ -308,6 +311,7 @@ async def _store_batch(
             lease,
             processed_items=processed,
             failed_items=job.failed_items + failed,
+            untyped_values=job.untyped_values + batch.untyped,
             with_associations=job.with_associations
             + sum(1 for r in rows if any((r["associations"] or {}).values())),
             archived_deals=job.archived_deals + sum(1 for r in rows if r["is_archived"]),

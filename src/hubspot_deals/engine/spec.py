@@ -8,7 +8,8 @@ exports and the jobs services ask the spec.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from hubspot_deals.engine.plan import ScanFilters
@@ -19,8 +20,13 @@ from hubspot_deals.store.models import ScanJob
 @dataclass(frozen=True)
 class ScanSpec:
     scan_id: str
-    #: the properties every row holds (the defaults filled in)
+    #: the properties every row holds (the defaults filled in); with ``all_properties``, empty
+    #: until the run resolves it from the portal's definitions (``resolved``)
     properties: tuple[str, ...] = DEFAULT_PROPERTIES
+    #: every property the portal defines when the run starts (``"properties": "all"``)
+    all_properties: bool = False
+    #: properties whose every value each row carries (``propertiesWithHistory``)
+    history_properties: tuple[str, ...] = ()
     #: the association types every row holds; empty when associations were not asked for
     association_types: tuple[str, ...] = ()
     stage_history: bool = False
@@ -38,12 +44,30 @@ class ScanSpec:
         date = self.filters.date_property
         return list(dict.fromkeys([*self.properties, *ROW_PROPERTIES, *([date] if date else [])]))
 
+    def history_names(self) -> list[str]:
+        """What the scan asks HubSpot's history of: its ``propertiesWithHistory``, and
+        ``dealstage`` for stage history."""
+        stage = ["dealstage"] if self.stage_history else []
+        return list(dict.fromkeys([*stage, *self.history_properties]))
+
+    def resolved(self, names: Sequence[str]) -> ScanSpec:
+        """The spec with the properties a run of ``"all"`` found (the others keep theirs)."""
+        return replace(self, properties=tuple(names)) if self.all_properties else self
+
     def same_shape(self, other: ScanSpec) -> bool:
         """True when both make rows of the same kind from the same deals: one run's deals can be
         the other's starting point."""
 
         def shape(spec: ScanSpec) -> tuple[Any, ...]:
-            return (spec.properties, spec.association_types, spec.stage_history, spec.filters)
+            properties = () if spec.all_properties else spec.properties
+            return (
+                properties,
+                spec.all_properties,
+                spec.history_properties,
+                spec.association_types,
+                spec.stage_history,
+                spec.filters,
+            )
 
         return shape(self) == shape(other)
 
@@ -55,6 +79,8 @@ class ScanSpec:
         return cls(
             scan_id=stored["scan_id"],
             properties=tuple(stored["properties"]),
+            all_properties=stored.get("all_properties", False),
+            history_properties=tuple(stored.get("history_properties", ())),
             association_types=tuple(stored["association_types"]),
             stage_history=stored["stage_history"],
             batch_size=stored["batch_size"],

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from hubspot_deals.engine.context import ScanContext
+from hubspot_deals.engine.schema import RunSchema
 from hubspot_deals.engine.spec import spec_of
 from hubspot_deals.store.jobs import JobRepository, Lease
 from hubspot_deals.store.models import JobStatus, ScanJob
@@ -23,7 +24,9 @@ class SyncPlan:
     since: datetime | None = None
 
 
-async def plan_sync(ctx: ScanContext, job: ScanJob, lease: Lease, started: datetime) -> SyncPlan:
+async def plan_sync(
+    ctx: ScanContext, job: ScanJob, lease: Lease, started: datetime, schema: RunSchema
+) -> SyncPlan:
     """How this run reads HubSpot, decided once when it first starts and kept with the job (a
     resumed run goes on as it began). ``started`` becomes the run's high-water mark."""
     if job.sync_mode is not None:
@@ -45,6 +48,13 @@ async def plan_sync(ctx: ScanContext, job: ScanJob, lease: Lease, started: datet
             reason = (
                 "The properties, associations, filters or stage history asked for differ from "
                 "the last completed run's: this run reads every deal."
+            )
+            base = None
+        elif spec_of(job).all_properties and schema.names_changed:
+            reason = (
+                "The portal's properties changed since the last completed run (some were added "
+                "or removed): this run reads every deal, so every row holds exactly the current "
+                "properties."
             )
             base = None
         else:

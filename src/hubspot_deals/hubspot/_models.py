@@ -48,6 +48,8 @@ class HistoryEntry(_Model):
 
     value: str | None = None
     timestamp: str
+    source_type: str | None = Field(None, alias="sourceType")
+    source_id: str | None = Field(None, alias="sourceId")
 
 
 class Deal(_Model):
@@ -168,6 +170,7 @@ class PropertyDefinition(_Model):
     options: list[PropertyOption] = Field(default_factory=list)
     archived: bool = False
     calculated: bool = False
+    hidden: bool = False
     hubspot_defined: bool | None = Field(None, alias="hubspotDefined")
 
 

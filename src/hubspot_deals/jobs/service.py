@@ -25,6 +25,7 @@ from hubspot_deals.store.deals import DealFilter, DealRepository, Facets
 from hubspot_deals.store.jobs import ACTIVE, ANY_ORG, FINISHED, JobPage, JobRepository, OrgScope
 from hubspot_deals.store.models import DealRow, JobStatus, ScanJob, run_slot
 from hubspot_deals.store.outages import report
+from hubspot_deals.store.schemas import SchemaRepository
 
 log = structlog.get_logger(__name__)
 
@@ -275,6 +276,12 @@ async def results_job(
         scanId=scan_id,
         currentStatus=job.status,
     )
+
+
+async def run_schema(session: AsyncSession, job: ScanJob) -> list[dict[str, Any]]:
+    """The property definitions the run used; empty before it has started (and for runs from
+    before definitions were kept)."""
+    return await SchemaRepository(session).of(job.id) or []
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,8 @@ class StoredDeal:
     properties: dict[str, Any]
     associations: dict[str, Any] | None
     stage_history: list[dict[str, Any]] | None
+    merged_from: list[str] | None
+    property_history: dict[str, Any] | None
 
 
 #: What ``raw_batches`` selects, in ``StoredDeal``'s order; JSON columns as their text.

@@ -131,6 +131,13 @@ class ScanJob(Base):
     changes_updated: Mapped[int] = mapped_column(Integer, default=0)
     changes_archived: Mapped[int] = mapped_column(Integer, default=0)
     changes_removed: Mapped[int] = mapped_column(Integer, default=0)
+    #: deals merged into another since the base run (their rows leave with the merge)
+    changes_merged: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: how the portal's properties changed since the scan id's previous run (added, removed,
+    #: retyped); None for a first run
+    schema_changes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: property values that did not fit their declared type (kept as text; engine/typing.py)
+    untyped_values: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: Which scan ids this run excludes while it is pending or running (``run_slot``): the
     #: database holds "one active run per scan id", however many starts race (uq_scan_jobs_active_slot).
     run_slot: Mapped[str | None] = mapped_column(String(600))
@@ -194,6 +201,10 @@ class DealRow(Base):
     properties: Mapped[dict[str, Any]] = mapped_column(JSON)
     associations: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     stage_history: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    #: ids of the deals HubSpot merged into this one (``hs_merged_object_ids``)
+    merged_from: Mapped[list[str] | None] = mapped_column(JSON)
+    #: ``propertiesWithHistory``: per property, every value it took, oldest first
+    property_history: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     __table_args__ = (
         UniqueConstraint("job_id", "deal_key", name="uq_deals_job_deal"),
@@ -201,6 +212,19 @@ class DealRow(Base):
         Index("ix_deals_job_stage", "job_id", "deal_stage", "deal_key"),
         Index("ix_deals_job_owner", "job_id", "owner_id", "deal_key"),
     )
+
+
+class RunSchema(Base):
+    """The property definitions a run used (HubSpot's, as the run found them): what its exports
+    are typed by and what ``/scan/schema`` answers. Apart from ``scan_jobs``, whose rows are read
+    everywhere, because a portal's schema can run to hundreds of kilobytes."""
+
+    __tablename__ = "run_schemas"
+
+    job_id: Mapped[str] = mapped_column(
+        ForeignKey("scan_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    properties: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
 
 
 class ApiKey(Base):

@@ -20,7 +20,7 @@ from hubspot_deals.api.deps import (
     session,
 )
 from hubspot_deals.api.errors import ApiError, ValidationFailed
-from hubspot_deals.api.exports import MEDIA_TYPES, ExportFormat, export_response
+from hubspot_deals.api.exports import MEDIA_TYPES, ExportFormat, ExportTable, export_response
 from hubspot_deals.api.quotas import charge_download
 from hubspot_deals.api.requests import SCAN_ID_PATTERN, SCAN_ID_RE, StartScanRequest
 from hubspot_deals.api.schemas import (
@@ -29,6 +29,7 @@ from hubspot_deals.api.schemas import (
     ResultsResponse,
     ScanListResponse,
     ScanStatus,
+    SchemaResponse,
     StartScanResponse,
 )
 from hubspot_deals.api.starting import start_for_caller
@@ -296,6 +297,13 @@ async def export(
     db: Session,
     scope: Scope,
     fmt: Annotated[ExportFormat, Query(alias="format")] = ExportFormat.CSV,
+    table: Annotated[
+        ExportTable,
+        Query(
+            description="deals, or property_history: one line per value each property of "
+            "propertiesWithHistory took (deal_id, property, value, timestamp, source, source_id)"
+        ),
+    ] = ExportTable.DEALS,
     bom: Annotated[bool, Query(description="CSV only: a UTF-8 byte order mark")] = False,
     pipeline: Annotated[str | None, Query(max_length=255)] = None,
     dealstage: Annotated[str | None, Query(max_length=255)] = None,
@@ -306,8 +314,22 @@ async def export(
     against the organization's download limit (slowed to it rather than cut off)."""
     job = await service.results_job(db, checked_scan_id(scan_id), scope, partial=partial)
     return await export_response(
-        request, db, job, DealFilter(pipeline, dealstage, owner_id), fmt, bom=bom
+        request, db, job, DealFilter(pipeline, dealstage, owner_id), fmt, table=table, bom=bom
     )
+
+
+@router.get("/schema/{scan_id}", response_model=SchemaResponse, responses=NOT_READY)
+async def schema(scan_id: ScanId, db: Session, scope: Scope, partial: Partial = False) -> Any:
+    """The property definitions of the run whose deals the results serve: what each property
+    is (type, field type, group, options with labels, hidden, calculated)."""
+    job = await service.results_job(db, checked_scan_id(scan_id), scope, partial=partial)
+    body = {
+        "scanId": job.scan_id,
+        "runId": job.id,
+        "status": job.status,
+        "properties": [presenters.definition_body(d) for d in await service.run_schema(db, job)],
+    }
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 @router.get(
