@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hubspot_deals.api.requests import Auth, DateFilter, Filters, ScanConfig
-from hubspot_deals.console.scan_config import build_config
+from hubspot_deals.console.scan_config import build_config, chosen_properties
 
 NONE: dict[str, Any] = dict.fromkeys(
     (
@@ -13,6 +13,7 @@ NONE: dict[str, Any] = dict.fromkeys(
         "scan_type",
         "organization_id",
         "properties",
+        "properties_with_history",
         "include_associations",
         "association_types",
         "include_archived",
@@ -109,3 +110,14 @@ def test_incremental_flags() -> None:
     assert config["mode"] == "incremental" and config["refreshAssociations"] is True
     assert config["includeStageHistory"] is False and config["includeAssociations"] is True
     assert "mode" not in build_config({}, None, False, **NONE)  # not given: the service's default
+
+
+def test_all_properties_and_history() -> None:
+    """--all-properties sends "all" over the file's list; --history sends propertiesWithHistory."""
+    base = {"properties": ["dealname"], "propertiesWithHistory": ["dealstage"]}
+    flags = {"properties": chosen_properties(None, True)}
+    assert build_config(base, None, False, **NONE | flags)["properties"] == "all"
+    config = build_config(base, None, False, **NONE | {"properties_with_history": ["amount"]})
+    assert config["propertiesWithHistory"] == ["amount"] and config["properties"] == ["dealname"]
+    assert chosen_properties(["amount"], False) == ["amount"]
+    assert chosen_properties(None, False) is None  # not given: the file's or the service's

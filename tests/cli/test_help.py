@@ -20,6 +20,7 @@ COMMANDS = [
     ("scan", "list"),
     ("scan", "results"),
     ("scan", "export"),
+    ("scan", "schema"),
     ("scan", "cancel"),
     ("connection",),
     ("connection", "create"),

@@ -198,6 +198,12 @@ class ScanApi:
             params["partial"] = "true"
         return self._call("GET", f"/scan/results/{_segment(scan_id)}", params=params)
 
+    def schema(self, scan_id: str, *, partial: bool = False) -> JSON:
+        """``GET /scan/schema/{id}``: the property definitions the served run read when it
+        started; ``partial`` for those of a run that did not complete."""
+        params = {"partial": "true"} if partial else {}
+        return self._call("GET", f"/scan/schema/{_segment(scan_id)}", params=params)
+
     def iter_pages(
         self,
         scan_id: str,
@@ -246,15 +252,20 @@ class ScanApi:
         scan_id: str,
         *,
         file_format: str = "csv",
+        table: str = "deals",
         where: DealFilter = DealFilter(),
         bom: bool = False,
         partial: bool = False,
     ) -> Iterator[httpx.Response]:
         """``GET /scan/results/{id}/export``, streamed: the open response, its body not yet read.
+        ``table`` is sent only when it is not the deals, which every version of the service
+        serves.
 
         Errors while the body is read (the connection dropping mid-file) surface as
         ``ServiceUnreachable`` from inside the ``with`` block, like every other failure."""
         params = {"format": file_format} | where.params() | ({"bom": "true"} if bom else {})
+        if table != "deals":
+            params["table"] = table
         if partial:
             params["partial"] = "true"
         path = f"{API}/scan/results/{_segment(scan_id)}/export"

@@ -104,16 +104,18 @@ def save(
     fallback_name: str,
     force: bool,
     console: Console,
+    lines_are_deals: bool = True,
 ) -> Downloaded:
     """Write the export's body to ``output`` (or the attachment's name in the working directory,
-    or standard output); the rows or bytes it took."""
+    or standard output); the rows or bytes it took. ``lines_are_deals`` false (a property history
+    file, many lines a deal) shows bytes: ``X-Total-Count`` counts deals, not its lines."""
     deals = total_count(response)
     target: Path | None = None
     if not to_stdout:
         target = output or Path(attachment_name(response, fallback_name))
         if target.exists() and not force:
             raise TargetExists(f"{target} exists; give --force to replace it")
-    counts_rows = file_format in ("csv", "ndjson") and deals is not None
+    counts_rows = lines_are_deals and file_format in ("csv", "ndjson") and deals is not None
     part: Path | None = None
     sink: BinaryIO
     if target is None:

@@ -6,14 +6,14 @@ prints as written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from rich import box
 from rich.table import Table
 from rich.text import Text
 
 from hubspot_deals.console.api_client import JSON, ApiError, ClientError
+from hubspot_deals.console.columns import Column, fit_table
 
 STATUS_STYLE = {
     "completed": "green",
@@ -136,6 +136,54 @@ def mode_text(sync: JSON) -> str | None:
     return str(mode)
 
 
+#: How many names a status row lists before it says how many more there are.
+NAMES_SHOWN = 10
+
+
+def _names(names: list[str]) -> str | None:
+    if not names:
+        return None
+    more = len(names) - NAMES_SHOWN
+    shown = ", ".join(names[:NAMES_SHOWN])
+    return f"{shown} and {more:,} more" if more > 0 else shown
+
+
+def _kind(side: Any) -> str:
+    """``number/calculation_equation``: a definition's type and field type."""
+    if not isinstance(side, dict):
+        return "?"
+    return f"{side.get('type')}/{side.get('fieldType')}"
+
+
+def schema_change_rows(changes: Any) -> list[tuple[str, str | None]]:
+    """How the portal's properties changed since the run served before: ``schema`` says ``1
+    added, 1 retyped since the previous run`` and a row per kind names them. Nothing for a first
+    run or when nothing changed: the rows are there to be noticed."""
+    if not isinstance(changes, dict):
+        return []
+    kinds = {k: [e for e in changes.get(k) or [] if e] for k in ("added", "removed", "retyped")}
+    said = ", ".join(f"{len(v):,} {k}" for k, v in kinds.items() if v)
+    if not said:
+        return []
+    retyped = [
+        f"{e.get('name')} ({_kind(e.get('from'))} → {_kind(e.get('to'))})"
+        for e in kinds["retyped"]
+        if isinstance(e, dict)
+    ]
+    return [
+        ("schema", f"{said} since the previous run"),
+        ("added properties", _names([str(n) for n in kinds["added"]])),
+        ("removed properties", _names([str(n) for n in kinds["removed"]])),
+        ("retyped properties", _names(retyped)),
+    ]
+
+
+def untyped_text(count: Any) -> str | None:
+    """Values that do not fit their property's type (after a retype, say): the exports keep them
+    as text, and a reader of typed columns should know. None when there are none."""
+    return f"{count:,} (kept as text)" if isinstance(count, int) and count else None
+
+
 def status_table(body: JSON) -> Table:
     """A scan's status as field/value rows: what ``scan status`` prints."""
     table = Table(show_header=False, box=box.SIMPLE, pad_edge=False)
@@ -180,6 +228,8 @@ def status_table(body: JSON) -> Table:
         ("data size", f"{results['data_size_mb']} MB" if "data_size_mb" in results else None),
         ("deals held", _count(results.get("deals_held")) if "deals_held" in results else None),
         ("changes", changes_text(results.get("changes"))),
+        *schema_change_rows(body.get("schema_changes")),
+        ("untyped values", untyped_text(results.get("untyped_values"))),
         ("error", error),
         *(("warning", str(w)) for w in body.get("warnings") or []),
     ]
@@ -192,86 +242,6 @@ def status_table(body: JSON) -> Table:
 def _moment(value: Any) -> Text:
     """``2025-09-29 10:30`` of ``2025-09-29T10:30:00Z``: tables have no room for seconds."""
     return _cell(value[:16].replace("T", " ") if isinstance(value, str) else None)
-
-
-@dataclass
-class Column:
-    """A table column and its cells. ``ratio`` 0 is a column that never shrinks (ids, amounts,
-    dates cut short would mislead); others share what is left of the width, by ratio, and cut
-    their cells with an ellipsis, so every row stays one line."""
-
-    name: str
-    cells: list[Text]
-    ratio: int = 0
-    right: bool = False
-    #: left out when the width cannot hold every column: the highest first; 0 is always shown
-    optional: int = 0
-    #: an id: never cut; folded onto a second line if even alone it is wider than its share
-    fold: bool = False
-
-
-#: What SIMPLE_HEAD without edges puts between two columns: padding, divider, padding.
-GAP = 3
-#: The narrowest a shrinking column gets.
-MIN_SHARE = 6
-
-
-def _natural(column: Column) -> int:
-    return max([len(column.name), *(t.cell_len for t in column.cells)])
-
-
-def _needed(columns: list[Column]) -> int:
-    fixed = sum(_natural(c) for c in columns if not c.ratio)
-    shrinking = sum(max(len(c.name), MIN_SHARE) for c in columns if c.ratio)
-    return fixed + shrinking + GAP * (len(columns) - 1)
-
-
-def _shares(columns: list[Column], width: int) -> dict[str, int]:
-    """The shrinking columns' widths: the room left by the others, by ratio, each at least its
-    minimum, and never more in all than the room (else rich would crop them without an ``…``)."""
-    room = width - sum(_natural(c) for c in columns if not c.ratio) - GAP * (len(columns) - 1)
-    shrinking = [c for c in columns if c.ratio]
-    ratios = sum(c.ratio for c in shrinking) or 1
-    floor = {c.name: max(len(c.name), MIN_SHARE) for c in shrinking}
-    shares = {c.name: max(room * c.ratio // ratios, floor[c.name]) for c in shrinking}
-    while sum(shares.values()) > room and any(shares[n] > floor[n] for n in shares):
-        widest = max((n for n in shares if shares[n] > floor[n]), key=lambda n: shares[n])
-        shares[widest] -= 1
-    return shares
-
-
-def _table(columns: list[Column], width: int) -> Table:
-    """Every row one line: optional columns leave, highest first, until the rest fit ``width``;
-    what is left of the width is shared by the shrinking columns."""
-    while _needed(columns) > width and any(c.optional for c in columns):
-        dropped = max(columns, key=lambda c: c.optional)
-        columns = [c for c in columns if c is not dropped]
-    shares = _shares(columns, width)
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for column in columns:
-        justify: Literal["left", "right"] = "right" if column.right else "left"
-        if column.ratio:
-            share = shares[column.name]
-            table.add_column(
-                column.name,
-                justify=justify,
-                no_wrap=True,
-                overflow="ellipsis",
-                min_width=share,
-                max_width=share,
-            )
-        elif column.fold:  # whole on one line while the width allows it
-            table.add_column(
-                column.name,
-                justify=justify,
-                overflow="fold",
-                min_width=min(_natural(column), width),
-            )
-        else:
-            table.add_column(column.name, justify=justify, no_wrap=True)
-    for row in zip(*(c.cells for c in columns), strict=True):
-        table.add_row(*row)
-    return table
 
 
 #: From this width on, the list also shows organizations, and the results table pipelines and
@@ -308,7 +278,7 @@ def list_table(body: JSON, width: int = 80) -> Table:
         columns = [c for c in columns if c.name != "org"]
     if not any(notes):
         columns = [c for c in columns if c.name != "error / time left"]
-    return _table(columns, width)
+    return fit_table(columns, width)
 
 
 def _amount(deal: JSON) -> str:
@@ -356,7 +326,7 @@ def results_table(body: JSON, width: int = 80) -> Table:
         columns = [c for c in columns if c.name not in ("pipeline", "associations")]
     elif not any(d.get("associations") for d in deals):  # {} when none were asked for
         columns = columns[:-1]
-    return _table(columns, width)
+    return fit_table(columns, width)
 
 
 def page_line(body: JSON) -> str:
@@ -378,3 +348,40 @@ def page_line(body: JSON) -> str:
         if pagination.get("next_cursor"):
             line += f", or --cursor\n{pagination['next_cursor']}"
     return line
+
+
+def _marks(definition: JSON) -> Text:
+    return _cell(", ".join(m for m in ("hidden", "calculated") if definition.get(m)))
+
+
+def schema_table(body: JSON, width: int = 80) -> Table:
+    """One row per property definition of a run: what ``scan schema`` prints. Narrow, the label
+    leaves first, then the group, the marks and the option count: the name and how it is typed
+    stay."""
+    props: list[JSON] = body.get("properties") or []
+    options = [len(p.get("options") or []) or None for p in props]
+    columns = [
+        Column("name", [_cell(p.get("name")) for p in props], fold=True),
+        Column("label", [_cell(p.get("label")) for p in props], ratio=2, optional=5),
+        Column("type", [_cell(p.get("type")) for p in props]),
+        Column("field type", [_cell(p.get("fieldType")) for p in props]),
+        Column("group", [_cell(p.get("group")) for p in props], ratio=1, optional=4),
+        Column("options", [_cell(n) for n in options], right=True, optional=2),
+        Column("marks", [_marks(p) for p in props], optional=3),
+    ]
+    return fit_table(columns, width)
+
+
+def schema_line(body: JSON) -> str:
+    """``56 properties (29 custom, 2 hidden, 10 calculated) of run job_..., completed``, for
+    standard error."""
+    props: list[JSON] = body.get("properties") or []
+    counts = {
+        "custom": sum(1 for p in props if p.get("hubspotDefined") is False),
+        "hidden": sum(1 for p in props if p.get("hidden")),
+        "calculated": sum(1 for p in props if p.get("calculated")),
+    }
+    said = ", ".join(f"{n:,} {k}" for k, n in counts.items() if n)
+    noun = "property" if len(props) == 1 else "properties"
+    line = f"{len(props):,} {noun}{f' ({said})' if said else ''}" if props else "no properties"
+    return f"{line} of run {body.get('runId')}, {body.get('status')}"

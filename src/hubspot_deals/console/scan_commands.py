@@ -1,5 +1,5 @@
 """``hubspot-deals scan ...``: start (scan_start.py), follow, list, cancel, read and export scans
-of a running service, over its REST API.
+of a running service, over its REST API; ``scan schema`` is schema_commands.py.
 
 Standard output carries the data (tables, or with ``--json`` the API's JSON and nothing else);
 messages, progress bars and errors go to standard error. Every failure is one line and an exit
@@ -263,12 +263,25 @@ class ExportFormat(StrEnum):
     parquet = "parquet"
 
 
+class ExportTable(StrEnum):
+    deals = "deals"
+    property_history = "property_history"
+
+
 @scan_app.command("export")
 def export(
     scan_id: ScanId,
     file_format: Annotated[
         ExportFormat, typer.Option("--format", "-f", help="The file's format.")
     ] = ExportFormat.csv,
+    table: Annotated[
+        ExportTable,
+        typer.Option(
+            "--table",
+            help="deals, or property_history: a line per value each --history property took "
+            "(SCAN_ID.property_history.csv, ...).",
+        ),
+    ] = ExportTable.deals,
     output: Annotated[
         Path | None,
         typer.Option(
@@ -292,7 +305,8 @@ def export(
     api_key: ApiKey = None,
     timeout: Timeout = 30.0,
 ) -> None:
-    """Download a scan's deals as CSV, NDJSON or Parquet; prints the file's path."""
+    """Download a scan's deals (or their property history) as CSV, NDJSON or Parquet; prints
+    the file's path."""
     if bom and file_format is not ExportFormat.csv:
         fail("--bom is for --format csv only", ExitCode.USAGE)
     to_stdout = output is not None and str(output) == "-"
@@ -303,18 +317,26 @@ def export(
         api_for(url, api_key, timeout) as api,
         reported(),
         api.export(
-            scan_id, file_format=file_format.value, where=where, bom=bom, partial=partial
+            scan_id,
+            file_format=file_format.value,
+            table=table.value,
+            where=where,
+            bom=bom,
+            partial=partial,
         ) as response,
     ):
+        deals_table = table is ExportTable.deals
+        stem = scan_id if deals_table else f"{scan_id}.{table.value}"  # as the service names it
         try:
             done = save(
                 response,
                 file_format=file_format.value,
                 output=None if to_stdout else output,
                 to_stdout=to_stdout,
-                fallback_name=f"{scan_id}.{file_format.value}",
+                fallback_name=f"{stem}.{file_format.value}",
                 force=force,
                 console=err,
+                lines_are_deals=deals_table,
             )
         except TargetExists as exc:
             fail(str(exc), ExitCode.USAGE)
@@ -323,7 +345,13 @@ def export(
         except OSError as exc:
             fail(f"cannot write the export: {exc}", ExitCode.USAGE)
     deals = f"{done.deals:,} deals, " if done.deals is not None else ""
+    if deals and not deals_table:
+        deals = f"the history of {deals}"
     where_to = "standard output" if done.path is None else str(done.path)
     note(f"wrote {deals}{done.bytes:,} bytes to {escape(where_to)}")
     if done.path is not None:
         print(done.path, flush=True)
+
+
+# registers `scan schema` after the commands above, so help lists it after them
+from hubspot_deals.console import schema_commands  # noqa: E402, F401

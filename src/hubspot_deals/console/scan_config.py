@@ -12,9 +12,7 @@ from typing import Any
 import typer
 
 from hubspot_deals.console.api_client import JSON
-from hubspot_deals.console.common import (
-    fail,
-)
+from hubspot_deals.console.common import fail
 from hubspot_deals.console.exit_codes import ExitCode
 
 
@@ -42,6 +40,14 @@ def split_list(values: list[str] | None) -> list[str] | None:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
+def chosen_properties(names: list[str] | None, every: bool) -> list[str] | str | None:
+    """``config.properties`` of ``--properties`` or ``--all-properties`` ("all"); both is a
+    mistake said here, as the service could only see one of them."""
+    if every and names is not None:
+        fail("give --all-properties or --properties, not both", ExitCode.USAGE)
+    return "all" if every else names
+
+
 def from_command_line(ctx: typer.Context, name: str) -> bool:
     """Whether option ``name`` was typed, not taken from its environment variable."""
     source = ctx.get_parameter_source(name)
@@ -63,6 +69,7 @@ def build_config(base: JSON, token: str | None, token_from_flag: bool, **flags: 
         "type": flags["scan_type"],
         "organizationId": flags["organization_id"],
         "properties": flags["properties"],
+        "propertiesWithHistory": flags["properties_with_history"],
         "includeAssociations": flags["include_associations"],
         "associationTypes": flags["association_types"],
         "batchSize": flags["batch_size"],

@@ -32,6 +32,7 @@ from hubspot_deals.console.follow import follow
 from hubspot_deals.console.scan_config import (
     ScanMode,
     build_config,
+    chosen_properties,
     from_command_line,
     read_config,
     split_list,
@@ -186,6 +187,24 @@ def start(
             show_default=False,
         ),
     ] = None,
+    all_properties: Annotated[
+        bool,
+        typer.Option(
+            "--all-properties",
+            help='config.properties "all": every property the portal defines when the run '
+            "starts (not with --properties).",
+        ),
+    ] = False,
+    history: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--history",
+            metavar="NAMES",
+            help="config.propertiesWithHistory: properties whose every value each deal keeps "
+            "(comma-separated or repeated; up to 50).",
+            show_default=False,
+        ),
+    ] = None,
     include_associations: Annotated[
         bool | None,
         typer.Option(
@@ -295,7 +314,8 @@ def start(
         scan_id=scan_id,
         scan_type=scan_type,
         organization_id=organization_id,
-        properties=split_list(properties),
+        properties=chosen_properties(split_list(properties), all_properties),
+        properties_with_history=split_list(history),
         include_associations=include_associations,
         association_types=split_list(association_types),
         include_archived=include_archived,
