@@ -5,6 +5,7 @@
 - ``exports``: a 100,000-deal scan exported as CSV, NDJSON and Parquet: speed and memory
 - ``incremental``: an incremental scan after 1% of 100,000 deals changed, next to a full scan
 - ``client``: the HubSpot client's throughput against the burst limit
+- ``properties``: 9, 500 and every property (over 1,000) of a wide portal: what each costs
 - ``sandbox``: a million-deal sandbox's start time and memory
 - ``load``: 20 readers a second for 3 minutes a mode while scans re-run: latency, errors, memory
 """
@@ -18,6 +19,7 @@ from bench import (
     exports,
     incremental,
     load,
+    properties,
     sandbox_scale,
     service_scale,
     service_scan,
@@ -29,6 +31,7 @@ BENCHMARKS = {
     "exports": exports.run,
     "incremental": incremental.run,
     "client": client_throughput.run,
+    "properties": properties.run,
     "sandbox": sandbox_scale.run,
     "load": load.run,
 }

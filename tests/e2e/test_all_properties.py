@@ -234,8 +234,9 @@ def _same_moment(a: Any, b: Any) -> bool:
 
 
 def test_history_of_five_properties_in_rows_and_exports(
-    service: ServiceProcess, wide: SandboxProcess
+    everything: list[dict[str, Any]], service: ServiceProcess, wide: SandboxProcess
 ) -> None:
+    """(``everything``: the scan without history whose history export is refused below.)"""
     wide.churn(update=120)
     wide.churn(update=120)  # twice: some deals change twice, so histories run deeper
     defined = definitions(wide)
@@ -303,7 +304,7 @@ def test_history_of_five_properties_in_rows_and_exports(
     refused = service.get(
         "/api/v1/scan/results/all-props/export", params={"table": "property_history"}
     )
-    assert refused.status_code == 400 and "table" in refused.json()["errors"]
+    assert refused.status_code == 400 and "table" in refused.json()["errors"], refused.text
 
 
 # -- schema changes --------------------------------------------------------------------------

@@ -30,7 +30,7 @@ def config_warnings(
     warnings = [
         f"Property '{name}' does not exist in this portal{_closest(name, types)}: "
         "its values are null."
-        for name in spec.properties
+        for name in dict.fromkeys([*spec.properties, *spec.history_properties])
         if name not in types
     ]
     filters = spec.filters

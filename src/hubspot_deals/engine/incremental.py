@@ -33,7 +33,7 @@ import structlog
 
 from hubspot_deals.engine.change_set import Changes, apply_changes
 from hubspot_deals.engine.context import ScanContext, Stop
-from hubspot_deals.engine.pipeline import grouped, in_order
+from hubspot_deals.engine.pipeline import Flow, grouped, in_order
 from hubspot_deals.engine.plan import (
     SEARCH_PAGE,
     Page,
@@ -119,6 +119,7 @@ class IncrementalRun:
     async def _changes(self, checkpoint: dict[str, Any]) -> None:
         assert self.sync.since is not None
         since = ScanFilters(modified_since_ms=int(self.sync.since.timestamp() * 1000))
+        flow = Flow.for_properties(len(self.fetched))
         plan = PartitionedPlan(
             self.client,
             self.fetched,
@@ -126,6 +127,7 @@ class IncrementalRun:
             since,
             list_workers=0,
             smallest_partition=SMALLEST_CHANGES_PARTITION,
+            pages_ahead=flow.pages_ahead,
         )
         burst = self.client.limiter.limit(BURST)[0]
         known = checkpoint if checkpoint.get("partitions") else None
@@ -142,7 +144,7 @@ class IncrementalRun:
             return pages, await self._observe([d for page in pages for d in page.deals])
 
         positions = {p.id: p for p in partitions}
-        async for pages, changes in in_order(grouped(plan.pages(partitions)), prepare):
+        async for pages, changes in in_order(grouped(plan.pages(partitions), flow), prepare, flow):
             for page in pages:
                 position = positions[page.partition]
                 position.next, position.done = page.next, page.done

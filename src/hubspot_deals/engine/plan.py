@@ -208,6 +208,7 @@ class PartitionedPlan:
         list_workers: int,
         history: Sequence[str] = (),
         smallest_partition: int = MIN_PARTITION,
+        pages_ahead: int = PAGES_AHEAD,
     ) -> None:
         self.client = client
         self.properties = list(properties)
@@ -217,6 +218,7 @@ class PartitionedPlan:
         #: properties whose history list pages carry (search pages cannot: the builder reads it)
         self.history = list(history)
         self.smallest_partition = smallest_partition
+        self.pages_ahead = pages_ahead
 
     def _search_body(
         self, filters: list[dict[str, str]], limit: int, descending: bool = False
@@ -253,7 +255,7 @@ class PartitionedPlan:
         """Pages from every unfinished partition, as fast as the workers get them."""
         queue = deque(p for p in partitions if not p.done and p.id != ARCHIVED)
         archived = [p for p in partitions if not p.done and p.id == ARCHIVED]
-        out: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(maxsize=PAGES_AHEAD)
+        out: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(maxsize=self.pages_ahead)
 
         async def worker(walk: Any) -> None:
             while queue:

@@ -119,7 +119,7 @@ class RowBuilder:
                         property_history=kept,
                     )
                 )
-                untyped += self.types.misfits(deal.properties, self.requested)
+                untyped += self.types.misfits(deal.properties)
             except (ValueError, KeyError, TypeError):
                 failed += 1
                 log.warning("scan.deal_skipped", deal_id=deal.id)

@@ -93,13 +93,19 @@ class Lookups:
         return self.stages.get((pipeline or "", stage)) or self.stage_labels.get(stage)
 
 
+def _oldest_first(history: Sequence[HistoryEntry]) -> list[HistoryEntry]:
+    """By time; values set in the same millisecond stay in the order they were set (HubSpot lists
+    newest first: reversed, then a stable sort)."""
+    return sorted(reversed(history), key=lambda e: parse_ms(e.timestamp) or 0)
+
+
 def stage_spans(
     history: Sequence[HistoryEntry], pipeline: str | None, lookups: Lookups
 ) -> list[dict[str, Any]]:
     """HubSpot's dealstage history (any order) as stays, oldest first: a value set again while
     the deal was already in that stage does not start a new stay."""
     spans: list[dict[str, Any]] = []
-    for entry in sorted(history, key=lambda e: parse_ms(e.timestamp) or 0):
+    for entry in _oldest_first(history):
         if not entry.value or (spans and spans[-1]["stage"] == entry.value):
             continue
         entered = utc_text(entry.timestamp)
@@ -117,8 +123,8 @@ def stage_spans(
 
 
 def history_entries(history: Sequence[HistoryEntry]) -> list[dict[str, Any]]:
-    """A property's values as HubSpot lists them (any order), oldest first, times in UTC."""
-    ordered = sorted(history, key=lambda e: parse_ms(e.timestamp) or 0)
+    """A property's values (HubSpot lists them newest first), oldest first, times in UTC."""
+    ordered = _oldest_first(history)
     return [
         {
             "value": entry.value,

@@ -22,7 +22,7 @@ from hubspot_deals.engine.config_check import config_warnings
 from hubspot_deals.engine.context import ScanContext, Stop
 from hubspot_deals.engine.errors import describe
 from hubspot_deals.engine.incremental import run_incremental
-from hubspot_deals.engine.pipeline import grouped, in_order
+from hubspot_deals.engine.pipeline import Flow, grouped, in_order
 from hubspot_deals.engine.plan import Page, PartitionedPlan, checkpoint_of
 from hubspot_deals.engine.reading import RowBuilder
 from hubspot_deals.engine.rows import (
@@ -52,10 +52,6 @@ log = structlog.get_logger(__name__)
 #: time is no outage, whatever its class. Generous, because outages come in bursts: ten PostgreSQL
 #: restarts within 20 s took a scan over six times before it could write a page (test_restarts).
 MAX_INTERRUPTIONS = 20
-
-#: List chains walked at once: enough to spend a burst window in a few round trips, few enough to
-#: keep the connection pool cheap.
-LIST_WORKERS = 32
 
 
 @dataclass(frozen=True)
@@ -251,13 +247,15 @@ async def _run_full(ctx: ScanContext, job: ScanJob, lease: Lease, builder: RowBu
     spec, client = builder.spec, builder.client
     batch_size = spec.batch_size
     burst = client.limiter.limit(BURST)[0]
+    flow = Flow.for_properties(len(spec.fetched_properties()))
     plan = PartitionedPlan(
         client,
         spec.fetched_properties(),
         batch_size,
         spec.filters,
-        list_workers=min(burst, LIST_WORKERS),
+        list_workers=min(burst, flow.list_workers),
         history=spec.history_names(),
+        pages_ahead=flow.pages_ahead,
     )
     total, partitions = await plan.prepare(job.checkpoint, burst)
     if job.checkpoint is None:
@@ -277,7 +275,7 @@ async def _run_full(ctx: ScanContext, job: ScanJob, lease: Lease, builder: RowBu
         return Batch(pages, built.rows, built.failed, batch_size, built.untyped)
 
     positions = {p.id: p for p in partitions}
-    async for batch in in_order(grouped(plan.pages(partitions)), prepare):
+    async for batch in in_order(grouped(plan.pages(partitions), flow), prepare, flow):
         for page in batch.pages:  # pages of one partition arrive, and are stored, in order
             position = positions[page.partition]
             position.next, position.done = page.next, page.done

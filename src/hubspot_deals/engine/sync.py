@@ -50,11 +50,11 @@ async def plan_sync(
                 "the last completed run's: this run reads every deal."
             )
             base = None
-        elif spec_of(job).all_properties and schema.names_changed:
+        elif schema.names_changed:
             reason = (
-                "The portal's properties changed since the last completed run (some were added "
-                "or removed): this run reads every deal, so every row holds exactly the current "
-                "properties."
+                "The portal's properties changed since the last completed run (some the scan reads "
+                "were added or removed): this run reads every deal, so every row holds exactly "
+                "the current properties."
             )
             base = None
         else:

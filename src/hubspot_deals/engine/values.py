@@ -10,8 +10,8 @@ Exports type their columns with this; the results API keeps HubSpot's strings.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
@@ -54,6 +54,39 @@ def _moment(raw: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def _number(raw: str) -> float:
+    number = float(raw)
+    if not math.isfinite(number):
+        raise ValueError(raw)
+    return number
+
+
+def _date(raw: str) -> date:
+    return date.fromisoformat(raw) if len(raw) == 10 else _moment(raw).date()
+
+
+_TRUTH = {"true": True, "false": False}
+
+
+def _bool(raw: str) -> bool:
+    return _TRUTH[raw.lower()]
+
+
+def _multi(raw: str) -> list[str]:
+    return [part for part in raw.split(MULTI_SEPARATOR) if part]
+
+
+#: How each kind but text reads HubSpot's string (raising ValueError or KeyError when it cannot).
+_READ: dict[Kind, Callable[[str], Any]] = {
+    Kind.NUMBER: _number,
+    Kind.DATE: _date,
+    Kind.DATETIME: _moment,
+    Kind.BOOL: _bool,
+    Kind.MULTI: _multi,
+}
+_NOT_OF_KIND = (ValueError, KeyError, OverflowError, OSError)
+
+
 def typed(kind: Kind, raw: str | None) -> Any:
     """The value as its kind (None for no value, and for an empty one but text's); raises Misfit
     when it is not of it."""
@@ -62,22 +95,8 @@ def typed(kind: Kind, raw: str | None) -> Any:
     if raw == "":
         return None
     try:
-        if kind is Kind.NUMBER:
-            number = float(raw)
-            if not math.isfinite(number):
-                raise Misfit(raw)
-            return number
-        if kind is Kind.DATE:
-            return date.fromisoformat(raw) if len(raw) == 10 else _moment(raw).date()
-        if kind is Kind.DATETIME:
-            return _moment(raw)
-        if kind is Kind.BOOL:
-            truth = {"true": True, "false": False}.get(raw.lower())
-            if truth is None:
-                raise Misfit(raw)
-            return truth
-        return [part for part in raw.split(MULTI_SEPARATOR) if part]  # Kind.MULTI
-    except (ValueError, OverflowError, OSError) as exc:
+        return _READ[kind](raw)
+    except _NOT_OF_KIND as exc:
         raise Misfit(raw) from exc
 
 
@@ -110,6 +129,13 @@ class ValueTypes:
     """Each property's kind, from a run's definitions; properties it does not know are text."""
 
     kinds: Mapping[str, Kind]
+    _checked: list[tuple[str, Callable[[str], Any]]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # the properties a value can misfit (text and lists take any): checked per deal, so
+        # looked up once
+        checked = [(n, _READ[k]) for n, k in self.kinds.items() if k not in (Kind.TEXT, Kind.MULTI)]
+        object.__setattr__(self, "_checked", checked)
 
     @classmethod
     def of(cls, definitions: Iterable[Mapping[str, Any]]) -> ValueTypes:
@@ -118,15 +144,14 @@ class ValueTypes:
     def kind(self, name: str) -> Kind:
         return self.kinds.get(name, Kind.TEXT)
 
-    def misfits(self, values: Mapping[str, str | None], names: Iterable[str]) -> int:
-        """How many of ``names``' values are not of their kind."""
+    def misfits(self, values: Mapping[str, str | None]) -> int:
+        """How many of the values are not of their property's kind."""
         count = 0
-        for name in names:
-            kind = self.kinds.get(name, Kind.TEXT)
-            if kind is Kind.TEXT or kind is Kind.MULTI:
-                continue
-            try:
-                typed(kind, values.get(name))
-            except Misfit:
-                count += 1
+        for name, read in self._checked:
+            raw = values.get(name)
+            if raw:
+                try:
+                    read(raw)
+                except _NOT_OF_KIND:
+                    count += 1
         return count
