@@ -21,6 +21,8 @@ STATUSES = (
     JobStatus.CANCELLED,
 )
 ASSOCIATION_TYPES = ("contacts", "companies", "line_items")
+#: The export buttons: the export endpoint's formats.
+EXPORT_FORMATS = (("csv", "CSV"), ("ndjson", "NDJSON"), ("parquet", "Parquet"))
 #: The start form's mode choices: the config's values and what each does.
 SCAN_MODES = (
     ("full", "Full: read every deal"),
@@ -51,22 +53,26 @@ def _when(moment: str | None) -> str:
     return NOTHING if not moment else moment.replace("T", " ").removesuffix("Z") + " UTC"
 
 
-CHANGE_KINDS = ("added", "updated", "archived", "removed")
+CHANGE_KINDS = ("added", "updated", "archived", "removed", "merged")
+#: Kinds the compact form names only when there are some (the words leave out no merges only).
+RARE_CHANGES = ("archived", "merged")
 
 
 def _changes(changes: dict[str, int] | None) -> str:
     """An incremental run's changes, compact as ``scan list`` prints them: ``+12 ~40 -3 archived
-    5`` (added, updated, removed; archived only when there are some)."""
+    5 merged 2`` (added, updated, removed; archived and merged only when there are some)."""
     if not changes:
         return NOTHING
     text = f"+{changes['added']:,} ~{changes['updated']:,} -{changes['removed']:,}"
-    return f"{text} archived {changes['archived']:,}" if changes["archived"] else text
+    rare = (f" {kind} {changes[kind]:,}" for kind in RARE_CHANGES if changes.get(kind))
+    return text + "".join(rare)
 
 
 def _changes_in_words(changes: dict[str, int] | None) -> str:
     if not changes:
         return ""
-    return ", ".join(f"{changes[kind]:,} {kind}" for kind in CHANGE_KINDS)
+    kinds = [kind for kind in CHANGE_KINDS if kind != "merged" or changes.get(kind)]
+    return ", ".join(f"{changes[kind]:,} {kind}" for kind in kinds)
 
 
 #: A results cell names this many stays at most; longer histories show the first and the last.
@@ -100,6 +106,7 @@ templates.env.globals |= {
     "page_sizes": RESULTS_PAGE_SIZES,
     "change_kinds": CHANGE_KINDS,
     "scan_modes": SCAN_MODES,
+    "export_formats": EXPORT_FORMATS,
 }
 templates.env.filters |= {
     "duration": _duration,

@@ -38,6 +38,7 @@ FORM_FIELDS = (
     "config.auth.hubspot_access_token",
     "config.connectionId",
     "config.properties",
+    "config.propertiesWithHistory",
     "config.includeAssociations",
     "config.associationTypes",
     "config.batchSize",
@@ -53,6 +54,8 @@ FORM_FIELDS = (
     "config.filters.dateFilter",
 )
 TOKEN_FIELD = "config.auth.hubspot_access_token"  # noqa: S105 (a field name)
+#: The choice between the properties the form lists (``listed``) and every property (``all``).
+PROPERTIES_FROM = "properties_from"
 
 
 def _whole_number(text: str) -> int | str:
@@ -66,11 +69,15 @@ def _whole_number(text: str) -> int | str:
 
 def config_from_form(form: dict[str, list[str]]) -> dict[str, Any]:
     """The JSON config the form stands for: empty fields are absent, checkboxes booleans, lists
-    split on commas or spaces; a batch size that is no whole number stays text, so the model
-    answers it with the API's own message."""
+    split on commas or spaces, "every property" ``"all"`` (the listed ones are then left out, but
+    kept in the form); a batch size that is no whole number stays text, so the model answers it
+    with the API's own message."""
 
     def text(name: str) -> str:
         return (form.get(name) or [""])[0].strip()
+
+    def names(name: str) -> list[str]:
+        return text(name).replace(",", " ").split()
 
     config: dict[str, Any] = {
         "scanId": text("config.scanId"),
@@ -84,8 +91,12 @@ def config_from_form(form: dict[str, list[str]]) -> dict[str, Any]:
         config["auth"] = {"hubspot_access_token": token}
     if organization := text("config.organizationId"):
         config["organizationId"] = organization
-    if properties := text("config.properties").replace(",", " ").split():
+    if text(PROPERTIES_FROM) == "all":
+        config["properties"] = "all"
+    elif properties := names("config.properties"):
         config["properties"] = properties
+    if history := names("config.propertiesWithHistory"):
+        config["propertiesWithHistory"] = history
     if kinds := form.get("config.associationTypes"):
         config["associationTypes"] = kinds
     if batch := text("config.batchSize"):
@@ -157,6 +168,7 @@ async def _start_page(
 async def start_form(request: Request, db: Session, who: Who) -> HTMLResponse:
     """The start form with the config's defaults."""
     defaults = {
+        PROPERTIES_FROM: ["listed"],
         "config.batchSize": ["100"],
         "config.mode": ["full"],
         "config.filters.dateFilter.property": ["createdate"],

@@ -1,20 +1,18 @@
 """The dashboard's pages of scans: the list (with the service's figures) and one scan with its
-results, their live fragments, the export and the cancel button."""
+results (the table's own part: results.py), their live fragments, the export and the cancel
+button."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-import orjson
-from fastapi import Depends, Query, Request, Response
+from fastapi import Query, Request, Response
 from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.api import presenters
-from hubspot_deals.api.dashboard.filters import RESULTS_PAGE_SIZES
 from hubspot_deals.api.dashboard.pages import (
     RT,
     SameOrigin,
@@ -24,18 +22,17 @@ from hubspot_deals.api.dashboard.pages import (
     render,
     router,
 )
+from hubspot_deals.api.dashboard.results import Results, results_view
 from hubspot_deals.api.deps import (
     org_scope,
     requested_scope,
 )
-from hubspot_deals.api.exports import ExportFormat, export_response
-from hubspot_deals.api.quotas import charge_download
+from hubspot_deals.api.exports import ExportFormat, ExportTable, export_response
 from hubspot_deals.api.routes.scans import RunStatus, checked_scan_id
 from hubspot_deals.api.routes.service import health_report
 from hubspot_deals.jobs import service
 from hubspot_deals.jobs import stats as stats_module
 from hubspot_deals.jobs.runtime import Runtime
-from hubspot_deals.store.deals import DealFilter
 from hubspot_deals.store.jobs import ACTIVE
 from hubspot_deals.store.models import JobStatus, ScanJob
 
@@ -123,68 +120,6 @@ async def scans_fragment(
 # -- one scan -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ResultsQuery:
-    """The results table's filters and page, as the results endpoint takes them."""
-
-    page: int = 1
-    page_size: int = RESULTS_PAGE_SIZES[0]
-    pipeline: str | None = None
-    dealstage: str | None = None
-    owner_id: str | None = None
-    partial: bool = False  #: the stored deals of a run that did not complete, asked for
-    run: str | None = None  #: the run whose status the page shows (the newest when None)
-
-    @property
-    def where(self) -> DealFilter:
-        return DealFilter(self.pipeline, self.dealstage, self.owner_id)
-
-    @property
-    def filtered(self) -> bool:
-        return self.where != DealFilter()
-
-    def params(self, **changes: Any) -> dict[str, str]:
-        """The query's parameters (defaults left out), with ``changes`` made."""
-        changed = replace(self, **changes)
-        pairs = {
-            "pipeline": changed.pipeline,
-            "dealstage": changed.dealstage,
-            "owner_id": changed.owner_id,
-            "page_size": changed.page_size if changed.page_size != RESULTS_PAGE_SIZES[0] else None,
-            "page": changed.page if changed.page != 1 else None,
-            "partial": "true" if changed.partial else None,
-            "run": changed.run,
-        }
-        return {k: str(v) for k, v in pairs.items() if v is not None}
-
-    def href(self, **changes: Any) -> str:
-        encoded = urlencode(self.params(**changes))
-        return f"?{encoded}" if encoded else ""
-
-    def export_query(self, fmt: str) -> str:
-        """The export of every row these filters select (no paging). A CSV from a browser is
-        most likely opened in a spreadsheet: it starts with a byte order mark, which tells
-        spreadsheets it is UTF-8."""
-        filters = self.params(page=1, page_size=RESULTS_PAGE_SIZES[0])
-        return urlencode({"format": fmt} | filters | ({"bom": "true"} if fmt == "csv" else {}))
-
-
-def results_query(
-    page: Annotated[int, Query(ge=1, le=10_000_000)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=100)] = RESULTS_PAGE_SIZES[0],
-    pipeline: Annotated[str | None, Query(max_length=255)] = None,
-    dealstage: Annotated[str | None, Query(max_length=255)] = None,
-    owner_id: Annotated[str | None, Query(max_length=64)] = None,
-    partial: bool = False,
-    run: Annotated[str | None, Query(max_length=40)] = None,
-) -> ResultsQuery:
-    """The filter form sends empty fields for "any": those filter nothing."""
-    return ResultsQuery(
-        page, page_size, pipeline or None, dealstage or None, owner_id or None, partial, run
-    )
-
-
-Results = Annotated[ResultsQuery, Depends(results_query)]
 Notice = Annotated[str | None, Query(max_length=40)]
 
 
@@ -208,44 +143,6 @@ async def _scan_view(
     }
 
 
-async def _results_view(
-    request: Request, db: AsyncSession, rt: Runtime, scan_id: str, query: ResultsQuery
-) -> dict[str, Any] | None:
-    """The run results are served from (the newest completed one while a re-run goes on); None
-    while there is none yet; only ``withheld`` for a run that failed or was cancelled, whose stored
-    deals are shown when asked for, as the API serves them."""
-    try:
-        job = await service.results_job(db, scan_id, org_scope(request), partial=query.partial)
-    except service.ScanNotReady as exc:
-        status = exc.details["currentStatus"]
-        if status in ACTIVE:
-            return None
-        return {"withheld": status, "partial_href": query.href(partial=True, page=1)}
-    total, rows = await service.result_rows(
-        db,
-        rt.results,
-        job,
-        query.where,
-        limit=query.page_size,
-        offset=(query.page - 1) * query.page_size,
-    )
-    deals = [presenters.deal_body(row) for row in rows]
-    # the same measure as the results endpoint: the JSON the page's deals would make
-    await charge_download(request, job.organization_id, len(orjson.dumps(deals)))
-    return {
-        "job_id": job.id,
-        "status": job.status,
-        "completed_at": service.iso(job.completed_at),
-        "partial": job.status != JobStatus.COMPLETED,
-        "deals": deals,
-        "pagination": presenters.pagination(query.page, query.page_size, total, with_cursor=False),
-        "query": query,
-        "page_href": lambda number: query.href(page=number),
-        "facets": await service.result_facets(db, rt.results, job),
-        "stage_history": any("stage_history" in deal for deal in deals),
-    }
-
-
 @router.get("/scans/{scan_id}", response_class=HTMLResponse)
 async def scan_page(
     request: Request,
@@ -259,7 +156,7 @@ async def scan_page(
     """A scan's newest run, or the one ``run`` names (progress, error, cancel), its run history
     and the results table."""
     view = await _scan_view(request, db, rt, scan_id, query.run)
-    results = await _results_view(request, db, rt, scan_id, query)
+    results = await results_view(request, db, rt, scan_id, query)
     history = await service.run_history(db, scan_id, org_scope(request), RUN_HISTORY)
     return render(
         request,
@@ -283,7 +180,7 @@ async def scan_fragment(
     also brings the results table (an out-of-band swap), so the page never reloads."""
     view = await _scan_view(request, db, rt, scan_id, query.run)
     if not view["live"]:
-        view["results"] = await _results_view(request, db, rt, scan_id, query)
+        view["results"] = await results_view(request, db, rt, scan_id, query)
     return render(
         request, "_scan_live.html", view | {"caller": who, "query": query, "oob": not view["live"]}
     )
@@ -297,6 +194,7 @@ async def export(
     who: Who,
     query: Results,
     fmt: Annotated[ExportFormat, Query(alias="format")] = ExportFormat.CSV,
+    table: ExportTable = ExportTable.DEALS,
     bom: bool = False,
 ) -> Response:
     """The export endpoint's download (same encoders, same download limit), under the cookie's
@@ -304,7 +202,7 @@ async def export(
     job = await service.results_job(
         db, checked_scan_id(scan_id), org_scope(request), partial=query.partial
     )
-    return await export_response(request, db, job, query.where, fmt, bom=bom)
+    return await export_response(request, db, job, query.where, fmt, table=table, bom=bom)
 
 
 @router.post("/scans/{scan_id}/cancel", dependencies=[SameOrigin])
