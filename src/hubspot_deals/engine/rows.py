@@ -94,9 +94,10 @@ class Lookups:
 
 
 def _oldest_first(history: Sequence[HistoryEntry]) -> list[HistoryEntry]:
-    """By time; values set in the same millisecond stay in the order they were set (HubSpot lists
-    newest first: reversed, then a stable sort)."""
-    return sorted(reversed(history), key=lambda e: parse_ms(e.timestamp) or 0)
+    """By time; values set in the same millisecond in the order they were set (HubSpot lists
+    newest first, so the later of two ties is the one listed first)."""
+    ordered = sorted(enumerate(history), key=lambda at: (parse_ms(at[1].timestamp) or 0, -at[0]))
+    return [entry for _, entry in ordered]
 
 
 def stage_spans(
