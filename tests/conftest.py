@@ -23,8 +23,10 @@ FAST_RETRY = RetryPolicy(
 #: Sandboxes outside tests/sandbox serve HubSpot's latest edition only, as the client's default is
 #: to call it: a call to any other path would be a 404 and fail its test.
 LATEST_ONLY = ("--editions", LATEST)
+#: A portal whose rate limits never bind: for tests about data, not limits.
+NO_LIMITS = ("--rate-limit", "100000", "--search-rate", "1000")
 
-__all__ = ["FAST_RETRY", "LATEST_ONLY", "SHARED", "SandboxProcess"]
+__all__ = ["FAST_RETRY", "LATEST_ONLY", "NO_LIMITS", "SHARED", "SandboxProcess"]
 
 
 #: Seconds each test file took in the last measured run, by pass (``.ci/durations.py`` writes it).

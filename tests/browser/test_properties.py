@@ -21,7 +21,7 @@ from playwright.sync_api import Page, expect
 from hubspot_deals.sandbox.custom_properties import generated_property
 from hubspot_deals.sandbox.process import SandboxProcess
 from hubspot_deals.service_process import ServiceProcess
-from tests.conftest import LATEST_ONLY
+from tests.conftest import LATEST_ONLY, NO_LIMITS
 
 from .conftest import service_env, shoot
 from .test_dashboard import TOKEN_FIELD, api_results
@@ -40,15 +40,7 @@ def wide_portal() -> Iterator[SandboxProcess]:
     """200 deals and 40 custom properties of every type; some deals updated and merged before
     the scan, so histories have several values and some rows ``merged_from``."""
     running = SandboxProcess.start(
-        "--deals",
-        "200",
-        "--custom-properties",
-        "40",
-        "--rate-limit",
-        "100000",
-        "--search-rate",
-        "1000",
-        *LATEST_ONLY,
+        "--deals", "200", "--custom-properties", "40", *NO_LIMITS, *LATEST_ONLY
     )
     running.churn(update=80, merge=3)
     yield running

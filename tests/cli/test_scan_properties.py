@@ -17,7 +17,7 @@ from hubspot_deals.service_process import ServiceProcess
 from tests.cli.conftest import Cli, Run, keyed
 from tests.cli.test_scan_commands import assert_error_line, json_out
 from tests.cli.test_scan_incremental import fields
-from tests.conftest import LATEST_ONLY
+from tests.conftest import LATEST_ONLY, NO_LIMITS
 from tests.e2e.conftest import service_env
 from tests.e2e.test_all_properties import definitions
 
@@ -32,7 +32,7 @@ Definitions = dict[str, dict[str, Any]]
 def wide_portal() -> Iterator[SandboxProcess]:
     running = SandboxProcess.start(
         "--deals", "300", "--custom-properties", str(CUSTOM),
-        "--rate-limit", "100000", "--search-rate", "1000", *LATEST_ONLY,
+        *NO_LIMITS, *LATEST_ONLY,
     )  # fmt: skip
     yield running
     running.stop()

@@ -18,13 +18,13 @@ import pytest
 
 from hubspot_deals.engine import DEFAULT_PROPERTIES
 from hubspot_deals.sandbox.process import SandboxProcess
-from tests.conftest import LATEST_ONLY
+from tests.conftest import LATEST_ONLY, NO_LIMITS
 from tests.e2e.conftest import DISTRIBUTED, ServiceProcess, new_service, service_env
 from tests.e2e.test_extraction import Expectation, assert_rows_match
 
 CUSTOM = 300
 PROPERTIES = "/crm/properties/2026-09/deals"
-FAST = ("--rate-limit", "100000", "--search-rate", "1000", *LATEST_ONLY)
+FAST = (*NO_LIMITS, *LATEST_ONLY)
 
 
 @pytest.fixture(scope="module")
