@@ -240,11 +240,14 @@ async def results_view(
 
 
 @router.get("/scans/{scan_id}/columns")
-async def choose_columns(request: Request, scan_id: str, who: Who, query: Results) -> Response:
+async def choose_columns(
+    request: Request, scan_id: str, db: Session, who: Who, query: Results
+) -> Response:
     """The picker's form: the scan's page showing the ticked columns, filters and page kept, its
-    URL one to share (``?columns=a,b``)."""
+    URL one to share (``?columns=a,b``). Another organization's scan is not found here either."""
+    job = await service.results_job(db, checked_scan_id(scan_id), org_scope(request), partial=True)
     href = replace(query, columns=ticked_columns(request)).href()
-    return redirect(request, f"/scans/{checked_scan_id(scan_id)}{href}")
+    return redirect(request, f"/scans/{job.scan_id}{href}")
 
 
 @router.get("/fragments/scans/{scan_id}/columns", response_class=HTMLResponse)
