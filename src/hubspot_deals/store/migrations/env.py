@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from hubspot_deals.store import sync_tables  # noqa: F401 (its tables join Base.metadata)
 from hubspot_deals.store.models import Base
 
 target_metadata = Base.metadata
