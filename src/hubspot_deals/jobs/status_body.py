@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from hubspot_deals.engine import DEFAULT_PROPERTIES
+from hubspot_deals.engine import DEFAULT_PROPERTIES, ScanSpec, spec_of
 from hubspot_deals.jobs.service import Queue, iso
 from hubspot_deals.jobs.stats import percent
 from hubspot_deals.store.models import JobStatus, ScanJob
@@ -121,16 +121,13 @@ def status_body(job: ScanJob, queue: Queue | None = None) -> dict[str, Any]:
 
 
 def config_block(job: ScanJob) -> dict[str, Any]:
-    """What the scan uses, the defaults filled in (the stored spec is the resolved config)."""
-    config = job.config
-    spec = job.spec or {}
-    properties = spec.get("properties") or config.get("properties")
+    """What the scan uses, the defaults filled in: its stored spec, the config resolved and typed
+    (below the API nothing reads the request's dict; a run without one shows the defaults)."""
+    spec = spec_of(job) if job.spec is not None else ScanSpec(job.scan_id)
     return {
-        "properties": "all"
-        if spec.get("all_properties")
-        else list(properties or DEFAULT_PROPERTIES),
-        "includeAssociations": bool(config.get("includeAssociations")),
-        "batchSize": config.get("batchSize") or 100,
+        "properties": "all" if spec.all_properties else list(spec.properties or DEFAULT_PROPERTIES),
+        "includeAssociations": bool(spec.association_types),
+        "batchSize": spec.batch_size,
     }
 
 
