@@ -86,6 +86,52 @@ def encoder_for(
     return ParquetEncoder(layout)
 
 
+async def _read_ahead(
+    runtime: Runtime, job: ScanJob, where: DealFilter, size: int
+) -> AsyncIterator[Sequence[Row[Any]]]:
+    """The run's rows a batch at a time, read by a task of their own with a session of their
+    own (the request's closes before the body is sent). A client that goes away cancels the
+    response, never a query in flight: SQLAlchemy's aiosqlite adapter, cancelled mid-query,
+    drops the connection and leaves a task pending (an error line in the log). The reader
+    stops between two queries instead and closes its session itself."""
+    ready: asyncio.Queue[Sequence[Row[Any]] | BaseException | None] = asyncio.Queue(maxsize=1)
+    stop = asyncio.Event()
+
+    async def hand_over(item: Sequence[Row[Any]] | BaseException | None) -> bool:
+        """False once the response has gone: after it, at most the put it left pending goes
+        through (its finally frees the slot), so no put waits for ever."""
+        if stop.is_set():
+            return False
+        await ready.put(item)
+        return True
+
+    async def read() -> None:
+        try:
+            async with runtime.sessions() as session:
+                if runtime.engine.dialect.name == "postgresql":  # one snapshot for every batch
+                    await session.connection(
+                        execution_options={"isolation_level": "REPEATABLE READ"}
+                    )
+                async for rows in result_batches(session, job, where, size):
+                    if not await hand_over(rows):
+                        return
+            await hand_over(None)
+        except Exception as exc:  # handed to the response, which fails with it
+            await hand_over(exc)
+
+    reader = asyncio.create_task(read())
+    runtime.detach(reader)
+    try:
+        while (item := await ready.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while not ready.empty():  # a reader waiting to hand a batch over goes on to stop
+            ready.get_nowait()
+
+
 async def export_response(
     request: Request,
     db: AsyncSession,
@@ -113,18 +159,13 @@ async def export_response(
     encoder = await asyncio.to_thread(encoder_for, fmt, table, layout, bom=bom)
 
     async def body() -> AsyncIterator[bytes]:
-        async with runtime.sessions() as session:  # its own: the request's closes before the body
-            if runtime.engine.dialect.name == "postgresql":  # one snapshot for every batch
-                await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-            chunk = encoder.start()
-            async for rows in result_batches(session, job, where, BATCH_ROWS[fmt]):
-                async for piece in meter.pace(
-                    chunk + await asyncio.to_thread(_encode, encoder, rows)
-                ):
-                    yield piece
-                chunk = b""
-            async for piece in meter.pace(chunk + await asyncio.to_thread(encoder.finish)):
+        chunk = encoder.start()
+        async for rows in _read_ahead(runtime, job, where, BATCH_ROWS[fmt]):
+            async for piece in meter.pace(chunk + await asyncio.to_thread(_encode, encoder, rows)):
                 yield piece
+            chunk = b""
+        async for piece in meter.pace(chunk + await asyncio.to_thread(encoder.finish)):
+            yield piece
 
     name = job.scan_id if table is ExportTable.DEALS else f"{job.scan_id}.{table.value}"
     return StreamingResponse(

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
 import orjson
 import structlog
@@ -121,6 +122,9 @@ class Runtime:
     #: one renewal of a stored credential at a time in this process (jobs/credentials.py)
     credential_locks: CredentialLocks = field(default_factory=CredentialLocks)
     worker_id: str = field(default_factory=worker_name)
+    #: tasks nothing awaits any more that must run to their end (asyncio keeps only weak
+    #: references to tasks: one left without a strong one can be collected halfway)
+    detached: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.broker, self._scan_task = make_broker(self.settings)
@@ -131,6 +135,11 @@ class Runtime:
             self.scan_context(), capacity=self.settings.worker_concurrency, dispatch=self.dispatch
         )
         self.broker.add_dependency_context({ScanRunner: self.runner})
+
+    def detach(self, task: asyncio.Task[Any]) -> None:
+        """Let ``task`` finish on its own, held until it does."""
+        self.detached.add(task)
+        task.add_done_callback(self.detached.discard)
 
     @classmethod
     async def start(cls, settings: Settings, metrics: Metrics | None = None) -> Runtime:
