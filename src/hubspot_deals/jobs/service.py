@@ -159,6 +159,20 @@ def _new_job(
     scope: OrgScope,
     credential_id: str | None,
 ) -> ScanJob:
+    slot = run_slot(spec.scan_id, scope if isinstance(scope, str) else None)
+    return new_job(config, spec, org=org, slot=slot, token=token, credential_id=credential_id)
+
+
+def new_job(
+    config: dict[str, Any],
+    spec: ScanSpec,
+    *,
+    org: str | None,
+    slot: str,
+    token: bytes | None = None,
+    credential_id: str | None = None,
+) -> ScanJob:
+    """A pending run, not yet stored: its ``slot`` is the scan id's among active runs."""
     moment = now()
     return ScanJob(
         id=f"job_{secrets.token_hex(8)}",
@@ -178,7 +192,7 @@ def _new_job(
         data_bytes=0,
         is_current=False,
         spec=spec.to_stored(),
-        run_slot=run_slot(spec.scan_id, scope if isinstance(scope, str) else None),
+        run_slot=slot,
     )
 
 

@@ -97,6 +97,11 @@ class JobRepository:
         query = scoped(select(ScanJob).where(ScanJob.scan_id == scan_id, ScanJob.id == job_id), org)
         return (await self.session.scalars(query.limit(1))).first()
 
+    async def active_in_slot(self, slot: str) -> ScanJob | None:
+        """The pending or running run holding ``slot`` (models.run_slot), if any."""
+        query = select(ScanJob).where(ScanJob.run_slot == slot, ScanJob.status.in_(ACTIVE))
+        return (await self.session.scalars(query.limit(1))).first()
+
     async def active(self, scan_id: str, org: OrgScope = ANY_ORG) -> ScanJob | None:
         query = scoped(
             select(ScanJob).where(ScanJob.scan_id == scan_id, ScanJob.status.in_(ACTIVE)), org

@@ -35,8 +35,12 @@ class Schedule(Base):
     scan_id: Mapped[str] = mapped_column(String(255))
     #: one schedule per scan id (and organization): models.run_slot's form
     slot: Mapped[str] = mapped_column(String(600), unique=True)
-    #: the scan config as the API shows it back (no secret: it names a connectionId)
+    #: the scan config as the API shows it back (no secret: it names a connectionId), and the
+    #: typed spec each run gets (engine.spec.ScanSpec.to_stored)
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: the stored connection every run uses
+    credential_id: Mapped[str] = mapped_column(String(40))
     every_seconds: Mapped[int | None] = mapped_column(Integer)
     cron: Mapped[str | None] = mapped_column(String(255))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
@@ -45,8 +49,10 @@ class Schedule(Base):
     next_run_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_job_id: Mapped[str | None] = mapped_column(String(40))
-    #: runs in a row that failed (the next due time backs off); 0 after a completed one
+    #: runs in a row that failed (the next due time backs off); 0 after a completed one. Only
+    #: runs due since ``failures_since`` count (a resume forgives the ones before)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    failures_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     runs_started: Mapped[int] = mapped_column(Integer, default=0)
     #: due times that found the previous run still going (skipped, not queued)
     ticks_skipped: Mapped[int] = mapped_column(Integer, default=0)
