@@ -154,6 +154,31 @@ class Settings(BaseSettings):
     hubspot_retry_timeout: float = Field(
         600.0, gt=0, description="Give up retrying one call after this many seconds."
     )
+    webhook_allow_private_urls: bool = Field(
+        False,
+        description="Let webhooks reach loopback, private, link-local and other non-public "
+        "addresses (receivers on your own network); refused by default, at registration and "
+        "at every attempt.",
+    )
+    webhook_poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="How often each delivery loop looks for ended runs and due deliveries.",
+    )
+    webhook_retry_seconds: float = Field(
+        30.0, gt=0, description="Wait before a failed delivery's second attempt; doubled each time."
+    )
+    webhook_retry_max_seconds: float = Field(
+        3600.0, gt=0, description="Longest wait between two attempts of a delivery."
+    )
+    webhook_give_up_seconds: float = Field(
+        86400.0,
+        gt=0,
+        description="A delivery not made within this long after its event is given up (failed).",
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, description="How long one attempt waits for the receiver's answer."
+    )
 
     def hubspot_client(self) -> ClientConfig:
         """The HubSpot client's configuration (the client itself reads no settings)."""

@@ -16,6 +16,7 @@ from hubspot_deals import __version__
 from hubspot_deals.api import dashboard, errors, middleware, openapi
 from hubspot_deals.api.deps import authenticate
 from hubspot_deals.api.routes import connections, scans, service
+from hubspot_deals.api.routes import webhooks as webhook_routes
 from hubspot_deals.api.routes.metrics import router as metrics_router
 from hubspot_deals.config import Settings
 from hubspot_deals.jobs.runtime import Runtime
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     keyed = [Depends(authenticate)]
     app.include_router(scans.router, prefix=API_PREFIX, dependencies=keyed)
     app.include_router(connections.router, prefix=API_PREFIX, dependencies=keyed)
+    app.include_router(webhook_routes.router, prefix=API_PREFIX, dependencies=keyed)
     app.include_router(service.router, prefix=API_PREFIX, dependencies=keyed)
     root: list[str | Enum] = ["service (at the root)"]
     app.include_router(service.health_router, tags=root)  # open: probes have no key
@@ -73,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 async def _run_embedded_worker(runtime: Runtime) -> None:
-    """Resume the scans a stopped process left behind, then sweep like any worker."""
+    """Resume the scans a stopped process left behind, then sweep like any worker (and send
+    webhook deliveries, as every process that runs scans does)."""
+    runtime.webhooks.start()
     await runtime.resume_unfinished()
     await runtime.runner.sweep_forever()

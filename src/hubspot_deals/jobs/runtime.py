@@ -44,6 +44,7 @@ from hubspot_deals.jobs.pacing import TokenPacing
 from hubspot_deals.jobs.runner import ScanRunner
 from hubspot_deals.jobs.tasks import ScanTask, make_broker
 from hubspot_deals.jobs.token_check import TokenChecks
+from hubspot_deals.jobs.webhook_delivery import DeliveryLoop
 from hubspot_deals.metrics import Metrics
 from hubspot_deals.store.crypto import TokenCipher
 from hubspot_deals.store.database import create_engine, migrate, session_factory
@@ -113,6 +114,8 @@ class Runtime:
     _scan_task: ScanTask = field(init=False, repr=False)
     results: ResultCaches = field(default_factory=ResultCaches)
     runner: ScanRunner = field(init=False)
+    #: webhook deliveries, sent by the processes that run scans (``webhooks.start()``)
+    webhooks: DeliveryLoop = field(init=False)
     hubspot: HubSpotHealth = field(init=False)
     client_config: ClientConfig = field(init=False)
     pacing: TokenPacing = field(init=False)
@@ -135,6 +138,7 @@ class Runtime:
             self.scan_context(), capacity=self.settings.worker_concurrency, dispatch=self.dispatch
         )
         self.broker.add_dependency_context({ScanRunner: self.runner})
+        self.webhooks = DeliveryLoop(self.sessions, self.cipher, self.settings)
 
     def detach(self, task: asyncio.Task[Any]) -> None:
         """Let ``task`` finish on its own, held until it does."""
@@ -192,6 +196,7 @@ class Runtime:
         await self._scan_task.kiq(job_id)
 
     async def close(self) -> None:
+        await self.webhooks.close()
         await self.runner.close()
         if self.redis is not None:
             await self.redis.aclose()
