@@ -13,6 +13,7 @@ from rich.markup import escape
 from hubspot_deals.console.connection_commands import connection_app
 from hubspot_deals.console.sandbox_command import sandbox
 from hubspot_deals.console.scan_commands import scan_app
+from hubspot_deals.console.schedule_commands import schedule_app
 from hubspot_deals.console.webhook_commands import webhook_app
 
 if TYPE_CHECKING:
@@ -241,6 +242,7 @@ def db_rotate_tokens() -> None:
 
 app.command()(sandbox)
 app.add_typer(connection_app, name="connection")
+app.add_typer(schedule_app, name="schedule")
 app.add_typer(webhook_app, name="webhook")
 
 

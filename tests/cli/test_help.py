@@ -24,6 +24,9 @@ COMMANDS = [
     ("scan", "cancel"),
     ("connection",),
     ("connection", "create"),
+    ("schedule",),
+    ("schedule", "create"),
+    ("schedule", "update"),
 ]
 
 

@@ -180,6 +180,24 @@ class ScanApi:
             return self._call("POST", f"{path}/test")
         return self._call("DELETE" if action == "delete" else "GET", path)
 
+    def create_schedule(self, body: JSON) -> JSON:
+        """``POST /schedules``: a scan run by the clock, every interval or at a cron's times."""
+        return self._call("POST", "/schedules", json=body)
+
+    def schedules(self) -> JSON:
+        return self._call("GET", "/schedules")
+
+    def schedule(self, schedule_id: str, action: str = "") -> JSON:
+        """``GET /schedules/{id}``; ``pause`` and ``resume`` their POST, ``delete`` its DELETE."""
+        path = f"/schedules/{_segment(schedule_id)}"
+        if action in ("pause", "resume"):
+            return self._call("POST", f"{path}/{action}")
+        return self._call("DELETE" if action == "delete" else "GET", path)
+
+    def update_schedule(self, schedule_id: str, body: JSON) -> JSON:
+        """``PATCH /schedules/{id}``: new timing or a new config, from the next run on."""
+        return self._call("PATCH", f"/schedules/{_segment(schedule_id)}", json=body)
+
     def results(
         self,
         scan_id: str,
