@@ -7,10 +7,29 @@ binds each request to its organization exactly as ``X-API-Key`` does (``deps.bin
 docs/dashboard.md says what each page shows and why the forms need no CSRF token.
 """
 
-from hubspot_deals.api.dashboard import connect, forms, keys, results, views
+from hubspot_deals.api.dashboard import (
+    connect,
+    forms,
+    keys,
+    results,
+    schedules,
+    views,
+    webhooks,
+)
 from hubspot_deals.api.dashboard.filters import PACKAGE_DIR
 from hubspot_deals.api.dashboard.pages import KEY_COOKIE, router
 
 STATIC_DIR = PACKAGE_DIR / "static"
 
-__all__ = ["KEY_COOKIE", "STATIC_DIR", "connect", "forms", "keys", "results", "router", "views"]
+__all__ = [
+    "KEY_COOKIE",
+    "STATIC_DIR",
+    "connect",
+    "forms",
+    "keys",
+    "results",
+    "router",
+    "schedules",
+    "views",
+    "webhooks",
+]
