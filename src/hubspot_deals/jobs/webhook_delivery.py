@@ -54,6 +54,8 @@ log = structlog.get_logger(__name__)
 
 #: Attempts in flight at once in one process.
 CAPACITY = 20
+#: How long closing waits for the round and the attempts under way before it cancels them.
+CLOSE_WITHIN_S = 5
 #: Beyond its timeout, how long a claimed attempt stays another process's to leave alone.
 CLAIM_MARGIN_S = 30.0
 #: How far back each round looks again: clocks of processes differ, commits take time.
@@ -96,6 +98,7 @@ class DeliveryLoop:
         self.sessions, self.cipher, self.settings = sessions, cipher, settings
         self._inflight: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
         self._client: httpx.AsyncClient | None = None
         #: the runs active at the last round, and its time (None: no round yet)
         self._watched: list[str] = []
@@ -104,28 +107,36 @@ class DeliveryLoop:
     def start(self) -> None:
         """Run the loop in this process until ``close``."""
         if self._task is None:
+            self._stop.clear()
             self._task = asyncio.create_task(self.run_forever(), name="webhook deliveries")
 
     async def close(self) -> None:
+        """Stop after the round and the attempts under way (a while at most): a query cancelled
+        halfway leaves the database adapter's connection half-closed and a task pending in the
+        log; an attempt cut short is only tried again once its claim lapses."""
+        self._stop.set()
         tasks = [t for t in (self._task, *self._inflight) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=CLOSE_WITHIN_S)
+            for task in late:
+                task.cancel()
+            for task in late:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self._task = None
         if self._client is not None:
             await self._client.aclose()
             self._client = None
 
     async def run_forever(self) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
                 await self.notice()
                 await self.send_due()
             except Exception as exc:  # the database is out of reach: the next round tries again
                 report(log, "webhooks.round_failed", exc)
-            await asyncio.sleep(self.settings.webhook_poll_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.settings.webhook_poll_seconds)
 
     # -- noticing run ends ------------------------------------------------------------------------
 
