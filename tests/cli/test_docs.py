@@ -21,7 +21,7 @@ def test_every_scan_option_is_documented() -> None:
         for opt in (*param.opts, *param.secondary_opts)
         if opt.startswith("-") and opt != "--help"
     }
-    assert len(scan.commands) == 7 and "--cancel-on-interrupt" in flags
+    assert len(scan.commands) == 8 and "--cancel-on-interrupt" in flags
     assert [name for name in scan.commands if f"## `scan {name}" not in DOC] == []
     assert sorted(flag for flag in flags if f"`{flag}" not in DOC) == []
 

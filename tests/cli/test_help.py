@@ -21,6 +21,7 @@ COMMANDS = [
     ("scan", "results"),
     ("scan", "export"),
     ("scan", "schema"),
+    ("scan", "changes"),
     ("scan", "cancel"),
     ("connection",),
     ("connection", "create"),

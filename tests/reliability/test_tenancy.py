@@ -31,6 +31,7 @@ PATHS = (
     "/api/v1/scan/results/{}",
     "/api/v1/scan/cancel/{}",
     "/api/v1/scan/schema/{}",
+    "/api/v1/scan/changes/{}",
 )
 EXPORT = "/api/v1/scan/results/{}/export"
 CONNECTION_PATHS = (

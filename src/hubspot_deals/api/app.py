@@ -15,7 +15,7 @@ from fastapi_offline import FastAPIOffline
 from hubspot_deals import __version__
 from hubspot_deals.api import dashboard, errors, middleware, openapi
 from hubspot_deals.api.deps import authenticate
-from hubspot_deals.api.routes import connections, scans, service
+from hubspot_deals.api.routes import changes, connections, scans, service
 from hubspot_deals.api.routes import webhooks as webhook_routes
 from hubspot_deals.api.routes.metrics import router as metrics_router
 from hubspot_deals.config import Settings
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     middleware.install(app, settings.api_rate_limit_per_minute, metrics)
     keyed = [Depends(authenticate)]
     app.include_router(scans.router, prefix=API_PREFIX, dependencies=keyed)
+    app.include_router(changes.router, prefix=API_PREFIX, dependencies=keyed)
     app.include_router(connections.router, prefix=API_PREFIX, dependencies=keyed)
     app.include_router(webhook_routes.router, prefix=API_PREFIX, dependencies=keyed)
     app.include_router(service.router, prefix=API_PREFIX, dependencies=keyed)

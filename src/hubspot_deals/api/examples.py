@@ -279,6 +279,31 @@ EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
             }
         }
     },
+    ("get", "/api/v1/scan/changes/{scan_id}"): {
+        "responses": {
+            "200": {
+                "scanId": SCAN,
+                "changes": [
+                    {
+                        "seq": 4182,
+                        "runId": "job_abc123xyz",
+                        "kind": "updated",
+                        "deal_id": DEAL["deal_id"],
+                        "deal": {k: v for k, v in DEAL.items() if k != "id"},
+                    },
+                    {
+                        "seq": 4183,
+                        "runId": "job_abc123xyz",
+                        "kind": "merged",
+                        "deal_id": "12345678777",
+                        "deal": None,
+                    },
+                ],
+                "next_cursor": "ZmVlZDo0ZjFjMmE5ZThiN2Q6NDE4Mw",
+                "has_more": False,
+            }
+        }
+    },
     ("get", "/api/v1/scan/list"): {
         "responses": {
             "200": {

@@ -222,6 +222,12 @@ class ScanApi:
         params = {"partial": "true"} if partial else {}
         return self._call("GET", f"/scan/schema/{_segment(scan_id)}", params=params)
 
+    def changes(self, scan_id: str, *, cursor: str | None = None, limit: int = 1000) -> JSON:
+        """``GET /scan/changes/{id}``: the feed's events past ``cursor`` (from the start without
+        one), with the ``next_cursor`` to keep."""
+        params: dict[str, Any] = {"limit": limit} | ({"cursor": cursor} if cursor else {})
+        return self._call("GET", f"/scan/changes/{_segment(scan_id)}", params=params)
+
     def iter_pages(
         self,
         scan_id: str,

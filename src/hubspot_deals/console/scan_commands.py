@@ -353,5 +353,5 @@ def export(
         print(done.path, flush=True)
 
 
-# registers `scan schema` after the commands above, so help lists it after them
-from hubspot_deals.console import schema_commands  # noqa: E402, F401
+# registers `scan schema` and `scan changes` after the commands above, so help lists them after
+from hubspot_deals.console import changes_commands, schema_commands  # noqa: E402, F401

@@ -13,13 +13,19 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hubspot_deals.engine.feed import kind_of
 from hubspot_deals.engine.rows import row_size
+from hubspot_deals.store.changes import (  # why a deal left the set: the feed's kinds
+    ARCHIVED,
+    MERGED,
+    REMOVED,
+    Change,
+    ChangeRepository,
+    scan_key,
+)
 from hubspot_deals.store.deals import DealRepository, row_values
 from hubspot_deals.store.jobs import JobRepository, Lease
 from hubspot_deals.store.models import DatabaseNow
-
-#: Why a deal left the set.
-ARCHIVED, REMOVED, MERGED = "archived", "removed", "merged"
 
 
 @dataclass
@@ -86,20 +92,16 @@ async def apply_changes(
     gone = {k: why for k, why in changes.gone.items() if k not in seen}
     stored = await deals.by_keys(job_id, [*seen, *gone])
     held = {k: row_values(r) for k, r in stored.items()}
-    tally, writes, drops = Tally(), [], []
+    tally, writes, drops, events = Tally(), [], [], []
     for key, row in seen.items():
         old = held.get(key)
         if old == row:
             continue
-        if old is None:
-            tally.archived += row["is_archived"]
-            tally.added += not row["is_archived"]
-        elif row["is_archived"] and not old["is_archived"]:
-            tally.archived += 1
-        else:
-            tally.updated += 1
+        kind = kind_of(old, row)
+        setattr(tally, kind, getattr(tally, kind) + 1)
         tally.replace(old, row)
         writes.append(row)
+        events.append(Change(kind, row["deal_id"], row))
     for key, why in gone.items():
         if key in held:
             if why == ARCHIVED and held[key]["is_archived"]:
@@ -107,8 +109,11 @@ async def apply_changes(
             setattr(tally, why, getattr(tally, why) + 1)
             tally.replace(held[key], None)
             drops.append(key)
+            events.append(Change(why, held[key]["deal_id"], None))
     await deals.delete_keys(job_id, drops)
     await deals.upsert(job_id, writes)
+    # the changes feed: one event per row written or dropped, committed (or not) with them
+    await ChangeRepository(session).record(scan_key(job), job_id, events)
     processed = job.processed_items + changes.read - changes.failed
     update: dict[str, Any] = {
         "processed_items": processed,

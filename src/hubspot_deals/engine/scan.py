@@ -21,6 +21,7 @@ import structlog
 from hubspot_deals.engine.config_check import config_warnings
 from hubspot_deals.engine.context import ScanContext, Stop
 from hubspot_deals.engine.errors import describe
+from hubspot_deals.engine.feed import record_full_run
 from hubspot_deals.engine.incremental import run_incremental
 from hubspot_deals.engine.pipeline import Flow, grouped, in_order
 from hubspot_deals.engine.plan import Page, PartitionedPlan, checkpoint_of
@@ -240,6 +241,8 @@ async def _extract(ctx: ScanContext, job: ScanJob, lease: Lease, client: HubSpot
         await run_incremental(ctx, job, lease, builder, sync)
     else:
         await _run_full(ctx, job, lease, builder)
+        # the changes feed: how the rows differ from the served run's, before this run serves
+        await record_full_run(ctx, job.id, lease)
     await _complete(ctx, job.id, lease)
 
 

@@ -1,0 +1,127 @@
+"""The changes feed's events of a full run: how its rows differ from those results served before.
+
+An incremental run writes its events as it changes its set (engine/change_set.py); a full run
+rebuilds the set from nothing, so at its end, before it becomes the served run, its rows are
+compared with the served run's: both walked in deal id order, a batch of each per transaction
+(flat memory at any size), each batch's events written with the walk's position in the run's
+checkpoint and fenced by the lease. A takeover resumes from that position: no event twice.
+
+A full run cannot tell a deal archived (without includeArchived) from one deleted: one that
+vanished is ``removed``, unless a row of the run lists it in ``merged_from`` (``merged``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from hubspot_deals.engine.context import ScanContext, Stop
+from hubspot_deals.store.changes import (
+    ADDED,
+    ARCHIVED,
+    MERGED,
+    REMOVED,
+    UPDATED,
+    Change,
+    ChangeRepository,
+    scan_key,
+)
+from hubspot_deals.store.deals import DealFilter, DealRepository, row_values
+from hubspot_deals.store.jobs import JobRepository, Lease
+from hubspot_deals.store.models import DatabaseNow
+
+#: Rows of each run compared per transaction.
+BATCH = 500
+#: Where the walk stands in the run's checkpoint (the full run's partitions ignore other keys).
+POSITION = "feed_after"
+
+
+def kind_of(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
+    """What writing ``new`` over ``old`` is: the incremental counts and the feed say the same."""
+    if old is None:
+        return ARCHIVED if new["is_archived"] else ADDED
+    if new["is_archived"] and not old["is_archived"]:
+        return ARCHIVED
+    return UPDATED
+
+
+def compare(
+    old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]], absorbed: set[str]
+) -> list[Change]:
+    """The events that turn ``old`` into ``new`` (rows of one id range), in deal id order; a
+    deal gone from ``new`` that one of the run's rows absorbed is merged, any other removed."""
+    before = {row["deal_key"]: row for row in old}
+    after = {row["deal_key"]: row for row in new}
+    changes = []
+    for key in sorted(before.keys() | after.keys()):
+        prior, row = before.get(key), after.get(key)
+        if row is None:
+            assert prior is not None
+            deal_id = prior["deal_id"]
+            changes.append(Change(MERGED if deal_id in absorbed else REMOVED, deal_id, None))
+        elif prior != row:
+            changes.append(Change(kind_of(prior, row), row["deal_id"], row))
+    return changes
+
+
+async def record_full_run(
+    ctx: ScanContext, job_id: str, lease: Lease, *, batch: int = BATCH
+) -> None:
+    """Write the events of a full run whose rows are all stored (or resume writing them)."""
+    async with ctx.sessions() as session:
+        jobs = JobRepository(session)
+        job = await jobs.get(job_id)
+        if job is None or not lease.holds(job):
+            raise Stop
+        served = await jobs.serving(job.scan_id, job.organization_id)
+        previous = served.id if served is not None and served.is_current else None
+        absorbed = await ChangeRepository(session).absorbed(job_id)
+        after = int((job.checkpoint or {}).get(POSITION, -1))
+    done = False
+    while not done:
+        after, done = await _compare_batch(ctx, job_id, lease, previous, absorbed, after, batch)
+
+
+async def _compare_batch(
+    ctx: ScanContext,
+    job_id: str,
+    lease: Lease,
+    previous: str | None,
+    absorbed: set[str],
+    after: int,
+    size: int,
+) -> tuple[int, bool]:
+    """One batch of each run past ``after``, compared and recorded; (where the walk is, done)."""
+    async with ctx.sessions() as session:
+        jobs, deals = JobRepository(session), DealRepository(session)
+        job = await jobs.get(job_id)
+        if job is None or not lease.holds(job):
+            raise Stop
+
+        async def batch(run: str | None) -> list[dict[str, Any]]:
+            if run is None:
+                return []
+            rows = await deals.after(run, DealFilter(), after_key=after, limit=size)
+            return [row_values(r) for r in rows]
+
+        new, old = await batch(job_id), await batch(previous)
+        # a full batch may stop short of the other run's: compare only up to the nearer end
+        ends = [rows[-1]["deal_key"] for rows in (new, old) if len(rows) == size]
+        bound = min(ends) if ends else None
+        if bound is not None:
+            new = [r for r in new if r["deal_key"] <= bound]
+            old = [r for r in old if r["deal_key"] <= bound]
+        await ChangeRepository(session).record(scan_key(job), job_id, compare(old, new, absorbed))
+        reached = bound if bound is not None else max([after, *(r["deal_key"] for r in new + old)])
+        saved = await jobs.update_if_running(
+            job_id,
+            lease,
+            checkpoint=(job.checkpoint or {}) | {POSITION: reached},
+            heartbeat_at=DatabaseNow(),
+            updated_at=ctx.clock(),
+        )
+        if not saved:
+            await session.rollback()
+            raise Stop
+        await session.commit()
+    return reached, bound is None
