@@ -154,6 +154,17 @@ class Settings(BaseSettings):
     hubspot_retry_timeout: float = Field(
         600.0, gt=0, description="Give up retrying one call after this many seconds."
     )
+    schedule_min_interval_seconds: int = Field(
+        60,
+        ge=1,
+        description="The shortest interval a schedule may have (tests lower it to a second).",
+    )
+    scheduler_poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="How often each process looks for schedules that are due (a due time is "
+        "claimed once, whatever the processes: this only bounds how late it starts).",
+    )
     webhook_allow_private_urls: bool = Field(
         False,
         description="Let webhooks reach loopback, private, link-local and other non-public "

@@ -39,6 +39,14 @@ CONNECTION_PATHS = (
     ("POST", "/api/v1/connections/{}/test"),
     ("DELETE", "/api/v1/connections/{}"),
 )
+#: A schedule's operations, each answered for another organization's id as for none.
+SCHEDULE_PATHS = (
+    ("GET", "/api/v1/schedules/{}"),
+    ("PATCH", "/api/v1/schedules/{}"),
+    ("POST", "/api/v1/schedules/{}/pause"),
+    ("POST", "/api/v1/schedules/{}/resume"),
+    ("DELETE", "/api/v1/schedules/{}"),
+)
 FORMATS = tuple(f.value for f in ExportFormat)
 #: Each format, and a CSV with its byte order mark under a filter.
 EXPORT_QUERIES = (
@@ -137,8 +145,11 @@ def test_a_thousand_requests_across_organizations(
         "/api/v1/connections",
         {"name": "alice's portal", "auth": {"hubspot_access_token": portal.token}},
     ).json()["connectionId"]
+    yearly = {"scanId": "alpha-yearly", "cron": "0 0 1 1 *", "config": {"connectionId": connection}}
+    schedule = alice.post("/api/v1/schedules", yearly).json()["scheduleId"]
     secrets = {
         "connection ids": [connection],
+        "schedule ids": [schedule],
         "job ids": [alice.status(s)["id"] for s in ("alpha-only", "shared-name")],
         "result ids": [d["id"] for d in page["deals"]],
         "cursor": [page["pagination"]["next_cursor"]],
@@ -186,6 +197,23 @@ def test_a_thousand_requests_across_organizations(
     listed = call(svc, "GET", "/api/v1/connections", key_b)
     replies.append(listed)
     assert listed.json() == {"connections": []}
+    # ... and as a schedule's, on the schedule operations and the dashboard's buttons
+    for guess in guesses:
+        for method, template in SCHEDULE_PATHS:
+            body = {"every": "1h"} if method == "PATCH" else None
+            reply = call(svc, method, template.format(guess), key_b, json=body)
+            replies.append(reply)
+            if reply.status_code != 400:
+                expected = never(method, template, key_b, json=body)
+                assert normalized(reply, guess) == expected, (template, guess)
+        for action in ("pause", "resume"):
+            reply = call(svc, "POST", f"/schedules/{guess}/{action}", None, cookie=cookie_b)
+            replies.append(reply)
+            assert reply.status_code in (303, 400, 404), reply.status_code
+    schedules = call(svc, "GET", "/api/v1/schedules", key_b)
+    replies.append(schedules)
+    assert schedules.json() == {"schedules": []}
+    assert alice.get(f"/api/v1/schedules/{schedule}").json()["paused"] is False
     # ... and on the dashboard, with the second organization's key in its cookie: "not found"
     # pages, the very pages of a scan that never existed
     for guess in guesses:

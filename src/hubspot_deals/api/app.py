@@ -16,6 +16,7 @@ from hubspot_deals import __version__
 from hubspot_deals.api import dashboard, errors, middleware, openapi
 from hubspot_deals.api.deps import authenticate
 from hubspot_deals.api.routes import changes, connections, scans, service
+from hubspot_deals.api.routes import schedules as schedule_routes
 from hubspot_deals.api.routes import webhooks as webhook_routes
 from hubspot_deals.api.routes.metrics import router as metrics_router
 from hubspot_deals.config import Settings
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime = await Runtime.start(settings, metrics)
         app.state.runtime = runtime
         await runtime.broker.startup()
+        runtime.scheduler.start()  # every API replica claims due times too: one run each anyway
         sweeper = None
         if not settings.distributed:  # the service is its own (only) worker
             sweeper = asyncio.create_task(_run_embedded_worker(runtime))
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(changes.router, prefix=API_PREFIX, dependencies=keyed)
     app.include_router(connections.router, prefix=API_PREFIX, dependencies=keyed)
     app.include_router(webhook_routes.router, prefix=API_PREFIX, dependencies=keyed)
+    app.include_router(schedule_routes.router, prefix=API_PREFIX, dependencies=keyed)
     app.include_router(service.router, prefix=API_PREFIX, dependencies=keyed)
     root: list[str | Enum] = ["service (at the root)"]
     app.include_router(service.health_router, tags=root)  # open: probes have no key

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from hubspot_deals.api.validation import field_errors
+from hubspot_deals.jobs.schedules import ScheduleExists, ScheduleNotFound
 from hubspot_deals.jobs.service import (
     ConnectionInUse,
     ConnectionNotFound,
@@ -35,6 +36,8 @@ STATUS = {
     ScanNotFound: 404,
     ScanNotReady: 404,
     InvalidCancellation: 400,
+    ScheduleNotFound: 404,
+    ScheduleExists: 409,
 }
 
 

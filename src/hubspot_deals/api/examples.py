@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hubspot_deals.api.schedule_examples import SCHEDULE_EXAMPLES
 from hubspot_deals.api.webhook_examples import WEBHOOK_EXAMPLES
 from hubspot_deals.engine import DEFAULT_PROPERTIES
 
@@ -364,3 +365,4 @@ EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     },
 }
 EXAMPLES |= WEBHOOK_EXAMPLES  # the webhooks' own table
+EXAMPLES |= SCHEDULE_EXAMPLES  # the schedules' own table

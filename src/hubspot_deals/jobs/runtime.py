@@ -42,6 +42,7 @@ from hubspot_deals.jobs.caches import ResultCaches
 from hubspot_deals.jobs.credentials import CredentialLocks, CredentialSource
 from hubspot_deals.jobs.pacing import TokenPacing
 from hubspot_deals.jobs.runner import ScanRunner
+from hubspot_deals.jobs.scheduler import Scheduler
 from hubspot_deals.jobs.tasks import ScanTask, make_broker
 from hubspot_deals.jobs.token_check import TokenChecks
 from hubspot_deals.jobs.webhook_delivery import DeliveryLoop
@@ -116,6 +117,8 @@ class Runtime:
     runner: ScanRunner = field(init=False)
     #: webhook deliveries, sent by the processes that run scans (``webhooks.start()``)
     webhooks: DeliveryLoop = field(init=False)
+    #: schedules' due times, claimed by every process (API replicas and workers) that starts it
+    scheduler: Scheduler = field(init=False)
     hubspot: HubSpotHealth = field(init=False)
     client_config: ClientConfig = field(init=False)
     pacing: TokenPacing = field(init=False)
@@ -139,6 +142,9 @@ class Runtime:
         )
         self.broker.add_dependency_context({ScanRunner: self.runner})
         self.webhooks = DeliveryLoop(self.sessions, self.cipher, self.settings)
+        self.scheduler = Scheduler(
+            self.sessions, self.dispatch, self.settings.scheduler_poll_seconds
+        )
 
     def detach(self, task: asyncio.Task[Any]) -> None:
         """Let ``task`` finish on its own, held until it does."""
@@ -196,6 +202,7 @@ class Runtime:
         await self._scan_task.kiq(job_id)
 
     async def close(self) -> None:
+        await self.scheduler.close()
         await self.webhooks.close()
         await self.runner.close()
         if self.redis is not None:

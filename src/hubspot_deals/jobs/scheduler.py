@@ -11,14 +11,16 @@ schedules whose due time has come, a second apart, and claims each due time in o
 - the next due time is the next one on the grid still ahead of now: after downtime a schedule runs
   once, not once per missed time;
 - failed runs in a row push the next start back (twice the interval, four times, then eight), and
-  a connection HubSpot refused (or one deleted) pauses the schedule with the reason.
+  a connection HubSpot refused (or one deleted) pauses the schedule with the reason, and tells the
+  organization's webhooks (``schedule.paused``) in the same transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hubspot_deals.engine import ScanSpec
 from hubspot_deals.jobs.schedule_timing import Timing
+from hubspot_deals.jobs.schedules import Shown, schedule_body
 from hubspot_deals.jobs.service import new_job
+from hubspot_deals.jobs.webhooks import enqueue_event
 from hubspot_deals.store.credentials import CredentialRepository
 from hubspot_deals.store.jobs import JobRepository
 from hubspot_deals.store.models import JobStatus, ScanJob
@@ -42,6 +46,8 @@ log = structlog.get_logger(__name__)
 ROUND = 50
 #: Runs looked back at to count the failures in a row (past it, the backoff is at its cap).
 FAILURES_SEEN = 4
+#: How long closing waits for a round to end before it cancels it.
+CLOSE_WITHIN_S = 10
 
 
 class _Moved(Exception):
@@ -57,16 +63,37 @@ class Scheduler:
     sessions: async_sessionmaker[AsyncSession]
     dispatch: Callable[[str], Awaitable[None]]
     poll_seconds: float
-    #: told of a schedule that paused itself (webhooks' ``schedule.paused``), in its transaction
-    on_paused: Callable[[AsyncSession, Schedule], Awaitable[None]] | None = None
+    _task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+
+    def start(self) -> None:
+        """Look for due schedules from now on (in the background, until ``close``)."""
+        if self._task is None:
+            self._stop.clear()
+            self._task = asyncio.create_task(self.run_forever(), name="scheduler")
+
+    async def close(self) -> None:
+        """Stop between two rounds: a cancelled query would leave the database adapter's
+        connection half-closed (and a task pending in the log)."""
+        if self._task is None:
+            return
+        self._stop.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), CLOSE_WITHIN_S)
+        except TimeoutError:  # a round stuck on a database that does not answer
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._task = None
 
     async def run_forever(self) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
                 await self.round()
             except Exception as exc:  # the database is down: the next round tries again
                 report(log, "scheduler.failed", exc)
-            await asyncio.sleep(self.poll_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.poll_seconds)
 
     async def round(self) -> list[str]:
         """Claim every due time that has come; what each came to (for tests and logs)."""
@@ -105,13 +132,12 @@ class Scheduler:
         repo, jobs = ScheduleRepository(session), JobRepository(session)
         due, timing = schedule.next_run_at, timing_of(schedule)
         following = timing.following(due, now)
-        moved: dict[str, Any] = {"updated_at": now, "last_due_at": due}
         if await jobs.active_in_slot(schedule.slot) is not None:
             repo.tick(ScheduleTick(schedule_id=schedule.id, due_at=due, outcome="skipped",
                                    created_at=now))  # fmt: skip
             await self._advance(
                 repo, schedule, next_run_at=following, ticks_skipped=schedule.ticks_skipped + 1,
-                **moved,
+                updated_at=now,
             )  # fmt: skip
             return "skipped", None
         failures = await self._failures(session, schedule)
@@ -121,8 +147,15 @@ class Scheduler:
                 repo, schedule, paused=True, pause_reason=refused,
                 consecutive_failures=failures, updated_at=now,
             )  # fmt: skip
-            if self.on_paused is not None:
-                await self.on_paused(session, schedule)
+            last = await jobs.get(schedule.last_job_id) if schedule.last_job_id else None
+            shown = schedule_body(Shown(schedule, last))
+            await enqueue_event(
+                session,
+                schedule.organization_id,
+                "schedule.paused",
+                f"schedule_{schedule.id}_{due.isoformat()}",
+                shown | {"paused": True, "pauseReason": refused, "nextRunAt": None},
+            )
             return "paused", None
         if failures and schedule.last_due_at is not None:
             earliest = timing.backed_off(schedule.last_due_at, failures)
@@ -144,7 +177,8 @@ class Scheduler:
                                job_id=job.id, created_at=now))  # fmt: skip
         await self._advance(
             repo, schedule, next_run_at=following, last_job_id=job.id,
-            runs_started=schedule.runs_started + 1, consecutive_failures=failures, **moved,
+            runs_started=schedule.runs_started + 1, consecutive_failures=failures,
+            last_due_at=due, updated_at=now,
         )  # fmt: skip
         return "started", job
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.engine import ScanSpec
 from hubspot_deals.jobs.schedule_timing import Timing
-from hubspot_deals.jobs.service import ConnectionNotFound, ScanError
+from hubspot_deals.jobs.service import ConnectionNotFound, ScanError, iso
 from hubspot_deals.store.credentials import CredentialRepository
 from hubspot_deals.store.jobs import JobRepository, OrgScope
 from hubspot_deals.store.models import ScanJob, run_slot
@@ -45,6 +45,47 @@ class Shown:
 
     schedule: Schedule
     last_run: ScanJob | None
+
+
+_UNITS = ((86400, "d"), (3600, "h"), (60, "m"), (1, "s"))
+
+
+def every_text(seconds: int | None) -> str | None:
+    """900 -> ``"15m"``: the largest unit that divides it."""
+    if seconds is None:
+        return None
+    size, unit = next((size, unit) for size, unit in _UNITS if seconds % size == 0)
+    return f"{seconds // size}{unit}"
+
+
+def schedule_body(shown: Shown) -> dict[str, Any]:
+    """A schedule as the API, the CLI and its webhook event show it."""
+    schedule, last = shown.schedule, shown.last_run
+    return {
+        "scheduleId": schedule.id,
+        "scanId": schedule.scan_id,
+        "organizationId": schedule.organization_id,
+        "config": schedule.config,
+        "every": every_text(schedule.every_seconds),
+        "cron": schedule.cron,
+        "timezone": schedule.timezone,
+        "paused": schedule.paused,
+        "pauseReason": schedule.pause_reason,
+        "nextRunAt": None if schedule.paused else iso(schedule.next_run_at),
+        "lastRun": None
+        if last is None
+        else {
+            "jobId": last.id,
+            "dueAt": iso(schedule.last_due_at),
+            "status": last.status,
+            "completedAt": iso(last.completed_at),
+        },
+        "consecutiveFailures": schedule.consecutive_failures,
+        "runsStarted": schedule.runs_started,
+        "ticksSkipped": schedule.ticks_skipped,
+        "createdAt": iso(schedule.created_at),
+        "updatedAt": iso(schedule.updated_at),
+    }
 
 
 async def _connection(session: AsyncSession, connection_id: str, scope: OrgScope) -> str:

@@ -42,6 +42,7 @@ async def run_worker(settings: Settings) -> None:
     broker.is_worker_process = True
     sweeper = asyncio.create_task(runtime.runner.sweep_forever())
     runtime.webhooks.start()  # webhook deliveries: stopped by runtime.close()
+    runtime.scheduler.start()  # schedules' due times: stopped by runtime.close()
     metrics_server = None
     if settings.worker_metrics_port:  # a thread of prometheus_client's; the registry is thread-safe
         metrics_server, _ = start_http_server(

@@ -23,7 +23,7 @@ from hubspot_deals.api.deps import (
     session,
 )
 from hubspot_deals.api.errors import STATUS, ApiError
-from hubspot_deals.api.routes.scans import MAX_START_BODY_BYTES
+from hubspot_deals.api.json_body import MAX_BODY_BYTES
 from hubspot_deals.api.validation import field_errors
 from hubspot_deals.jobs import service
 from hubspot_deals.jobs.runtime import Runtime
@@ -162,7 +162,7 @@ async def read_form(request: Request) -> dict[str, list[str]]:
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
-        if len(raw) > MAX_START_BODY_BYTES:
+        if len(raw) > MAX_BODY_BYTES:
             raise ApiError(413, "PAYLOAD_TOO_LARGE", "The form is too large")
     try:
         return parse_qs(raw.decode(), keep_blank_values=True, max_num_fields=2000)

@@ -25,7 +25,7 @@ from hubspot_deals.api.dashboard.pages import (
 )
 from hubspot_deals.api.deps import org_scope
 from hubspot_deals.api.errors import ApiError
-from hubspot_deals.api.routes.schedules import CreateSchedule, _planned, _timing
+from hubspot_deals.api.schedule_requests import CreateSchedule, planned_config, schedule_timing
 from hubspot_deals.api.validation import field_errors
 from hubspot_deals.jobs import connections, schedules, service
 from hubspot_deals.jobs.runtime import Runtime
@@ -124,13 +124,13 @@ def grouped(errors: dict[str, str]) -> dict[str, list[str]]:
 
 async def _create(request: Request, db: AsyncSession, rt: Runtime, body: CreateSchedule) -> None:
     """What ``POST /api/v1/schedules`` does with a valid body."""
-    planned = _planned(body.scanId, body.config, request)
+    planned = planned_config(body.scanId, body.config, request)
     await schedules.create(
         db,
         org=planned.config["organizationId"],
         scope=org_scope(request),
         planned=planned,
-        timing=_timing(body, rt),
+        timing=schedule_timing(body, rt),
         now=rt.clock(),
     )
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.api import presenters
@@ -19,8 +17,9 @@ from hubspot_deals.api.deps import (
     same_origin,
     session,
 )
-from hubspot_deals.api.errors import ApiError, ValidationFailed
+from hubspot_deals.api.errors import ValidationFailed
 from hubspot_deals.api.exports import MEDIA_TYPES, ExportFormat, ExportTable, export_response
+from hubspot_deals.api.json_body import json_body
 from hubspot_deals.api.quotas import charge_download
 from hubspot_deals.api.requests import SCAN_ID_PATTERN, SCAN_ID_RE, StartScanRequest
 from hubspot_deals.api.schemas import (
@@ -33,7 +32,6 @@ from hubspot_deals.api.schemas import (
     StartScanResponse,
 )
 from hubspot_deals.api.starting import start_for_caller
-from hubspot_deals.api.validation import field_errors
 from hubspot_deals.jobs import service
 from hubspot_deals.jobs.runtime import Runtime
 from hubspot_deals.store.deals import DealFilter
@@ -44,8 +42,6 @@ router = APIRouter(prefix="/scan", tags=["scans"])
 RunStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
 Session = Annotated[AsyncSession, Depends(session)]
 Scope = Annotated[OrgScope, Depends(org_scope)]
-#: A config is a few hundred bytes; a thousand property names still fit many times over.
-MAX_START_BODY_BYTES = 1_000_000
 CROSS_SITE: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorResponse, "description": "Sent by another site's page (a browser says so)"}
 }
@@ -82,34 +78,6 @@ def checked_scan_id(scan_id: str) -> str:
             }
         )
     return scan_id
-
-
-async def _start_body(request: Request) -> StartScanRequest:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json":
-        raise ValidationFailed({"body": "Content-Type must be application/json"})
-    raw = bytearray()
-    async for chunk in request.stream():  # never more than the cap in memory, whatever is sent
-        raw += chunk
-        if len(raw) > MAX_START_BODY_BYTES:
-            raise ApiError(
-                413,
-                "PAYLOAD_TOO_LARGE",
-                "The request body is too large",
-                {"max_bytes": MAX_START_BODY_BYTES},
-            )
-    if not raw.strip():
-        raise ValidationFailed({"body": "Request body is required"})
-    try:
-        data = json.loads(raw)
-    except RecursionError:
-        raise ValidationFailed({"body": "Malformed JSON: nested too deeply"}) from None
-    except ValueError as exc:  # also UnicodeDecodeError and Python's 4,300-digit limit on ints
-        raise ValidationFailed({"body": f"Malformed JSON: {exc}"}) from None
-    try:
-        return StartScanRequest.model_validate(data)
-    except ValidationError as exc:
-        raise ValidationFailed(field_errors(exc.errors())) from None
 
 
 @router.post(
@@ -150,7 +118,7 @@ async def start(
     request: Request, db: Session, rt: Annotated[Runtime, Depends(runtime)]
 ) -> dict[str, Any]:
     """Start extracting a portal's deals; the job runs in the background."""
-    config = (await _start_body(request)).config
+    config = (await json_body(request, StartScanRequest)).config
     started = await start_for_caller(request, db, rt, config)
     return {
         "message": "HubSpot deal extraction started",
