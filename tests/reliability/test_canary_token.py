@@ -1,9 +1,10 @@
 """Secrets, in both modes: a canary token, used for scans that complete, are cancelled, fail,
-conflict or are refused (by the API and by the dashboard's form), and an OAuth grant's canary client
-secret and refresh token (a scan that renews its access tokens, a start with a wrong secret), are
-searched for in every response
-(exports of each format, Parquet decoded; dashboard pages; /metrics), the logs at debug level
-(exceptions included), the database's bytes and every Redis key and value: zero hits.
+conflict or are refused (by the API and by the dashboard's form), an OAuth grant's canary client
+secret and refresh token (a scan that renews its access tokens, a start with a wrong secret), and a
+webhook's signing secret (its attempts failing against a closed port) are searched for in every
+response but the one that makes the webhook (exports of each format, Parquet decoded; dashboard
+pages; /metrics), the logs at debug level (exceptions included), the database's bytes and every
+Redis key and value: zero hits.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import redis
 
 from hubspot_deals.api.dashboard.forms import TOKEN_FIELD
 from hubspot_deals.sandbox.catalog import ALL_SCOPES
-from hubspot_deals.sandbox.process import SandboxProcess
+from hubspot_deals.sandbox.process import SandboxProcess, free_port
 from hubspot_deals.service_process import ServiceProcess
 from tests.reliability.test_tenancy import EXPORT, EXPORT_QUERIES, FORMATS, readable
 
@@ -68,8 +69,16 @@ def test_canary_token_is_nowhere(
         distributed=distributed,
         HUBSPOT_BURST_LIMIT="200",
         LOG_LEVEL="DEBUG",  # the most a log can hold: the token must be in none of it
+        WEBHOOK_ALLOW_PRIVATE_URLS="true",  # a webhook to a closed port here: attempts that fail
+        WEBHOOK_RETRY_SECONDS="0.5",
         **({"WORKER_METRICS_PORT": "1"} if distributed else {}),  # each worker's /metrics too
     )
+    # a webhook told of every run's end: its secret is in the answer that makes it, nowhere else
+    hook = svc.post(
+        "/api/v1/webhooks",
+        {"url": f"http://127.0.0.1:{free_port()}/hook", "events": ["scan.completed", "scan.failed", "scan.cancelled"]},
+    ).json()  # fmt: skip
+    webhook_secret = hook["secret"]
     form = {"config.scanId": "canary-form", TOKEN_FIELD: canary, "config.batchSize": "100"}
     replies = [
         svc.start_scan("canary-done", canary, includeAssociations=True),
@@ -114,6 +123,9 @@ def test_canary_token_is_nowhere(
             ),
         ]
     replies += [svc.get("/api/v1/scan/list"), svc.get("/api/v1/stats"), svc.get("/health")]
+    hook_path = f"/api/v1/webhooks/{hook['webhookId']}"
+    replies += [svc.get("/api/v1/webhooks"), svc.get(hook_path), svc.get(f"{hook_path}/deliveries")]
+    assert any(d["attempts"] for d in replies[-1].json()["deliveries"]), replies[-1].text
     replies += [svc.get(path) for path in ("/", "/fragments/scans", "/start", "/key")]
     scrapes = [svc.get("/metrics")] + [httpx.get(url) for url in svc.worker_metrics_urls()]
     assert len(scrapes) == (3 if distributed else 1)
@@ -142,6 +154,11 @@ def test_canary_token_is_nowhere(
             base64.b64encode(token.encode()),
             base64.urlsafe_b64encode(token.encode()),
         )
+    ]
+    needles += [  # the webhook's signing secret, whole, its key's base64, and that encoded again
+        form
+        for text in (webhook_secret, webhook_secret.removeprefix("whsec_"))
+        for form in (text.encode(), base64.b64encode(text.encode()))
     ]
     hits = {name: [n for n in needles if n in hay] for name, hay in haystacks.items()}
     sizes = {name: f"{len(hay) / 1000:.0f} kB" for name, hay in haystacks.items()}
