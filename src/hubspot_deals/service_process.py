@@ -204,12 +204,15 @@ class ServiceProcess:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"service exited: {self.log_path.read_text()[-2000:]}")
+                log = self.log_path.read_text()[-2000:]
+                self.stop()  # its workers, which would otherwise outlive the failed start
+                raise RuntimeError(f"service exited: {log}")
             try:
                 self.http.get(f"{self.url}/health", timeout=1)
                 return self
             except httpx.HTTPError:
                 time.sleep(0.05)
+        self.stop()
         raise RuntimeError("service did not start")
 
     def rss_mb(self) -> float:

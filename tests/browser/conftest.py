@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwr
 from hubspot_deals.sandbox.process import SandboxProcess
 from hubspot_deals.service_process import ServiceProcess
 from tests.conftest import LATEST_ONLY
+from tests.e2e.conftest import QUIET_LOOPS
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -62,7 +63,7 @@ def service_env(portal: SandboxProcess) -> dict[str, str]:
         "HUBSPOT_BURST_LIMIT": "1000",
         "HUBSPOT_RETRY_WAIT_INITIAL": "0.01",
         "HUBSPOT_RETRY_WAIT_MAX": "0.2",
-    }
+    } | QUIET_LOOPS
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,11 @@ POSTGRES = os.environ.get("HUBSPOT_DEALS_TEST_POSTGRES", "postgresql://postgres@
 REDIS = os.environ.get("HUBSPOT_DEALS_TEST_REDIS", "redis://127.0.0.1:6379/0")
 WORKERS = 2
 
+#: The background loops every process runs (schedules due, webhook deliveries) look every few
+#: seconds in tests that use neither: a second's polling in hundreds of idle services is CPU the
+#: suite spends for nothing. Tests of either set their own.
+QUIET_LOOPS = {"SCHEDULER_POLL_SECONDS": "3", "WEBHOOK_POLL_SECONDS": "3"}
+
 FAST_RETRIES = {
     "HUBSPOT_RETRY_WAIT_INITIAL": "0.01",
     "HUBSPOT_RETRY_WAIT_MAX": "0.2",
@@ -50,6 +55,7 @@ def service_env(portal: SandboxProcess, **extra: str) -> dict[str, str]:
             "HUBSPOT_BURST_LIMIT": "1000",
         }
         | FAST_RETRIES
+        | QUIET_LOOPS
         | extra
     )
 

@@ -43,8 +43,14 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
     response_model=ScheduleResponse,
     dependencies=[Depends(same_origin)],
     responses={
+        403: {
+            "model": ErrorResponse,
+            "description": "config.organizationId is not the API key's, or another site's page "
+            "sent it",
+        },
         404: {"model": ErrorResponse, "description": "No such connection (CONNECTION_NOT_FOUND)"},
         409: {"model": ErrorResponse, "description": "The scan id has a schedule"},
+        413: {"model": ErrorResponse, "description": "The body is over 1 MB"},
     },
     openapi_extra={
         "requestBody": {

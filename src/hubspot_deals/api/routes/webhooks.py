@@ -53,6 +53,12 @@ async def _find(db: AsyncSession, webhook_id: str, scope: OrgScope) -> Webhook:
     status_code=201,
     response_model=CreatedWebhook,
     dependencies=[Depends(same_origin)],
+    responses={
+        403: {
+            "model": ErrorResponse,
+            "description": "organizationId is not the API key's, or another site's page sent it",
+        }
+    },
 )
 async def create(body: CreateWebhook, request: Request, db: Session, rt: Rt) -> dict[str, Any]:
     """Register a URL for events; the answer shows its signing secret, this once."""
