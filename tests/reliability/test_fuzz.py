@@ -30,6 +30,7 @@ TARGET = "fuzz-target"
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # thirty operations at 200 examples: past pytest's 300 s under load
 def test_schemathesis_every_check_every_operation(
     mode: str,
     portal: SandboxProcess,
