@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import structlog
@@ -51,24 +52,26 @@ class RowBuilder:
     spec: ScanSpec  # resolved: its properties are the run's
     types: ValueTypes  # the run's property definitions: what values must look like
 
-    @property
+    # what the spec says, taken once: these are read per deal (a thousand names at "all")
+
+    @cached_property
     def requested(self) -> list[str]:
         return list(self.spec.properties)
 
-    @property
+    @cached_property
     def kinds(self) -> list[str]:
         """The association types read."""
         return list(self.spec.association_types)
 
-    @property
+    @cached_property
     def stage_history(self) -> bool:
         return self.spec.stage_history
 
-    @property
+    @cached_property
     def history_properties(self) -> list[str]:
         return list(self.spec.history_properties)
 
-    @property
+    @cached_property
     def history(self) -> list[str]:
         """Every property read with its history."""
         return self.spec.history_names()
