@@ -6,9 +6,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 #: Test processes (pytest-xdist): most tests wait on sandboxes and services rather than compute, so
 #: more processes than cores pay. A file goes to one process whole (its shared servers start once);
-#: files with slow tests go first (tests/conftest.py).
+#: files with slow tests go first (tests/conftest.py orders them; --no-loadscope-reorder keeps that
+#: order, which pytest-xdist otherwise replaces by the number of tests a file has, leaving the
+#: two-test schemathesis files for the end).
 PYTEST_WORKERS ?= 4
-PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25
+PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
 
 .PHONY: lock run run-distributed test test-fast lint typecheck pytest pytest-distributed bench sandbox setup clean
 

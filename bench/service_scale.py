@@ -27,6 +27,9 @@ SERVICE_ENV = {
     "HUBSPOT_BURST_LIMIT": "1000000",
     "HUBSPOT_SEARCH_RATE": "100000",
     "LOG_LEVEL": "WARNING",
+    # the service's own request and download quotas are not what is measured
+    "API_RATE_LIMIT_PER_MINUTE": "100000000",
+    "RESULTS_MB_PER_MINUTE_PER_ORG": "1000000",
 }
 
 

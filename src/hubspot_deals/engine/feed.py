@@ -26,7 +26,7 @@ from hubspot_deals.store.changes import (
     ChangeRepository,
     scan_key,
 )
-from hubspot_deals.store.deals import DealFilter, DealRepository, row_values
+from hubspot_deals.store.deals import DealFilter, DealRepository, row_values, stored_deals
 from hubspot_deals.store.jobs import JobRepository, Lease
 from hubspot_deals.store.models import DatabaseNow
 
@@ -101,8 +101,8 @@ async def _compare_batch(
         async def batch(run: str | None) -> list[dict[str, Any]]:
             if run is None:
                 return []
-            rows = await deals.after(run, DealFilter(), after_key=after, limit=size)
-            return [row_values(r) for r in rows]
+            rows = await deals.raw_page(run, DealFilter(), after_key=after, limit=size)
+            return [row_values(r) for r in stored_deals(rows)]
 
         new, old = await batch(job_id), await batch(previous)
         # a full batch may stop short of the other run's: compare only up to the nearer end

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,10 +42,21 @@ _INLINE_TYPE = {"contacts": "deal_to_contact", "line_items": "deal_to_line_item"
 _PRIMARY_COMPANY_TYPE_ID = 5
 
 
+#: HubSpot's usual datetime, already UTC ISO-8601 (``Z``, milliseconds or none): kept as sent
+#: but for ``.000``, without parsing and formatting it again (three of them a deal).
+_CANONICAL = re.compile(r"[1-9]\d{3}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{3})?Z")
+
+
 def utc_text(value: str | None) -> str | None:
     """A HubSpot datetime (ISO or epoch ms) as UTC ISO-8601 with ``Z``; milliseconds only if any."""
     if not value:
         return None
+    if _CANONICAL.fullmatch(value):
+        try:
+            datetime.fromisoformat(value)  # a real moment (not 2024-02-30): else kept as sent
+        except ValueError:
+            return value
+        return f"{value[:19]}Z" if value.endswith(".000Z") else value
     try:
         if value.isdigit():
             moment = datetime.fromtimestamp(int(value) / 1000, UTC)
@@ -144,15 +156,16 @@ def merged_ids(raw: str | None) -> list[str]:
 
 def association_entries(to_type: str, found: Sequence[AssociatedObject]) -> list[dict[str, str]]:
     """Unique ids with the v3 type names the spec shows (the primary company as deal_to_company)."""
+    if to_type != "companies":
+        kind = _INLINE_TYPE[to_type]
+        return [{"id": i, "type": kind} for i in dict.fromkeys([str(a.raw_id) for a in found])]
     entries: dict[str, str] = {}
     for item in found:
-        if to_type == "companies":
-            primary = _PRIMARY_COMPANY_TYPE_ID in item.type_ids
-            kind = "deal_to_company" if primary else "deal_to_company_unlabeled"
-            if entries.get(item.to_object_id) != "deal_to_company":
-                entries[item.to_object_id] = kind
+        key = str(item.raw_id)
+        if any(t.type_id == _PRIMARY_COMPANY_TYPE_ID for t in item.types):
+            entries[key] = "deal_to_company"
         else:
-            entries.setdefault(item.to_object_id, _INLINE_TYPE[to_type])
+            entries.setdefault(key, "deal_to_company_unlabeled")
     return [{"id": i, "type": t} for i, t in entries.items()]
 
 

@@ -26,10 +26,7 @@ from hubspot_deals.engine.incremental import run_incremental
 from hubspot_deals.engine.pipeline import Flow, grouped, in_order
 from hubspot_deals.engine.plan import Page, PartitionedPlan, checkpoint_of
 from hubspot_deals.engine.reading import RowBuilder
-from hubspot_deals.engine.rows import (
-    Lookups,
-    row_size,
-)
+from hubspot_deals.engine.rows import Lookups
 from hubspot_deals.engine.schema import settle_schema
 from hubspot_deals.engine.spec import ScanSpec, spec_of
 from hubspot_deals.engine.sync import plan_sync
@@ -305,7 +302,7 @@ async def _store_batch(
         job = await jobs.get(job_id)
         if job is None or not lease.holds(job):
             raise Stop
-        await DealRepository(session).upsert(job_id, rows)
+        data_bytes = await DealRepository(session).upsert(job_id, rows)
         processed = job.processed_items + len(rows)
         still_running = await jobs.update_if_running(
             job_id,
@@ -316,7 +313,7 @@ async def _store_batch(
             with_associations=job.with_associations
             + sum(1 for r in rows if any((r["associations"] or {}).values())),
             archived_deals=job.archived_deals + sum(1 for r in rows if r["is_archived"]),
-            data_bytes=job.data_bytes + sum(row_size(r) for r in rows),
+            data_bytes=job.data_bytes + data_bytes,
             current_batch=math.ceil(processed / batch_size) if batch_size else 0,
             total_items=max(job.total_items or 0, processed + job.failed_items + failed),
             checkpoint=checkpoint,

@@ -1,16 +1,23 @@
 """HubSpot's reply shapes, read leniently: unknown fields pass, documented variants are normalised.
 
-Normalisations the fact sheet calls for: the inline ``"line items"`` key becomes ``line_items``;
+Normalisations the fact sheet calls for: the inline ``"line items"`` key is read as ``line_items``;
 the doubled company entries collapse by id; v4 ``toObjectId`` arrives as a number or a string and is
-kept as a string; property values are strings or null.
+read as a string; property values are strings or null.
+
+What a scan reads by the hundred thousand (deals, their pages, association batches) is decoded by
+msgspec straight from the reply's bytes into frozen structs: about a fifth of the CPU pydantic
+models cost per deal (``docs/benchmarks.md``). The rest (account, properties, pipelines, owners,
+read once a scan) stays pydantic.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import msgspec
+from msgspec import Struct, field
+from pydantic import BaseModel, ConfigDict, Field
 
 ASSOCIATION_TYPES = ("contacts", "companies", "line_items")
 _INLINE_KEYS = {
@@ -20,70 +27,77 @@ _INLINE_KEYS = {
     "line_items": "line_items",
 }
 
+S = TypeVar("S")
+
+
+def decoder(shape: type[S]) -> Callable[[bytes], S]:
+    """A reply parser for ``shape`` (one msgspec decoder, reused for every reply)."""
+    return msgspec.json.Decoder(shape).decode
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
 
-class NextPage(_Model):
+class NextPage(Struct, frozen=True):
     after: str
 
 
-class Paging(_Model):
+class Paging(Struct, frozen=True):
     next: NextPage | None = None
 
 
-class AssociatedId(_Model):
+class AssociatedId(Struct, frozen=True):
     id: str
     type: str
 
 
-class InlineAssociations(_Model):
+class InlineAssociations(Struct, frozen=True):
     results: list[AssociatedId]
     paging: Paging | None = None
 
 
-class HistoryEntry(_Model):
+class HistoryEntry(Struct, frozen=True):
     """One value a property held, from ``propertiesWithHistory``."""
 
-    value: str | None = None
     timestamp: str
-    source_type: str | None = Field(None, alias="sourceType")
-    source_id: str | None = Field(None, alias="sourceId")
+    value: str | None = None
+    source_type: str | None = field(name="sourceType", default=None)
+    source_id: str | None = field(name="sourceId", default=None)
 
 
-class Deal(_Model):
+class Deal(Struct, frozen=True):
     id: str
     properties: dict[str, str | None]
-    created_at: str = Field(alias="createdAt")
-    updated_at: str = Field(alias="updatedAt")
+    created_at: str = field(name="createdAt")
+    updated_at: str = field(name="updatedAt")
     archived: bool = False
-    archived_at: str | None = Field(None, alias="archivedAt")
-    associations: dict[str, InlineAssociations] = Field(default_factory=dict)
+    archived_at: str | None = field(name="archivedAt", default=None)
+    #: as HubSpot keys them (``"line items"`` on some editions): read through ``inline_ids``
+    associations: dict[str, InlineAssociations] = field(default_factory=dict)
     #: None when no history was asked for (a name asked for but never set gives [])
-    properties_with_history: dict[str, list[HistoryEntry]] | None = Field(
-        None, alias="propertiesWithHistory"
+    properties_with_history: dict[str, list[HistoryEntry]] | None = field(
+        name="propertiesWithHistory", default=None
     )
 
-    @field_validator("associations", mode="before")
-    @classmethod
-    def _normalise_keys(cls, value: Any) -> Any:
-        if not isinstance(value, dict):
-            return value
-        return {_INLINE_KEYS.get(key, key): block for key, block in value.items()}
+    def _inline(self, to_type: str) -> InlineAssociations | None:
+        for key, block in self.associations.items():
+            if _INLINE_KEYS.get(key, key) == to_type:
+                return block
+        return None
 
     def inline_ids(self, to_type: str) -> list[str]:
         """Associated ids of one type as listed inline, each once (companies come doubled)."""
-        block = self.associations.get(to_type)
+        block = self._inline(to_type)
         return list(dict.fromkeys(a.id for a in block.results)) if block else []
 
     def inline_complete(self, to_type: str) -> bool:
         """False when HubSpot cut the inline list (100 per type) and more ids exist."""
-        block = self.associations.get(to_type)
+        block = self._inline(to_type)
         return block is None or block.paging is None or block.paging.next is None
 
 
-class DealPage(_Model):
+class DealPage(Struct, frozen=True):
     results: list[Deal]
     paging: Paging | None = None
 
@@ -92,67 +106,81 @@ class DealPage(_Model):
         return self.paging.next.after if self.paging and self.paging.next else None
 
 
-class SearchPage(DealPage):
-    total: int
+class SearchPage(DealPage, frozen=True):
+    total: int = 0
 
 
-class BatchError(_Model):
+class BatchError(Struct, frozen=True):
     status: str | None = None
     category: str | None = None
-    sub_category: Any = Field(None, alias="subCategory")
+    sub_category: Any = field(name="subCategory", default=None)
     message: str | None = None
-    context: dict[str, list[str]] = Field(default_factory=dict)
+    context: dict[str, list[str]] = field(default_factory=dict)
 
 
-class BatchDeals(_Model):
+class BatchDeals(Struct, frozen=True):
     status: str
     results: list[Deal]
-    errors: list[BatchError] = Field(default_factory=list)
+    errors: list[BatchError] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class AssociatedObject:
-    """One v4 association: the associated object's id (always a string) and its type ids and labels.
+class AssociationType(Struct, frozen=True):
+    type_id: int = field(name="typeId")
+    label: str | None = None
 
-    v4 batch replies can hold tens of thousands of these, so they are read by ``parse_associations``
-    without a pydantic model per entry.
+
+class AssociatedObject(Struct, frozen=True):
+    """One v4 association: the associated object's id and its association types.
+
+    v4 batch replies hold tens of thousands of these: they are decoded as they come, and the id is
+    made a string (HubSpot sends a number or a string) only when read.
     """
 
-    to_object_id: str
-    type_ids: tuple[int, ...]
-    labels: tuple[str, ...]
+    raw_id: int | str = field(name="toObjectId")
+    types: list[AssociationType] = field(name="associationTypes")
+
+    @property
+    def to_object_id(self) -> str:
+        return str(self.raw_id)
+
+    @property
+    def type_ids(self) -> tuple[int, ...]:
+        return tuple(t.type_id for t in self.types)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(t.label for t in self.types if t.label)
 
 
-@dataclass(frozen=True, slots=True)
-class AssociationResult:
-    from_id: str
+class _From(Struct, frozen=True):
+    id: int | str
+
+
+class _AssociationNext(Struct, frozen=True):
+    after: int | str | None = None
+
+
+class _AssociationPaging(Struct, frozen=True):
+    next: _AssociationNext | None = None
+
+
+class AssociationResult(Struct, frozen=True):
+    source: _From = field(name="from")
     to: list[AssociatedObject]
-    next_after: str | None
+    paging: _AssociationPaging | None = None
+
+    @property
+    def from_id(self) -> str:
+        return str(self.source.id)
+
+    @property
+    def next_after(self) -> str | None:
+        after = self.paging.next.after if self.paging and self.paging.next else None
+        return str(after) if after else None
 
 
-def parse_associations(data: Any) -> list[AssociationResult]:
-    """A v4 batch reply's ``results``; raises ValueError when the shape is not HubSpot's."""
-    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
-        raise ValueError("results: not a list")
-    parsed = []
-    for result in data["results"]:
-        try:
-            to = [
-                AssociatedObject(
-                    str(item["toObjectId"]),
-                    tuple(int(t["typeId"]) for t in item["associationTypes"]),
-                    tuple(t["label"] for t in item["associationTypes"] if t.get("label")),
-                )
-                for item in result["to"]
-            ]
-            paging = result.get("paging") or {}
-            after = (paging.get("next") or {}).get("after")
-            parsed.append(
-                AssociationResult(str(result["from"]["id"]), to, str(after) if after else None)
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ValueError(f"results[{len(parsed)}]: {type(exc).__name__}") from None
-    return parsed
+class AssociationReply(Struct, frozen=True):
+    results: list[AssociationResult]
 
 
 class PropertyOption(_Model):
@@ -190,16 +218,16 @@ class Pipeline(_Model):
     archived: bool = False
 
 
-class Owner(_Model):
+class Owner(Struct, frozen=True):
     id: str
     email: str | None = None
-    first_name: str | None = Field(None, alias="firstName")
-    last_name: str | None = Field(None, alias="lastName")
-    user_id: int | None = Field(None, alias="userId")
+    first_name: str | None = field(name="firstName", default=None)
+    last_name: str | None = field(name="lastName", default=None)
+    user_id: int | None = field(name="userId", default=None)
     archived: bool = False
 
 
-class OwnerPage(_Model):
+class OwnerPage(Struct, frozen=True):
     results: list[Owner]
     paging: Paging | None = None
 

@@ -297,7 +297,7 @@ class Transport:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "body"
             problem = f"{exc.error_count()} problem(s), first at {where}: {first['type']}"
-        except ValueError as exc:  # a parser of our own (json, parse_associations)
+        except ValueError as exc:  # msgspec's decoders (json and shape alike)
             problem = str(exc)[:200]
         raise HubSpotBadResponse(
             f"reply is not the documented JSON ({problem})",

@@ -21,9 +21,9 @@ from hubspot_deals.engine import ScanSpec
 from hubspot_deals.jobs.caches import ResultCaches
 from hubspot_deals.store.credentials import CredentialRepository
 from hubspot_deals.store.crypto import TokenCipher
-from hubspot_deals.store.deals import DealFilter, DealRepository, Facets
+from hubspot_deals.store.deals import DealFilter, DealRepository, Facets, StoredDeal, stored_deals
 from hubspot_deals.store.jobs import ACTIVE, ANY_ORG, FINISHED, JobPage, JobRepository, OrgScope
-from hubspot_deals.store.models import DealRow, JobStatus, ScanJob, run_slot
+from hubspot_deals.store.models import JobStatus, ScanJob, run_slot
 from hubspot_deals.store.outages import report
 from hubspot_deals.store.schemas import SchemaRepository
 
@@ -259,14 +259,15 @@ async def result_rows(
     limit: int,
     offset: int = 0,
     after_key: int | None = None,
-) -> tuple[int, Sequence[DealRow]]:
+    decoded: bool = True,
+) -> tuple[int, list[StoredDeal]]:
     """How many of a run's rows ``where`` admits, and one page of them: by ``offset``, or past
-    ``after_key`` (keyset) when given."""
+    ``after_key`` (keyset) when given; their JSON decoded, or as text to embed in a response."""
     total = await count_results(session, caches, job, where)
-    deals = DealRepository(session)
-    if after_key is not None:
-        return total, await deals.after(job.id, where, after_key=after_key, limit=limit)
-    return total, await deals.page(job.id, where, offset=offset, limit=limit)
+    rows = await DealRepository(session).raw_page(
+        job.id, where, limit=limit, offset=offset, after_key=after_key
+    )
+    return total, stored_deals(rows, decoded=decoded)
 
 
 async def results_job(

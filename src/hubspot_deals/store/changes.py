@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select
+import orjson
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.store.jobs import OrgScope, scoped
@@ -17,6 +18,13 @@ from hubspot_deals.store.sync_tables import DealChange
 #: What a change did to a deal: a row with ``added``, ``updated`` and (with includeArchived)
 #: ``archived``; none with ``removed``, ``merged`` and ``archived`` (without includeArchived).
 ADDED, UPDATED, ARCHIVED, REMOVED, MERGED = "added", "updated", "archived", "removed", "merged"
+
+
+_INSERT = {
+    dialect: f"INSERT INTO {DealChange.__tablename__} "  # noqa: S608 - our own names
+    f'(scan_key, job_id, kind, deal_id, "row") VALUES ({marks})'
+    for dialect, marks in (("sqlite", "?, ?, ?, ?, ?"), ("postgresql", "$1, $2, $3, $4, $5"))
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,18 +53,9 @@ class ChangeRepository:
         if not changes:
             return
         connection = await self.session.connection()
-        await connection.execute(
-            insert(DealChange),
-            [
-                {
-                    "scan_key": key,
-                    "job_id": job_id,
-                    "kind": c.kind,
-                    "deal_id": c.deal_id,
-                    "row": c.row,
-                }
-                for c in changes
-            ],
+        await connection.exec_driver_sql(  # a full run's first writes every row: no ORM per row
+            _INSERT[connection.dialect.name],
+            [(key, job_id, c.kind, c.deal_id, orjson.dumps(c.row).decode()) for c in changes],
         )
 
     async def absorbed(self, job_id: str, batch: int = 5_000) -> set[str]:

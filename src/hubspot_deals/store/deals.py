@@ -1,4 +1,11 @@
-"""SQL for extracted deals: bulk upserts by (job, deal), offset pages and keyset pages."""
+"""SQL for extracted deals: bulk upserts by (job, deal), offset pages and keyset pages.
+
+The scan's writes and the results' reads are the service's hottest SQL, so they skip what the ORM
+adds per row: rows are written through the driver's executemany with their JSON columns serialized
+by orjson once (the same text SQLAlchemy's JSON type writes), and pages are read as plain rows with
+those columns as their stored text, which a response embeds without decoding it
+(``orjson.Fragment``).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +15,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import JSON, Row, Select, Table, Text, cast, delete, func, insert, literal, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.store.database import equals
@@ -19,9 +24,25 @@ _TABLE: Table = DealRow.__table__  # type: ignore[assignment]  # a declarative m
 _UPDATABLE = [
     c.name for c in DealRow.__table__.columns if c.name not in ("row_id", "job_id", "deal_key")
 ]
+_JSON_NAMES = frozenset(c.name for c in _TABLE.columns if isinstance(c.type, JSON))
+#: the columns an upsert writes, in its statement's order
+_WRITTEN = ["job_id", "deal_key", *_UPDATABLE]
 
 
-def row_values(row: DealRow) -> dict[str, Any]:
+def _upsert_sql(dialect: str) -> str:
+    """One row's upsert, in the driver's own placeholders (SQLite's ``?``, asyncpg's ``$n``):
+    ``ON CONFLICT ... DO UPDATE`` reads the same in both."""
+    marks = ", ".join("?" if dialect == "sqlite" else f"${n}" for n in range(1, len(_WRITTEN) + 1))
+    updates = ", ".join(f"{name} = excluded.{name}" for name in _UPDATABLE)
+    columns = ", ".join(_WRITTEN)
+    sql = f"INSERT INTO {_TABLE.name} ({columns}) VALUES ({marks}) "  # noqa: S608 - our own names
+    return f"{sql}ON CONFLICT (job_id, deal_key) DO UPDATE SET {updates}"
+
+
+_UPSERT = {dialect: _upsert_sql(dialect) for dialect in ("sqlite", "postgresql")}
+
+
+def row_values(row: DealRow | StoredDeal) -> dict[str, Any]:
     """A stored row as the dict it was stored from (what an engine builds), to compare with."""
     return {"deal_key": row.deal_key} | {name: getattr(row, name) for name in _UPDATABLE}
 
@@ -50,11 +71,13 @@ class StoredDeal:
     deal_type: str | None
     is_archived: bool
     deal_url: str | None
-    properties: dict[str, Any]
-    associations: dict[str, Any] | None
-    stage_history: list[dict[str, Any]] | None
-    merged_from: list[str] | None
-    property_history: dict[str, Any] | None
+    #: the JSON columns: decoded, or (``stored_deals(..., decoded=False)``) the stored text as an
+    #: ``orjson.Fragment`` for a response to embed, None where the column holds null
+    properties: Any
+    associations: Any
+    stage_history: Any
+    merged_from: Any
+    property_history: Any
 
 
 #: What ``raw_batches`` selects, in ``StoredDeal``'s order; JSON columns as their text.
@@ -69,14 +92,18 @@ _JSON_AT = [
 ]
 
 
-def stored_deals(rows: Sequence[Row[Any]]) -> list[StoredDeal]:
-    """``raw_batches``' rows as records, their JSON decoded: CPU work for a thread."""
+def stored_deals(rows: Sequence[Row[Any]], *, decoded: bool = True) -> list[StoredDeal]:
+    """Rows read with ``_STORED_COLUMNS`` (``raw_batches``, ``after_raw``) as records, their JSON
+    decoded (CPU work for a thread), or kept as text for a response to embed."""
     records = []
     for row in rows:
         values = list(row)
         for at in _JSON_AT:
-            if values[at] is not None:
-                values[at] = orjson.loads(values[at])
+            text = values[at]
+            if text is None or text == "null":
+                values[at] = None
+            else:
+                values[at] = orjson.loads(text) if decoded else orjson.Fragment(text)
         records.append(StoredDeal(*values))
     return records
 
@@ -115,22 +142,30 @@ class DealRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def upsert(self, job_id: str, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert or replace rows by (job, deal): a page stored twice is stored once.
+    async def upsert(self, job_id: str, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert or replace rows by (job, deal): a page stored twice is stored once. Returns
+        the bytes the rows take as JSON (``data_size_mb``), measured on the text written.
 
-        One statement, executed for many parameter sets (compiled once, not once per row).
+        One statement through the driver's executemany, JSON serialized once per value.
         """
         if not rows:
-            return
-        dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = insert(_TABLE)
-        statement = statement.on_conflict_do_update(
-            index_elements=["job_id", "deal_key"],
-            set_={name: statement.excluded[name] for name in _UPDATABLE},
-        )
+            return 0
         connection = await self.session.connection()
-        await connection.execute(statement, [{"job_id": job_id, **row} for row in rows])
+        size, parameters = 0, []
+        for row in rows:
+            values: list[Any] = [job_id, row["deal_key"]]
+            whole = dict(row)
+            for name in _UPDATABLE:
+                value = row[name]
+                if name in _JSON_NAMES:
+                    text = orjson.dumps(value)
+                    whole[name] = orjson.Fragment(text)
+                    value = text.decode()
+                values.append(value)
+            size += len(orjson.dumps(whole))
+            parameters.append(tuple(values))
+        await connection.exec_driver_sql(_UPSERT[connection.dialect.name], parameters)
+        return size
 
     async def count(self, job_id: str, where: DealFilter) -> int:
         query = where.apply(
@@ -154,6 +189,26 @@ class DealRepository:
             select(DealRow).where(DealRow.job_id == job_id, DealRow.deal_key > after_key)
         )
         return (await self.session.scalars(query.order_by(DealRow.deal_key).limit(limit))).all()
+
+    async def raw_page(
+        self,
+        job_id: str,
+        where: DealFilter,
+        *,
+        limit: int,
+        offset: int = 0,
+        after_key: int | None = None,
+    ) -> Sequence[Row[Any]]:
+        """One results page (by offset, or keyset past ``after_key``) as records whose JSON is
+        the stored text, for ``stored_deals``."""
+        query = where.apply(select(*_STORED_COLUMNS).where(_TABLE.c.job_id == job_id))
+        if after_key is not None:
+            query = query.where(_TABLE.c.deal_key > after_key)
+        query = query.order_by(_TABLE.c.deal_key).limit(limit)
+        if after_key is None and offset:
+            query = query.offset(offset)
+        rows: Sequence[Row[Any]] = (await self.session.execute(query)).all()
+        return rows
 
     async def raw_batches(
         self, job_id: str, where: DealFilter, *, size: int
