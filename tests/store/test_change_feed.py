@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubspot_deals.engine import ScanContext
 from hubspot_deals.engine.context import Stop
-from hubspot_deals.engine.feed import POSITION, compare, record_full_run
+from hubspot_deals.engine.feed import POSITION, kind_of, record_full_run
 from hubspot_deals.hubspot import ClientConfig, HubSpotClient, StaticToken
-from hubspot_deals.store.changes import ChangeRepository
+from hubspot_deals.store.changes import MERGED, REMOVED, Change, ChangeRepository
 from hubspot_deals.store.crypto import TokenCipher
 from hubspot_deals.store.database import session_factory
 from hubspot_deals.store.deals import DealRepository
@@ -58,14 +58,19 @@ def row(key: int, **changed: Any) -> dict[str, Any]:
 
 
 #: The served run's rows and the new run's: kept, changed, archived, new, gone, merged away.
-OLD = [row(k) for k in (1, 2, 3, 5, 8, 9, 10, 11, 12, 20, 22, 23, 24)]
+OLD = [
+    *(row(k) for k in (1, 2, 3, 5, 8)),
+    row(9, properties={"dealname": "Deal 9", "amount": "9"}),
+    *(row(k) for k in (10, 11, 12, 20, 22, 23, 24)),
+]
 NEW = [
     row(2),
     row(3, amount=33.0),
     row(4),
     row(6, is_archived=True),
     row(7),
-    row(9),
+    # the same values, its properties in another order: stored text differs, no change
+    row(9, properties={"amount": "9", "dealname": "Deal 9"}),
     row(10, is_archived=True),
     *(row(k) for k in (13, 14, 15, 16, 17, 18, 19)),
     row(21, merged_from=["12", "23"]),
@@ -131,6 +136,25 @@ async def complete(ctx: ScanContext, job_id: str, status: str = "completed") -> 
     async with ctx.sessions() as db:
         await db.execute(update(ScanJob).where(ScanJob.id == job_id).values(status=status))
         await db.commit()
+
+
+def compare(
+    old: list[dict[str, Any]], new: list[dict[str, Any]], absorbed: set[str]
+) -> list[Change]:
+    """The comparison by its definition, on the rows' values: what the feed's, on stored text,
+    must come to."""
+    before = {r["deal_key"]: r for r in old}
+    after = {r["deal_key"]: r for r in new}
+    changes = []
+    for key in sorted(before.keys() | after.keys()):
+        prior, now = before.get(key), after.get(key)
+        if now is None:
+            assert prior is not None
+            gone = MERGED if prior["deal_id"] in absorbed else REMOVED
+            changes.append(Change(gone, prior["deal_id"], None))
+        elif prior != now:
+            changes.append(Change(kind_of(prior, now), now["deal_id"], now))
+    return changes
 
 
 EXPECTED = [(c.kind, c.deal_id, c.row) for c in compare(OLD, NEW, {"12", "23"})]

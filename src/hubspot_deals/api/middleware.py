@@ -7,15 +7,15 @@ import hashlib
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
 
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from starlette.types import Scope
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hubspot_deals.api.errors import envelope, failure_response
-from hubspot_deals.api.quotas import requests_quota, window_text
+from hubspot_deals.api.quotas import Window, requests_quota, window_text
 from hubspot_deals.metrics import UNROUTED, Metrics
 
 log = structlog.get_logger("hubspot_deals.access")
@@ -56,69 +56,105 @@ def route_template(scope: Scope) -> str:
     return template
 
 
-def install(app: FastAPI, per_minute: int, metrics: Metrics) -> None:
+class Plumbing:
+    """Every request's request id, rate limit, headers, access log line and latency metric.
 
-    @app.middleware("http")
-    async def plumbing(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+    A plain ASGI middleware rather than ``@app.middleware("http")``: Starlette's
+    ``BaseHTTPMiddleware`` runs each request's app in a task group of its own and streams its body
+    through a queue, which cost more CPU than a results page's own work. The latency recorded is
+    the whole response's (an export's included), not its first byte's.
+    """
+
+    def __init__(self, app: ASGIApp, per_minute: int, metrics: Metrics) -> None:
+        self.app, self.per_minute, self.metrics = app, per_minute, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
         request_id = request.headers.get("x-request-id") or f"req_{uuid.uuid4().hex}"
         if len(request_id) > 128 or not request_id.isprintable():
             request_id = f"req_{uuid.uuid4().hex}"
         request.state.request_id = request_id
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(request_id=request_id):
-            window = await requests_quota(request, per_minute).spend(
-                _client_key(request), 0 if request.url.path in UNMETERED_PATHS else 1
-            )
-            headers = {
-                "X-RateLimit-Limit": str(per_minute),
-                "X-RateLimit-Remaining": str(window.remaining),
-                "X-RateLimit-Reset": str(int(window.reset_time)),
-                "X-Request-ID": request_id,
-            }
-            repeated = _repeated_parameters(request)
-            if repeated:
-                response: Response = JSONResponse(
-                    envelope(
-                        request,
-                        "VALIDATION_ERROR",
-                        "Input validation failed",
-                        errors=dict.fromkeys(repeated, "Given more than once"),
-                    ),
-                    status_code=400,
-                )
-            elif not window.allowed:
-                retry_after = window.retry_after
-                response = JSONResponse(
-                    envelope(
-                        request,
-                        "RATE_LIMIT_EXCEEDED",
-                        "API rate limit exceeded",
-                        {
-                            "limit": per_minute,
-                            "window": window_text(request),
-                            "retry_after_seconds": retry_after,
-                        },
-                    ),
-                    status_code=429,
-                    headers={"Retry-After": str(retry_after)},
-                )
-            else:
-                try:
-                    response = await call_next(request)
-                except Exception as exc:  # answered here, with our headers, and not raised on
-                    response = failure_response(request, exc)
-            response.headers.update(headers)
+            status = await self._answer(request, request_id, receive, send)
             seconds = time.perf_counter() - started
-            metrics.observe_request(
-                request.method, route_template(request.scope), response.status_code, seconds
-            )
+            self.metrics.observe_request(request.method, route_template(scope), status, seconds)
             log.info(
                 "request",
                 method=request.method,
                 path=request.url.path,
-                status=response.status_code,
+                status=status,
                 duration_ms=round(seconds * 1000, 1),
             )
-            return response
+
+    async def _answer(self, request: Request, request_id: str, receive: Receive, send: Send) -> int:
+        """Answer the request (or refuse it); the status sent."""
+        per_minute = self.per_minute
+        window = await requests_quota(request, per_minute).spend(
+            _client_key(request), 0 if request.url.path in UNMETERED_PATHS else 1
+        )
+        headers = {
+            "X-RateLimit-Limit": str(per_minute),
+            "X-RateLimit-Remaining": str(window.remaining),
+            "X-RateLimit-Reset": str(int(window.reset_time)),
+            "X-Request-ID": request_id,
+        }
+        sent: list[int] = []
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                sent.append(message["status"])
+                MutableHeaders(scope=message).update(headers)
+            await send(message)
+
+        refusal = self._refusal(request, window)
+        if refusal is not None:
+            await refusal(request.scope, receive, with_headers)
+            return refusal.status_code
+        try:
+            await self.app(request.scope, receive, with_headers)
+        except Exception as exc:  # answered here, with our headers, and not raised on
+            if sent:  # the answer had begun: nothing more can be said to this client
+                raise
+            response = failure_response(request, exc)
+            await response(request.scope, receive, with_headers)
+        return sent[0] if sent else 500
+
+    def _refusal(self, request: Request, window: Window) -> Response | None:
+        """The answer to a request refused before it reaches a route: a parameter given twice
+        (ambiguous: refused, not guessed), or the rate limit spent."""
+        repeated = _repeated_parameters(request)
+        if repeated:
+            return JSONResponse(
+                envelope(
+                    request,
+                    "VALIDATION_ERROR",
+                    "Input validation failed",
+                    errors=dict.fromkeys(repeated, "Given more than once"),
+                ),
+                status_code=400,
+            )
+        if not window.allowed:
+            retry_after = window.retry_after
+            return JSONResponse(
+                envelope(
+                    request,
+                    "RATE_LIMIT_EXCEEDED",
+                    "API rate limit exceeded",
+                    {
+                        "limit": self.per_minute,
+                        "window": window_text(request),
+                        "retry_after_seconds": retry_after,
+                    },
+                ),
+                status_code=429,
+                headers={"Retry-After": str(retry_after)},
+            )
+        return None
+
+
+def install(app: FastAPI, per_minute: int, metrics: Metrics) -> None:
+    app.add_middleware(Plumbing, per_minute=per_minute, metrics=metrics)

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import Row
+
 from hubspot_deals.engine.context import ScanContext, Stop
 from hubspot_deals.store.changes import (
     ADDED,
@@ -26,7 +28,13 @@ from hubspot_deals.store.changes import (
     ChangeRepository,
     scan_key,
 )
-from hubspot_deals.store.deals import DealFilter, DealRepository, row_values, stored_deals
+from hubspot_deals.store.deals import (
+    DealFilter,
+    DealRepository,
+    row_values,
+    spliced_values,
+    stored_deals,
+)
 from hubspot_deals.store.jobs import JobRepository, Lease
 from hubspot_deals.store.models import DatabaseNow
 
@@ -45,22 +53,27 @@ def kind_of(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
     return UPDATED
 
 
-def compare(
-    old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]], absorbed: set[str]
+def row_changes(
+    old: dict[int, Row[Any]], new: dict[int, Row[Any]], absorbed: set[str]
 ) -> list[Change]:
-    """The events that turn ``old`` into ``new`` (rows of one id range), in deal id order; a
-    deal gone from ``new`` that one of the run's rows absorbed is merged, any other removed."""
-    before = {row["deal_key"]: row for row in old}
-    after = {row["deal_key"]: row for row in new}
+    """The events that turn ``old`` into ``new`` (stored rows of one id range by deal key, read
+    with their JSON as text), in deal id order; a deal gone from ``new`` that one of the run's
+    rows absorbed is merged, any other removed. Rows are decoded only where their stored text
+    differs, and an event embeds its row as stored."""
     changes = []
-    for key in sorted(before.keys() | after.keys()):
-        prior, row = before.get(key), after.get(key)
+    for key in sorted(old.keys() | new.keys()):
+        prior, row = old.get(key), new.get(key)
         if row is None:
             assert prior is not None
-            deal_id = prior["deal_id"]
+            deal_id = prior.deal_id
             changes.append(Change(MERGED if deal_id in absorbed else REMOVED, deal_id, None))
-        elif prior != row:
-            changes.append(Change(kind_of(prior, row), row["deal_id"], row))
+        elif prior is None:
+            added = spliced_values(row)
+            changes.append(Change(kind_of(None, added), row.deal_id, added))
+        elif tuple(prior[1:]) != tuple(row[1:]):  # all but the row ids
+            before, after = (row_values(deal) for deal in stored_deals([prior, row]))
+            if before != after:
+                changes.append(Change(kind_of(before, after), row.deal_id, spliced_values(row)))
     return changes
 
 
@@ -98,21 +111,21 @@ async def _compare_batch(
         if job is None or not lease.holds(job):
             raise Stop
 
-        async def batch(run: str | None) -> list[dict[str, Any]]:
+        async def batch(run: str | None) -> Sequence[Row[Any]]:
             if run is None:
                 return []
-            rows = await deals.raw_page(run, DealFilter(), after_key=after, limit=size)
-            return [row_values(r) for r in stored_deals(rows)]
+            return await deals.raw_page(run, DealFilter(), after_key=after, limit=size)
 
         new, old = await batch(job_id), await batch(previous)
         # a full batch may stop short of the other run's: compare only up to the nearer end
-        ends = [rows[-1]["deal_key"] for rows in (new, old) if len(rows) == size]
+        ends = [rows[-1].deal_key for rows in (new, old) if len(rows) == size]
         bound = min(ends) if ends else None
         if bound is not None:
-            new = [r for r in new if r["deal_key"] <= bound]
-            old = [r for r in old if r["deal_key"] <= bound]
-        await ChangeRepository(session).record(scan_key(job), job_id, compare(old, new, absorbed))
-        reached = bound if bound is not None else max([after, *(r["deal_key"] for r in new + old)])
+            new = [r for r in new if r.deal_key <= bound]
+            old = [r for r in old if r.deal_key <= bound]
+        changes = row_changes({r.deal_key: r for r in old}, {r.deal_key: r for r in new}, absorbed)
+        await ChangeRepository(session).record(scan_key(job), job_id, changes)
+        reached = bound if bound is not None else max([after, *(r.deal_key for r in [*new, *old])])
         saved = await jobs.update_if_running(
             job_id,
             lease,

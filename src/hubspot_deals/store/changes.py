@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.store.jobs import OrgScope, scoped
@@ -60,17 +60,20 @@ class ChangeRepository:
 
     async def absorbed(self, job_id: str, batch: int = 5_000) -> set[str]:
         """The ids a run's rows list in ``merged_from`` (deals merged into them), read a batch
-        at a time: a full run's removals that are merges."""
+        at a time as stored text (almost every row's is ``[]``): a full run's removals that are
+        merges."""
         found: set[str] = set()
         after = -1
-        query = select(DealRow.deal_key, DealRow.merged_from).where(DealRow.job_id == job_id)
+        merged = cast(DealRow.merged_from, Text)
+        query = select(DealRow.deal_key, merged).where(DealRow.job_id == job_id)
         while rows := (
             await self.session.execute(
                 query.where(DealRow.deal_key > after).order_by(DealRow.deal_key).limit(batch)
             )
         ).all():
-            for _, merged in rows:
-                found.update(merged or ())
+            for _, text in rows:
+                if text not in (None, "null", "[]"):
+                    found.update(orjson.loads(text))
             after = rows[-1].deal_key
         return found
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import JSON, Row, Select, Table, Text, cast, delete, func, insert, literal, select
@@ -47,11 +47,10 @@ def row_values(row: DealRow | StoredDeal) -> dict[str, Any]:
     return {"deal_key": row.deal_key} | {name: getattr(row, name) for name in _UPDATABLE}
 
 
-@dataclass(frozen=True, slots=True)
-class StoredDeal:
-    """A stored deal as plain values, for exports: built in the encoding thread from a row read
-    with its JSON columns as text, so the event loop only fetches (an ORM row costs several
-    times as much to build, and building 2,000 of them held the loop for tens of milliseconds)."""
+class StoredDeal(NamedTuple):
+    """A stored deal as plain values, for exports and results pages: built from a row read with
+    its JSON columns as text (an ORM row costs several times as much to build, and building
+    2,000 of them held the loop for tens of milliseconds; a named tuple is made in C)."""
 
     row_id: int
     deal_key: int
@@ -83,13 +82,9 @@ class StoredDeal:
 #: What ``raw_batches`` selects, in ``StoredDeal``'s order; JSON columns as their text.
 _STORED_COLUMNS = [
     cast(_TABLE.c[name], Text) if isinstance(_TABLE.c[name].type, JSON) else _TABLE.c[name]
-    for name in StoredDeal.__dataclass_fields__
+    for name in StoredDeal._fields
 ]
-_JSON_AT = [
-    at
-    for at, name in enumerate(StoredDeal.__dataclass_fields__)
-    if isinstance(_TABLE.c[name].type, JSON)
-]
+_JSON_AT = [at for at, name in enumerate(StoredDeal._fields) if name in _JSON_NAMES]
 
 
 def stored_deals(rows: Sequence[Row[Any]], *, decoded: bool = True) -> list[StoredDeal]:
@@ -104,8 +99,18 @@ def stored_deals(rows: Sequence[Row[Any]], *, decoded: bool = True) -> list[Stor
                 values[at] = None
             else:
                 values[at] = orjson.loads(text) if decoded else orjson.Fragment(text)
-        records.append(StoredDeal(*values))
+        records.append(StoredDeal._make(values))
     return records
+
+
+def spliced_values(row: Row[Any]) -> dict[str, Any]:
+    """A row read with ``_STORED_COLUMNS`` as ``row_values``' dict, its JSON not decoded: each
+    JSON column an ``orjson.Fragment`` of the stored text, which orjson writes out as it is."""
+    values: dict[str, Any] = dict(zip(StoredDeal._fields[1:], row[1:], strict=True))  # no row_id
+    for name in _JSON_NAMES:
+        text = values[name]
+        values[name] = None if text is None or text == "null" else orjson.Fragment(text)
+    return values
 
 
 @dataclass(frozen=True)

@@ -93,9 +93,7 @@ def change_body(change: DealChange) -> dict[str, Any]:
     if change.row is not None:
         # the stored row is the engine's (store.deals.row_values' shape): the results entry's
         # fields come from the one presenter of rows
-        fields: dict[str, Any] = {
-            name: change.row.get(name) for name in StoredDeal.__dataclass_fields__
-        }
+        fields: dict[str, Any] = {name: change.row.get(name) for name in StoredDeal._fields}
         deal = presenters.deal_body(StoredDeal(**fields | {"row_id": 0}))
         del deal["id"]
     return {
