@@ -22,6 +22,19 @@ def runtime(request: Request) -> Runtime:
     return rt
 
 
+# FastAPI runs a plain ``def`` dependency in a worker thread: a thread hop per dependency and
+# request, which cost more CPU than the work of most requests. Dependencies that only read the
+# request are therefore ``async`` (these two wrap the plain functions that code calls directly).
+
+
+async def runtime_dependency(request: Request) -> Runtime:
+    return runtime(request)
+
+
+async def scope_dependency(request: Request) -> OrgScope:
+    return org_scope(request)
+
+
 async def session(request: Request) -> AsyncIterator[AsyncSession]:
     async with runtime(request).sessions() as db:
         yield db
@@ -75,7 +88,7 @@ def org_scope(request: Request) -> OrgScope:
     return org
 
 
-def same_origin(request: Request) -> None:
+async def same_origin(request: Request) -> None:
     """Changes from our own pages or from non-browser clients only: an open service has no key or
     cookie to withhold, so a form on another site could otherwise post to it. Browsers say where
     a request comes from in ``Sec-Fetch-Site``, older ones in ``Origin``; a client sending

@@ -18,7 +18,7 @@ from hubspot_deals.api.dashboard.filters import templates
 from hubspot_deals.api.deps import (
     bind_key,
     bound_organization,
-    runtime,
+    runtime_dependency,
     same_origin,
     session,
 )
@@ -86,7 +86,7 @@ class DashboardRoute(APIRoute):
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 Session = Annotated[AsyncSession, Depends(session)]
-RT = Annotated[Runtime, Depends(runtime)]
+RT = Annotated[Runtime, Depends(runtime_dependency)]
 
 
 def render(

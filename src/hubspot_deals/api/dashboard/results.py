@@ -97,7 +97,7 @@ def column_names(values: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(valid))[:MAX_COLUMNS]
 
 
-def results_query(
+async def results_query(
     page: Annotated[int, Query(ge=1, le=10_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = RESULTS_PAGE_SIZES[0],
     pipeline: Annotated[str | None, Query(max_length=255)] = None,

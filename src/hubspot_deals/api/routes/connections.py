@@ -9,7 +9,13 @@ from pydantic import Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.api import presenters
-from hubspot_deals.api.deps import bound_organization, org_scope, runtime, same_origin, session
+from hubspot_deals.api.deps import (
+    bound_organization,
+    runtime_dependency,
+    same_origin,
+    scope_dependency,
+    session,
+)
 from hubspot_deals.api.errors import ApiError
 from hubspot_deals.api.request_auth import Auth
 from hubspot_deals.api.requests import ORGANIZATION_PATTERN, ORGANIZATION_RE
@@ -28,8 +34,8 @@ from hubspot_deals.store.jobs import OrgScope
 
 router = APIRouter(prefix="/connections", tags=["connections"])
 Session = Annotated[AsyncSession, Depends(session)]
-Scope = Annotated[OrgScope, Depends(org_scope)]
-Rt = Annotated[Runtime, Depends(runtime)]
+Scope = Annotated[OrgScope, Depends(scope_dependency)]
+Rt = Annotated[Runtime, Depends(runtime_dependency)]
 ConnectionId = Annotated[str, Path(max_length=64)]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "No connection of this id (for the caller)"}

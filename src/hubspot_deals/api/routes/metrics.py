@@ -13,7 +13,7 @@ import structlog
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client.exposition import choose_encoder
 
-from hubspot_deals.api.deps import runtime
+from hubspot_deals.api.deps import runtime_dependency
 from hubspot_deals.jobs import stats
 from hubspot_deals.jobs.runtime import Runtime
 from hubspot_deals.metrics import StoredFigures
@@ -33,7 +33,9 @@ log = structlog.get_logger(__name__)
         }
     },
 )
-async def metrics(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Response:
+async def metrics(
+    request: Request, rt: Annotated[Runtime, Depends(runtime_dependency)]
+) -> Response:
     """This process's metrics and the stored figures, read now: collectors are synchronous, so
     the database is asked first and the answer rendered after. With the database out of reach
     the process's own metrics are still served (the stored families are absent), since that is

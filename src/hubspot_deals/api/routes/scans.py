@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.api import presenters
 from hubspot_deals.api.deps import (
-    org_scope,
     requested_scope,
-    runtime,
+    runtime_dependency,
     same_origin,
+    scope_dependency,
     session,
 )
 from hubspot_deals.api.errors import ValidationFailed
@@ -41,7 +41,7 @@ from hubspot_deals.store.models import JobStatus
 router = APIRouter(prefix="/scan", tags=["scans"])
 RunStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
 Session = Annotated[AsyncSession, Depends(session)]
-Scope = Annotated[OrgScope, Depends(org_scope)]
+Scope = Annotated[OrgScope, Depends(scope_dependency)]
 CROSS_SITE: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorResponse, "description": "Sent by another site's page (a browser says so)"}
 }
@@ -115,7 +115,7 @@ def checked_scan_id(scan_id: str) -> str:
     },
 )
 async def start(
-    request: Request, db: Session, rt: Annotated[Runtime, Depends(runtime)]
+    request: Request, db: Session, rt: Annotated[Runtime, Depends(runtime_dependency)]
 ) -> dict[str, Any]:
     """Start extracting a portal's deals; the job runs in the background."""
     config = (await json_body(request, StartScanRequest)).config
@@ -135,7 +135,7 @@ async def start(
     response_model_exclude_unset=True,
 )
 async def status(
-    scan_id: ScanId, db: Session, scope: Scope, rt: Annotated[Runtime, Depends(runtime)]
+    scan_id: ScanId, db: Session, scope: Scope, rt: Annotated[Runtime, Depends(runtime_dependency)]
 ) -> dict[str, Any]:
     """The newest run of a scan; ``status: not_found`` (still 200) when there is none."""
     job = await service.newest_run(db, checked_scan_id(scan_id), scope)
@@ -187,7 +187,7 @@ async def results(
     scan_id: ScanId,
     db: Session,
     scope: Scope,
-    rt: Annotated[Runtime, Depends(runtime)],
+    rt: Annotated[Runtime, Depends(runtime_dependency)],
     page: Annotated[int, Query(ge=1, le=10_000_000, description="Not with cursor")] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[

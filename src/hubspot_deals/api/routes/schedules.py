@@ -7,7 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hubspot_deals.api.deps import org_scope, runtime, same_origin, session
+from hubspot_deals.api.deps import (
+    org_scope,
+    runtime_dependency,
+    same_origin,
+    scope_dependency,
+    session,
+)
 from hubspot_deals.api.errors import ValidationFailed
 from hubspot_deals.api.json_body import json_body
 from hubspot_deals.api.schedule_requests import (
@@ -29,8 +35,8 @@ from hubspot_deals.store.jobs import OrgScope
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
 Session = Annotated[AsyncSession, Depends(session)]
-Scope = Annotated[OrgScope, Depends(org_scope)]
-Rt = Annotated[Runtime, Depends(runtime)]
+Scope = Annotated[OrgScope, Depends(scope_dependency)]
+Rt = Annotated[Runtime, Depends(runtime_dependency)]
 ScheduleId = Annotated[str, Path(max_length=64)]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "No schedule of this id (for the caller)"}

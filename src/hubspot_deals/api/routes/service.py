@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from hubspot_deals import __version__
-from hubspot_deals.api.deps import requested_scope, runtime
+from hubspot_deals.api.deps import requested_scope, runtime_dependency
 from hubspot_deals.api.errors import timestamp
 from hubspot_deals.api.schemas import HealthResponse, StatsResponse
 from hubspot_deals.jobs import stats as stats_module
@@ -61,7 +61,7 @@ async def _redis_block(rt: Runtime) -> dict[str, Any]:
     response_model=HealthResponse,
     responses={503: {"model": HealthResponse, "description": "The database or Redis is down"}},
 )
-async def health(rt: Annotated[Runtime, Depends(runtime)]) -> JSONResponse:
+async def health(rt: Annotated[Runtime, Depends(runtime_dependency)]) -> JSONResponse:
     """The service and its dependencies; 503 when the database (or Redis, when used) does not
     answer: without them nothing works. HubSpot failing marks the service ``degraded`` (200):
     it serves everything stored, and its scans retry. Nothing needs restarting after an outage:
@@ -111,7 +111,7 @@ async def health_report(rt: Runtime) -> dict[str, Any]:
 @stats_router.get("/stats", response_model=StatsResponse)
 async def stats(
     request: Request,
-    rt: Annotated[Runtime, Depends(runtime)],
+    rt: Annotated[Runtime, Depends(runtime_dependency)],
     period: Literal["24h", "7d", "30d"] = "24h",
     organization_id: Annotated[str | None, Query(max_length=255)] = None,
 ) -> dict[str, Any]:

@@ -9,7 +9,13 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.api import presenters
-from hubspot_deals.api.deps import bound_organization, org_scope, runtime, same_origin, session
+from hubspot_deals.api.deps import (
+    bound_organization,
+    runtime_dependency,
+    same_origin,
+    scope_dependency,
+    session,
+)
 from hubspot_deals.api.errors import ApiError, ValidationFailed
 from hubspot_deals.api.schemas import ErrorResponse
 from hubspot_deals.api.webhook_schemas import (
@@ -29,8 +35,8 @@ from hubspot_deals.store.sync_tables import Webhook
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 Session = Annotated[AsyncSession, Depends(session)]
-Scope = Annotated[OrgScope, Depends(org_scope)]
-Rt = Annotated[Runtime, Depends(runtime)]
+Scope = Annotated[OrgScope, Depends(scope_dependency)]
+Rt = Annotated[Runtime, Depends(runtime_dependency)]
 WebhookId = Annotated[str, Path(max_length=64)]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "No webhook of this id (for the caller)"}
