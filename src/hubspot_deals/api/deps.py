@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.api.errors import ApiError
@@ -40,27 +41,28 @@ async def session(request: Request) -> AsyncIterator[AsyncSession]:
         yield db
 
 
-async def authenticate(request: Request) -> None:
-    """With keys in use, every /api/v1 call needs X-API-Key; the key binds it to its organization."""
-    await bind_key(request, request.headers.get("x-api-key"))
+async def authenticate(request: Request, db: Annotated[AsyncSession, Depends(session)]) -> None:
+    """With keys in use, every /api/v1 call needs X-API-Key; the key binds it to its organization.
+    It asks in the request's own session (the one its route gets): one session a request."""
+    await bind_key(request, request.headers.get("x-api-key"), db)
 
 
-async def bind_key(request: Request, key: str | None) -> None:
+async def bind_key(request: Request, key: str | None, db: AsyncSession | None = None) -> None:
     """Bind the request to ``key``'s organization (what ``org_scope`` and ``requested_scope``
     read), or raise 401 when the key is wrong, or missing while keys are in use. Shared by the
     API (the header) and the dashboard (its session cookie), so both scope callers alike."""
-    rt = runtime(request)
-    async with rt.sessions() as db:
-        if key:
-            try:
-                request.state.organization_id = await access.key_organization(db, key)
-            except access.UnknownKey:
-                raise ApiError(
-                    401, "UNAUTHORIZED", "The X-API-Key header does not hold a valid key"
-                ) from None
-            return
-        if await keys_required(rt, db):
-            raise ApiError(401, "UNAUTHORIZED", "An X-API-Key header is required")
+    if db is None:
+        async with runtime(request).sessions() as own:
+            await bind_key(request, key, own)
+    elif key:
+        try:
+            request.state.organization_id = await access.key_organization(db, key)
+        except access.UnknownKey:
+            raise ApiError(
+                401, "UNAUTHORIZED", "The X-API-Key header does not hold a valid key"
+            ) from None
+    elif await keys_required(runtime(request), db):
+        raise ApiError(401, "UNAUTHORIZED", "An X-API-Key header is required")
 
 
 async def keys_required(rt: Runtime, db: AsyncSession) -> bool:

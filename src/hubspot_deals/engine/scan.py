@@ -299,7 +299,7 @@ async def _store_batch(
     rows, failed, batch_size = batch.rows, batch.failed, batch.batch_size
     async with ctx.sessions() as session:
         jobs = JobRepository(session)
-        job = await jobs.get(job_id)
+        job = await jobs.get(job_id, checkpoint=False)  # a new one is written below
         if job is None or not lease.holds(job):
             raise Stop
         data_bytes = await DealRepository(session).upsert(job_id, rows)

@@ -4,10 +4,11 @@ Normalisations the fact sheet calls for: the inline ``"line items"`` key is read
 the doubled company entries collapse by id; v4 ``toObjectId`` arrives as a number or a string and is
 read as a string; property values are strings or null.
 
-What a scan reads by the hundred thousand (deals, their pages, association batches) is decoded by
-msgspec straight from the reply's bytes into frozen structs: about a fifth of the CPU pydantic
-models cost per deal (``docs/benchmarks.md``). The rest (account, properties, pipelines, owners,
-read once a scan) stays pydantic.
+What a scan reads by the hundred thousand (deals, their pages, association batches, owners) is
+decoded by msgspec straight from the reply's bytes into frozen structs: half the CPU of pydantic
+models for a deal page, a fifth of orjson plus a dataclass per association
+(``docs/hubspot-client.md``). The metadata read once a scan (account, properties, pipelines)
+stays pydantic.
 """
 
 from __future__ import annotations

@@ -271,11 +271,17 @@ async def result_rows(
 
 
 async def results_job(
-    session: AsyncSession, scan_id: str, scope: OrgScope = ANY_ORG, *, partial: bool = False
+    session: AsyncSession,
+    scan_id: str,
+    scope: OrgScope = ANY_ORG,
+    *,
+    partial: bool = False,
+    checkpoint: bool = True,
 ) -> ScanJob:
     """The job whose rows are served: the current completed run, else the newest run, whose rows
-    are served only when the caller asks for ``partial`` ones (the spec's 404 otherwise)."""
-    job = await JobRepository(session).serving(scan_id, scope)
+    are served only when the caller asks for ``partial`` ones (the spec's 404 otherwise).
+    ``checkpoint=False``: without its checkpoint (``JobRepository.serving``)."""
+    job = await JobRepository(session).serving(scan_id, scope, checkpoint=checkpoint)
     if job is None:
         raise ScanNotFound("Scan not found", scanId=scan_id)
     if job.status == JobStatus.COMPLETED or partial:

@@ -14,6 +14,7 @@ from typing import Any, Final, TypeVar
 from sqlalchemy import Select, and_, func, or_, select, text, tuple_, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from hubspot_deals.store.database import equals
 from hubspot_deals.store.models import DatabaseNow, DealRow, JobStatus, ScanJob
@@ -78,8 +79,14 @@ class JobRepository:
     def add(self, job: ScanJob) -> None:
         self.session.add(job)
 
-    async def get(self, job_id: str) -> ScanJob | None:
-        return await self.session.get(ScanJob, job_id)
+    async def get(self, job_id: str, *, checkpoint: bool = True) -> ScanJob | None:
+        """``checkpoint=False`` leaves out the checkpoint (tens of kilobytes of JSON for a large
+        scan) for whoever only writes a new one: reading it would raise."""
+        if checkpoint:
+            return await self.session.get(ScanJob, job_id)
+        return await self.session.get(
+            ScanJob, job_id, options=[defer(ScanJob.checkpoint, raiseload=True)]
+        )
 
     async def newest(self, scan_id: str, org: OrgScope = ANY_ORG) -> ScanJob | None:
         runs = await self.runs(scan_id, org, limit=1)
@@ -108,9 +115,15 @@ class JobRepository:
         )
         return (await self.session.scalars(query.limit(1))).first()
 
-    async def serving(self, scan_id: str, org: OrgScope = ANY_ORG) -> ScanJob | None:
-        """The job whose deals the results endpoint serves: the current completed run, else the newest."""
+    async def serving(
+        self, scan_id: str, org: OrgScope = ANY_ORG, *, checkpoint: bool = True
+    ) -> ScanJob | None:
+        """The job whose deals the results endpoint serves: the current completed run, else the
+        newest. ``checkpoint=False`` leaves out the checkpoint (tens of kilobytes of JSON for a
+        large scan, which a results page does not need; reading it would raise)."""
         query = scoped(select(ScanJob).where(ScanJob.scan_id == scan_id, ScanJob.is_current), org)
+        if not checkpoint:
+            query = query.options(defer(ScanJob.checkpoint, raiseload=True))
         current = (await self.session.scalars(query.limit(1))).first()
         return current or await self.newest(scan_id, org)
 

@@ -203,7 +203,9 @@ async def results(
     partial: Partial = False,
 ) -> Response:
     """Extracted deals by page number, or by ``cursor`` (keyset: as fast on page 20,000 as on 1)."""
-    job = await service.results_job(db, checked_scan_id(scan_id), scope, partial=partial)
+    job = await service.results_job(
+        db, checked_scan_id(scan_id), scope, partial=partial, checkpoint=False
+    )
     where = DealFilter(pipeline, dealstage, owner_id)
     query = presenters.query_fingerprint(where)
     if cursor is not None:

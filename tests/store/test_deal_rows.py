@@ -1,0 +1,119 @@
+"""The deal rows' fast paths on both databases: the driver-level upsert writes what the ORM reads
+back, its byte count is the rows' JSON, a page read as stored text embeds as the values would, and
+SQLite's one-hop cursor behaves as a DBAPI cursor (row counts, errors, every row fetched)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hubspot_deals.store.database import session_factory
+from hubspot_deals.store.deals import (
+    DealFilter,
+    DealRepository,
+    row_values,
+    spliced_values,
+    stored_deals,
+)
+from hubspot_deals.store.models import DealRow, ScanJob
+
+
+def row(key: int, **changed: Any) -> dict[str, Any]:
+    return {
+        "deal_key": key,
+        "deal_id": str(key),
+        "deal_name": f"Deal {key} \u00e9\u4e2d",
+        "amount": key + 0.5,
+        "currency": "EUR",
+        "deal_stage": "closedwon",
+        "deal_stage_label": "Closed won",
+        "pipeline_id": "default",
+        "pipeline_label": "Sales",
+        "close_date": "2025-01-01T00:00:00Z",
+        "deal_created_at": "2024-01-01T00:00:00.123Z",
+        "deal_updated_at": "2025-01-02T00:00:00Z",
+        "owner_id": "7",
+        "owner_email": "o@example.com",
+        "deal_type": None,
+        "is_archived": key % 2 == 0,
+        "deal_url": f"https://app.hubspot.com/contacts/1/record/0-3/{key}",
+        "properties": {"dealname": f"Deal {key}", "amount": None, "nested": 'a"b\\c'},
+        "associations": {"contacts": [{"id": "9", "type": "deal_to_contact"}]},
+        "stage_history": None if key % 3 else [{"stage": "a", "entered_at": "x"}],
+        "merged_from": [] if key % 5 else ["1", "2"],
+        "property_history": None,
+    } | changed
+
+
+ROWS = [row(k) for k in range(1, 301)]
+
+
+@pytest.fixture
+async def stored(engine: AsyncEngine) -> tuple[AsyncEngine, int]:
+    moment = datetime.now(UTC)
+    async with session_factory(engine)() as db:
+        db.add(
+            ScanJob(
+                id="j",
+                scan_id="s",
+                status="running",
+                config={},
+                created_at=moment,
+                updated_at=moment,
+            )
+        )
+        await db.flush()
+        size = await DealRepository(db).upsert("j", ROWS[:200])
+        size += await DealRepository(db).upsert("j", ROWS[100:])  # 100 rows a second time
+        await db.commit()
+    return engine, size
+
+
+async def test_rows_read_back_as_written(stored: tuple[AsyncEngine, int]) -> None:
+    engine, size = stored
+    async with session_factory(engine)() as db:
+        kept = (await db.scalars(select(DealRow).order_by(DealRow.deal_key))).all()
+    assert [row_values(r) for r in kept] == ROWS
+    assert size == sum(len(orjson.dumps(r)) for r in ROWS[:200] + ROWS[100:])
+
+
+async def test_a_page_as_stored_text_embeds_as_its_values(
+    stored: tuple[AsyncEngine, int],
+) -> None:
+    engine, _ = stored
+    async with session_factory(engine)() as db:
+        raw = await DealRepository(db).raw_page("j", DealFilter(), limit=50, after_key=120)
+    assert [r.deal_key for r in raw] == list(range(121, 171))
+    as_text = [orjson.loads(orjson.dumps(spliced_values(r))) for r in raw]
+    assert as_text == ROWS[120:170]
+    embedded = stored_deals(raw, decoded=False)
+    assert [orjson.loads(orjson.dumps(d.properties)) for d in embedded] == [
+        r["properties"] for r in ROWS[120:170]
+    ]
+    assert all(d.stage_history is None for d in embedded if d.deal_key % 3)
+
+
+async def test_the_cursor_counts_raises_and_fetches_everything(
+    stored: tuple[AsyncEngine, int],
+) -> None:
+    engine, _ = stored
+    async with session_factory(engine)() as db:
+        changed = await db.execute(
+            update(DealRow).where(DealRow.deal_key > 250).values(deal_type="renewal")
+        )
+        assert changed.rowcount == 50  # type: ignore[attr-defined]
+        everything = (await db.execute(text("SELECT deal_key FROM deals"))).all()
+        assert len(everything) == 300
+        with pytest.raises(IntegrityError):
+            await db.execute(
+                text(
+                    "INSERT INTO deals (job_id, deal_key, deal_id, is_archived, properties) "
+                    "VALUES ('j', 1, '1', false, '{}')"
+                )
+            )
