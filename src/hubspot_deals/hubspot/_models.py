@@ -144,14 +144,6 @@ class AssociatedObject(Struct, frozen=True):
     def to_object_id(self) -> str:
         return str(self.raw_id)
 
-    @property
-    def type_ids(self) -> tuple[int, ...]:
-        return tuple(t.type_id for t in self.types)
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return tuple(t.label for t in self.types if t.label)
-
 
 class _From(Struct, frozen=True):
     id: int | str
