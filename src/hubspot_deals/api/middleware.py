@@ -61,8 +61,8 @@ class Plumbing:
 
     A plain ASGI middleware rather than ``@app.middleware("http")``: Starlette's
     ``BaseHTTPMiddleware`` runs each request's app in a task group of its own and streams its body
-    through a queue, which cost more CPU than a results page's own work. The latency recorded is
-    the whole response's (an export's included), not its first byte's.
+    through a queue, which cost more CPU than a results page's own work. The latency recorded runs
+    from the request's arrival to its response's headers (an export streams on after them).
     """
 
     def __init__(self, app: ASGIApp, per_minute: int, metrics: Metrics) -> None:
@@ -79,8 +79,8 @@ class Plumbing:
         request.state.request_id = request_id
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(request_id=request_id):
-            status = await self._answer(request, request_id, receive, send)
-            seconds = time.perf_counter() - started
+            status, answered = await self._answer(request, request_id, receive, send)
+            seconds = (answered or time.perf_counter()) - started
             self.metrics.observe_request(request.method, route_template(scope), status, seconds)
             log.info(
                 "request",
@@ -90,8 +90,10 @@ class Plumbing:
                 duration_ms=round(seconds * 1000, 1),
             )
 
-    async def _answer(self, request: Request, request_id: str, receive: Receive, send: Send) -> int:
-        """Answer the request (or refuse it); the status sent."""
+    async def _answer(
+        self, request: Request, request_id: str, receive: Receive, send: Send
+    ) -> tuple[int, float | None]:
+        """Answer the request (or refuse it); the status sent and when its headers went."""
         per_minute = self.per_minute
         window = await requests_quota(request, per_minute).spend(
             _client_key(request), 0 if request.url.path in UNMETERED_PATHS else 1
@@ -102,26 +104,22 @@ class Plumbing:
             "X-RateLimit-Reset": str(int(window.reset_time)),
             "X-Request-ID": request_id,
         }
-        sent: list[int] = []
+        sent: list[tuple[int, float]] = []
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                sent.append(message["status"])
+                sent.append((message["status"], time.perf_counter()))
                 MutableHeaders(scope=message).update(headers)
             await send(message)
 
-        refusal = self._refusal(request, window)
-        if refusal is not None:
-            await refusal(request.scope, receive, with_headers)
-            return refusal.status_code
         try:
-            await self.app(request.scope, receive, with_headers)
+            await (self._refusal(request, window) or self.app)(request.scope, receive, with_headers)
         except Exception as exc:  # answered here, with our headers, and not raised on
             if sent:  # the answer had begun: nothing more can be said to this client
                 raise
             response = failure_response(request, exc)
             await response(request.scope, receive, with_headers)
-        return sent[0] if sent else 500
+        return sent[0] if sent else (500, None)
 
     def _refusal(self, request: Request, window: Window) -> Response | None:
         """The answer to a request refused before it reaches a route: a parameter given twice
