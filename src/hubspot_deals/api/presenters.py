@@ -21,7 +21,7 @@ from hubspot_deals.jobs.status_body import (
 )
 from hubspot_deals.jobs.status_body import status_body as status_body
 from hubspot_deals.store.deals import DealFilter, StoredDeal
-from hubspot_deals.store.models import Credential, DealRow, JobStatus, ScanJob
+from hubspot_deals.store.models import Credential, JobStatus, ScanJob
 
 NOT_FOUND_STATUS: dict[str, Any] = {
     "id": None,
@@ -54,7 +54,7 @@ def list_item(job: ScanJob) -> dict[str, Any]:
     return item
 
 
-def deal_body(row: DealRow | StoredDeal) -> dict[str, Any]:
+def deal_body(row: StoredDeal) -> dict[str, Any]:
     """The spec's deal entry; ``stage_history`` only when the scan asked for it."""
     body: dict[str, Any] = {
         "id": f"result_{row.row_id:03d}",

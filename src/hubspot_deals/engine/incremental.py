@@ -46,7 +46,7 @@ from hubspot_deals.engine.reading import RowBuilder, read_associations
 from hubspot_deals.engine.rows import association_entries
 from hubspot_deals.engine.sync import SyncPlan
 from hubspot_deals.hubspot import BURST, Deal
-from hubspot_deals.store.deals import DealFilter, DealRepository, row_values
+from hubspot_deals.store.deals import DealFilter, DealRepository, row_values, stored_deals
 from hubspot_deals.store.jobs import JobRepository, Lease
 from hubspot_deals.store.models import ScanJob
 
@@ -204,10 +204,10 @@ class IncrementalRun:
         kinds = self.builder.kinds
         while True:
             async with self.ctx.sessions() as session:
-                rows = await DealRepository(session).after(
+                rows = await DealRepository(session).raw_page(
                     self.job.id, DealFilter(), after_key=after, limit=CHUNK
                 )
-                held = [row_values(r) for r in rows]
+                held = [row_values(deal) for deal in stored_deals(rows)]
             if not held:
                 return
             found = await read_associations(self.client, kinds, [str(r["deal_key"]) for r in held])

@@ -88,7 +88,7 @@ _JSON_AT = [at for at, name in enumerate(StoredDeal._fields) if name in _JSON_NA
 
 
 def stored_deals(rows: Sequence[Row[Any]], *, decoded: bool = True) -> list[StoredDeal]:
-    """Rows read with ``_STORED_COLUMNS`` (``raw_batches``, ``after_raw``) as records, their JSON
+    """Rows read with ``_STORED_COLUMNS`` (``raw_batches``, ``raw_page``) as records, their JSON
     decoded (CPU work for a thread), or kept as text for a response to embed."""
     records = []
     for row in rows:
@@ -178,23 +178,6 @@ class DealRepository:
         )
         return int(await self.session.scalar(query) or 0)
 
-    async def page(
-        self, job_id: str, where: DealFilter, *, offset: int, limit: int
-    ) -> Sequence[DealRow]:
-        query = where.apply(select(DealRow).where(DealRow.job_id == job_id))
-        return (
-            await self.session.scalars(query.order_by(DealRow.deal_key).offset(offset).limit(limit))
-        ).all()
-
-    async def after(
-        self, job_id: str, where: DealFilter, *, after_key: int, limit: int
-    ) -> Sequence[DealRow]:
-        """Keyset page: rows past ``after_key`` in deal id order; as fast at any depth."""
-        query = where.apply(
-            select(DealRow).where(DealRow.job_id == job_id, DealRow.deal_key > after_key)
-        )
-        return (await self.session.scalars(query.order_by(DealRow.deal_key).limit(limit))).all()
-
     async def raw_page(
         self,
         job_id: str,
@@ -204,8 +187,8 @@ class DealRepository:
         offset: int = 0,
         after_key: int | None = None,
     ) -> Sequence[Row[Any]]:
-        """One results page (by offset, or keyset past ``after_key``) as records whose JSON is
-        the stored text, for ``stored_deals``."""
+        """One page of rows (by offset, or keyset past ``after_key``: as fast at any depth) with
+        their JSON as the stored text, for ``stored_deals``."""
         query = where.apply(select(*_STORED_COLUMNS).where(_TABLE.c.job_id == job_id))
         if after_key is not None:
             query = query.where(_TABLE.c.deal_key > after_key)
