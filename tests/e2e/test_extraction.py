@@ -402,6 +402,7 @@ class TestResilience:
         )
         assert faulty.stats()["faults_total"] > 0
 
+    @pytest.mark.slow  # about 20 s: `make test` runs it, the edit loop (test-fast) does not
     def test_portal_changing_during_the_scan(
         self,
         make_sandbox: Callable[..., SandboxProcess],

@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
@@ -154,6 +155,7 @@ class TestStoredFigures:
             assert not [s for s in hubspot if s.name.startswith("hubspot_deals_scans")]
             assert len(svc.worker_metrics_urls()) == 2
 
+    @pytest.mark.slow  # about 20 s: `make test` runs it, the edit loop (test-fast) does not
     def test_queue_depth_and_every_organization(
         self,
         make_sandbox: Callable[..., SandboxProcess],

@@ -197,6 +197,7 @@ def test_a_due_time_during_a_long_run_is_skipped(
     assert all(a[1] <= b[0] for a, b in pairwise(spans))  # one at a time
 
 
+@pytest.mark.slow  # about 20 s: `make test` runs it, the edit loop (test-fast) does not
 @pytest.mark.mode_independent  # the scheduler's arithmetic; the distributed pass holds the claims
 def test_after_downtime_a_schedule_runs_once(
     make_sandbox: Callable[..., SandboxProcess],
