@@ -25,7 +25,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from io import BytesIO
@@ -201,12 +201,6 @@ def _line(name: str, unit: str, now: float, before: float | None, target: str) -
     return f"  {name:<44} {now:10.2f} {base} {ratio:>7}  {unit:<8} {target}"
 
 
-def _compare(
-    codes: list[Code], measure: Callable[[Code], dict[str, float]]
-) -> list[dict[str, float]]:
-    return [measure(code) for code in codes]
-
-
 def run() -> None:
     ref = os.environ.get("BENCH_BASELINE", BASELINE)
     with code_at(ref) if ref != "none" else contextlib.nullcontext(None) as baseline_env:
@@ -223,12 +217,12 @@ def report(codes: list[Code]) -> None:
     )
     portal = SandboxProcess.start("--deals", str(DEALS), *FAST, ready_within=60)
     try:
-        embedded = _compare(codes, lambda c: scan_cpu(portal, c, distributed=False))
-        distributed = _compare(codes, lambda c: scan_cpu(portal, c, distributed=True))
+        embedded = [scan_cpu(portal, c, distributed=False) for c in codes]
+        distributed = [scan_cpu(portal, c, distributed=True) for c in codes]
     finally:
         portal.stop()
-    at_150 = _compare(codes, lambda c: realistic_scan(c, 150))
-    at_250 = _compare(codes, lambda c: realistic_scan(c, 250))
+    at_150 = [realistic_scan(c, 150) for c in codes]
+    at_250 = [realistic_scan(c, 250) for c in codes]
 
     def pair(rows: list[dict[str, float]], key: str) -> tuple[float, float | None]:
         return rows[0][key], rows[1][key] if len(rows) > 1 else None

@@ -156,13 +156,8 @@ class Page:
 
 def checkpoint_of(partitions: Sequence[Partition]) -> dict[str, Any]:
     """Every batch writes one (a partition of 100 deals each, past a thousand at generous
-    limits): plain dicts, not ``asdict``'s recursive copies."""
-    return {
-        "version": 2,
-        "partitions": [
-            {"id": p.id, "lo": p.lo, "hi": p.hi, "next": p.next, "done": p.done} for p in partitions
-        ],
-    }
+    limits): copies of the partitions' flat fields, not ``asdict``'s recursive copies."""
+    return {"version": 2, "partitions": [dict(vars(p)) for p in partitions]}
 
 
 def partitions_from(checkpoint: dict[str, Any] | None) -> list[Partition] | None:

@@ -19,6 +19,10 @@ from sqlalchemy.orm import defer
 from hubspot_deals.store.database import equals
 from hubspot_deals.store.models import DatabaseNow, DealRow, JobStatus, ScanJob
 
+#: Loads a job without its checkpoint (tens of kilobytes of JSON for a large scan); reading it
+#: raises instead of loading it behind the caller's back.
+_WITHOUT_CHECKPOINT = defer(ScanJob.checkpoint, raiseload=True)
+
 ACTIVE: Final = (JobStatus.PENDING, JobStatus.RUNNING)
 FINISHED: Final = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 
@@ -84,9 +88,7 @@ class JobRepository:
         scan) for whoever only writes a new one: reading it would raise."""
         if checkpoint:
             return await self.session.get(ScanJob, job_id)
-        return await self.session.get(
-            ScanJob, job_id, options=[defer(ScanJob.checkpoint, raiseload=True)]
-        )
+        return await self.session.get(ScanJob, job_id, options=[_WITHOUT_CHECKPOINT])
 
     async def newest(self, scan_id: str, org: OrgScope = ANY_ORG) -> ScanJob | None:
         runs = await self.runs(scan_id, org, limit=1)
@@ -123,7 +125,7 @@ class JobRepository:
         large scan, which a results page does not need; reading it would raise)."""
         query = scoped(select(ScanJob).where(ScanJob.scan_id == scan_id, ScanJob.is_current), org)
         if not checkpoint:
-            query = query.options(defer(ScanJob.checkpoint, raiseload=True))
+            query = query.options(_WITHOUT_CHECKPOINT)
         current = (await self.session.scalars(query.limit(1))).first()
         return current or await self.newest(scan_id, org)
 
