@@ -6,13 +6,15 @@ stack) and with what they call (ours only): the top of the profile, for docs/ben
 ``python -m bench profile`` (py-spy attaches to the service's process: it needs ptrace rights,
 which root has); ``BENCH_PROFILE_REF=<commit>`` profiles the service as it was at that commit,
 ``BENCH_PROFILE_GIL=1`` samples only the thread holding the GIL (Python's own work, without
-SQLite's, which runs in its thread without the GIL).
+SQLite's, which runs in its thread without the GIL); ``BENCH_PROFILE_OUT=<dir>`` keeps the raw
+stacks there (``scan.txt``, ``results.txt``: py-spy's collapsed format, for a flame graph).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -127,6 +129,8 @@ def run(deals: int = DEALS) -> None:
                     query = {"page_size": 100, "cursor": cursor}
             for name, title in (("scan", "the scan"), ("results", "the results by cursor")):
                 print("\n".join(summary(Path(data) / f"{name}.txt", title)))
+                if keep := os.environ.get("BENCH_PROFILE_OUT"):
+                    shutil.copy(Path(data) / f"{name}.txt", Path(keep) / f"{name}.txt")
         finally:
             service.stop()
             portal.stop()

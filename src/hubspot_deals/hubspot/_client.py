@@ -117,7 +117,7 @@ class HubSpotClient(Transport):
         )
 
     def _uri_chars(self, path: str, params: dict[str, Any]) -> int:
-        return len(self._http.build_request("GET", path, params=params).url.raw_path)
+        return len(self.url(path, params)) - len(self.base_url)
 
     async def _with_properties(
         self,

@@ -18,9 +18,9 @@ it from anything HubSpot echoes back.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
-
-import httpx
 
 
 class HubSpotError(Exception):
@@ -113,7 +113,17 @@ class HubSpotSearchCapError(HubSpotRequestError):
         self.total = total
 
 
-def _body(response: httpx.Response) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """An answer as read off the wire, whichever HTTP library read it."""
+
+    status: int
+    reason: str | None
+    headers: Mapping[str, str]  # case-insensitive lookups (both libraries' header types are)
+    content: bytes
+
+
+def _body(response: Reply) -> dict[str, Any]:
     try:
         data = json.loads(response.content)
     except ValueError:
@@ -135,7 +145,7 @@ def _scopes(body: dict[str, Any]) -> list[str]:
     return found
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: Reply) -> float | None:
     raw = response.headers.get("retry-after")
     try:
         return max(float(raw), 0.0) if raw is not None else None
@@ -143,11 +153,11 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def error_from_response(response: httpx.Response, endpoint: str, secret: str) -> HubSpotError:
+def error_from_response(response: Reply, endpoint: str, secret: str) -> HubSpotError:
     """The typed error for a non-2xx reply, with anything echoing the token redacted."""
     body = _body(response)
-    status = response.status_code
-    raw_message = body.get("message") or response.reason_phrase or "no message"
+    status = response.status
+    raw_message = body.get("message") or response.reason or "no message"
     message = str(raw_message).replace(secret, "[redacted]") if secret else str(raw_message)
     common: dict[str, Any] = {
         "endpoint": endpoint,

@@ -23,6 +23,7 @@ from hubspot_deals.hubspot._errors import (
     HubSpotError,
     HubSpotGrantRefused,
     HubSpotServerError,
+    Reply,
     error_from_response,
 )
 
@@ -172,7 +173,10 @@ def _grant(
                 status_code=response.status_code,
                 category=refusal or None,
             )
-        error: HubSpotError = error_from_response(response, endpoint, "")
+        reply = Reply(
+            response.status_code, response.reason_phrase, response.headers, response.content
+        )
+        error: HubSpotError = error_from_response(reply, endpoint, "")
         for secret in secrets:
             error.message = error.message.replace(secret, "[redacted]")
         raise error

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
+from urllib.parse import urlencode, urlsplit
+from urllib.request import getproxies, proxy_bypass
 
-import httpx
+import aiohttp
+import orjson
 import stamina
 from pydantic import ValidationError
 
@@ -20,6 +23,7 @@ from hubspot_deals.hubspot._errors import (
     HubSpotError,
     HubSpotRateLimitError,
     HubSpotRequestError,
+    Reply,
     error_from_response,
 )
 from hubspot_deals.hubspot._oauth import StaticToken, TokenSource
@@ -76,35 +80,23 @@ class CallRecord:
     rate_limit_policy: str | None = None
 
 
-class _SourceAuth(httpx.Auth):
-    """``Authorization: Bearer`` with the source's token; after a 401, once, with the token the
-    source gives when told that one is stale (an OAuth source renews it; a fixed one cannot)."""
-
-    def __init__(self, source: TokenSource) -> None:
-        self._source = source
-        #: the token last sent: redacted from anything HubSpot echoes back
-        self.current = ""
-
-    async def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        self.current = await self._source.token()
-        request.headers["Authorization"] = f"Bearer {self.current}"
-        response = yield request
-        if response.status_code == 401:
-            fresh = await self._source.token(stale=self.current)
-            if fresh != self.current:
-                self.current = fresh
-                request.headers["Authorization"] = f"Bearer {fresh}"
-                yield request
-
-    def __repr__(self) -> str:
-        return "_SourceAuth(token='**********')"
-
-
-def _int_header(headers: httpx.Headers, name: str) -> int | None:
+def _int_header(headers: Mapping[str, str], name: str) -> int | None:
     raw = headers.get(name)
     return int(raw) if raw is not None and raw.strip().isdigit() else None
+
+
+def query_string(params: dict[str, Any] | None) -> str:
+    """``params`` as a URI's query (commas kept as they are: HubSpot's lists are comma-joined)."""
+    return urlencode(params, safe=",") if params else ""
+
+
+def _proxy_for(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (``HTTPS_PROXY``, ``NO_PROXY``...), looked up
+    once: aiohttp's ``trust_env`` would look it up (and read ~/.netrc) in a thread every call."""
+    where = urlsplit(url)
+    if where.hostname is None or proxy_bypass(where.hostname):
+        return None
+    return getproxies().get(where.scheme)
 
 
 def _ms_since(started: float) -> float:
@@ -121,7 +113,6 @@ class Transport:
         config: ClientConfig = ClientConfig(),
         *,
         limiter: RateLimiter | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
         on_call: Callable[[CallRecord], None] | None = None,
     ) -> None:
         """``limiter``: the pacing to share (one per token across a process's scans, or Redis's
@@ -132,7 +123,9 @@ class Transport:
             token = StaticToken(token)
         #: names the credential for pacing and logs (never a secret)
         self.credential_key = token.key
-        self._auth = _SourceAuth(token)
+        self._source = token
+        #: the token last sent: redacted from anything HubSpot echoes back
+        self._sent_token = ""
         self.base_url = config.base_url.rstrip("/")
         self.paths = paths_for(config.api_version)
         self.limiter: RateLimiter = limiter or LocalRateLimiter(
@@ -143,15 +136,28 @@ class Transport:
         #: the latest answered attempt
         self.last_call: CallRecord | None = None
         self.on_call = on_call
-        pool = config.max_connections
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            auth=self._auth,
-            transport=transport,
-            timeout=config.timeout_seconds,
-            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
-            headers={"Accept": "application/json", "User-Agent": "hubspot-deals"},
-        )
+        self._config = config
+        self._http: aiohttp.ClientSession | None = None  # made in the loop that first calls
+
+    def _session(self) -> aiohttp.ClientSession:
+        """aiohttp rather than httpx here: its C parser and pool cost a fourth of httpx's CPU a
+        call (docs/hubspot-client.md), and a scan makes a thousand calls per 100,000 deals."""
+        if self._http is None:
+            seconds = self._config.timeout_seconds
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._config.max_connections),
+                timeout=aiohttp.ClientTimeout(
+                    total=None, connect=seconds, sock_connect=seconds, sock_read=seconds
+                ),
+                headers={"Accept": "application/json", "User-Agent": "hubspot-deals"},
+                proxy=_proxy_for(self.base_url),
+            )
+        return self._http
+
+    def url(self, path: str, params: dict[str, Any] | None = None) -> str:
+        """The call's URI: ``path`` on the base URL, with ``params`` as its query."""
+        query = query_string(params)
+        return f"{self.base_url}{path}?{query}" if query else f"{self.base_url}{path}"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -163,7 +169,9 @@ class Transport:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
 
     # -- one call -------------------------------------------------------------------------------
 
@@ -218,32 +226,47 @@ class Transport:
         body: Any,
         attempt: int,
     ) -> T:
-        request = self._http.build_request(method, path, params=params, json=body)
-        if len(request.url.raw_path) > MAX_URI_CHARS:
+        url = self.url(path, params)
+        if len(url) - len(self.base_url) > MAX_URI_CHARS:
             raise HubSpotRequestError(
-                f"request URI of {len(request.url.raw_path)} characters is longer than HubSpot "
-                "accepts; ask for fewer properties per GET",
+                f"request URI of {len(url) - len(self.base_url)} characters is longer than "
+                "HubSpot accepts; ask for fewer properties per GET",
                 endpoint=endpoint,
             )
+        content = orjson.dumps(body) if body is not None else None
         permit = await self.limiter.acquire(bucket) if bucket else None
         started = time.monotonic()
         self.stats[endpoint] += 1
         try:
-            response = await self._http.send(request)
-        except httpx.TransportError as exc:
+            self._sent_token = await self._source.token()
+            reply = await self._send(method, url, content, self._sent_token)
+            if reply.status == 401:  # once more with the token the source gives for a stale one
+                fresh = await self._source.token(stale=self._sent_token)
+                if fresh != self._sent_token:
+                    self._sent_token = fresh
+                    reply = await self._send(method, url, content, fresh)
+        except (aiohttp.ClientError, TimeoutError) as exc:
             self._observe(
                 CallRecord(endpoint, None, _ms_since(started), None, time.time(), attempt)
             )
-            what = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
+            what = "timed out" if isinstance(exc, TimeoutError) else "connection failed"
+            where = urlsplit(self.base_url)
+            port = f":{where.port}" if where.port else ""  # no user:password@ that a URL may hold
             raise HubSpotConnectionError(  # the host named: a wrong HUBSPOT_BASE_URL shows at once
-                f"{what} to {request.url.scheme}://{request.url.netloc.decode()} "
-                f"({type(exc).__name__})",
+                f"{what} to {where.scheme}://{where.hostname}{port} ({type(exc).__name__})",
                 endpoint=endpoint,
             ) from exc
         finally:
             if permit is not None:
                 await self.limiter.release(permit)
-        return await self._read(response, endpoint, parse, bucket, started, attempt)
+        return await self._read(reply, endpoint, parse, bucket, started, attempt)
+
+    async def _send(self, method: str, url: str, content: bytes | None, token: str) -> Reply:
+        headers = {"Authorization": f"Bearer {token}"}
+        if content is not None:
+            headers["Content-Type"] = "application/json"
+        async with self._session().request(method, url, data=content, headers=headers) as response:
+            return Reply(response.status, response.reason, response.headers, await response.read())
 
     def _observe(self, record: CallRecord) -> None:
         if record.status_code is not None:
@@ -253,7 +276,7 @@ class Transport:
 
     async def _read(
         self,
-        response: httpx.Response,
+        response: Reply,
         endpoint: str,
         parse: Callable[[bytes], T],
         bucket: str | None,
@@ -267,14 +290,15 @@ class Transport:
         if bucket == BURST and limit and interval:
             await self.limiter.learn(BURST, limit, interval / 1000, remaining)
         elapsed_ms = _ms_since(started)
-        if response.status_code >= 400 or response.status_code < 200:
-            error = error_from_response(response, endpoint, self._auth.current)
-            self.stats[f"http_{response.status_code}"] += 1
+        status = response.status
+        if status >= 400 or status < 200:
+            error = error_from_response(response, endpoint, self._sent_token)
+            self.stats[f"http_{status}"] += 1
             policy = error.policy if isinstance(error, HubSpotRateLimitError) else None
             self._observe(
                 CallRecord(
                     endpoint,
-                    response.status_code,
+                    status,
                     elapsed_ms,
                     remaining,
                     time.time(),
@@ -288,9 +312,7 @@ class Transport:
                     error.retry_after if error.retry_after is not None else 1.0,
                 )
             raise error
-        self._observe(
-            CallRecord(endpoint, response.status_code, elapsed_ms, remaining, time.time(), attempt)
-        )
+        self._observe(CallRecord(endpoint, status, elapsed_ms, remaining, time.time(), attempt))
         try:
             return parse(response.content)
         except ValidationError as exc:
@@ -302,5 +324,5 @@ class Transport:
         raise HubSpotBadResponse(
             f"reply is not the documented JSON ({problem})",
             endpoint=endpoint,
-            status_code=response.status_code,
+            status_code=status,
         )
