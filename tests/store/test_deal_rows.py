@@ -1,6 +1,7 @@
 """The deal rows' fast paths on both databases: the driver-level upsert writes what the ORM reads
-back, its byte count is the rows' JSON, a page read as stored text embeds as the values would, and
-SQLite's one-hop cursor behaves as a DBAPI cursor (row counts, errors, every row fetched)."""
+back, its byte count is the rows' JSON, a page read as stored text embeds as the values would,
+the events the database builds from rows hold the rows' values, and SQLite's one-hop cursor
+behaves as a DBAPI cursor (row counts, errors, every row fetched)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hubspot_deals.store.changes import ADDED, ARCHIVED, LAST_KEY, ChangeRepository
 from hubspot_deals.store.database import session_factory
 from hubspot_deals.store.deals import (
     DealFilter,
@@ -22,6 +24,7 @@ from hubspot_deals.store.deals import (
     stored_deals,
 )
 from hubspot_deals.store.models import DealRow, ScanJob
+from hubspot_deals.store.sync_tables import DealChange
 
 
 def row(key: int, **changed: Any) -> dict[str, Any]:
@@ -51,7 +54,9 @@ def row(key: int, **changed: Any) -> dict[str, Any]:
     } | changed
 
 
-ROWS = [row(k) for k in range(1, 301)]
+#: amounts that 15 significant digits would not give back, and none
+AMOUNTS = {7: 0.1 + 0.2, 8: 123456789.12345679, 9: None, 10: 1e20, 11: 100.0}
+ROWS = [row(k, amount=AMOUNTS.get(k, k + 0.5)) for k in range(1, 301)]
 
 
 @pytest.fixture
@@ -97,6 +102,23 @@ async def test_a_page_as_stored_text_embeds_as_its_values(
         r["properties"] for r in ROWS[120:170]
     ]
     assert all(d.stage_history is None for d in embedded if d.deal_key % 3)
+
+
+async def test_events_built_by_the_database_hold_the_rows_values(
+    stored: tuple[AsyncEngine, int],
+) -> None:
+    engine, _ = stored
+    async with session_factory(engine)() as db:
+        deals, changes = DealRepository(db), ChangeRepository(db)
+        bound = await deals.key_after("j", 0, rows=120)
+        assert bound == 120 and await deals.key_after("j", 120, rows=181) is None
+        await changes.record_rows("s", "j", after=0, until=bound)
+        await changes.record_rows("s", "j", after=bound, until=LAST_KEY)
+        await db.commit()
+        events = (await db.scalars(select(DealChange).order_by(DealChange.seq))).all()
+    assert [e.deal_id for e in events] == [r["deal_id"] for r in ROWS]  # deal id order
+    assert [e.kind for e in events] == [ARCHIVED if r["is_archived"] else ADDED for r in ROWS]
+    assert [e.row for e in events] == ROWS
 
 
 async def test_the_cursor_counts_raises_and_fetches_everything(

@@ -8,6 +8,9 @@ checkpoint and fenced by the lease. A takeover resumes from that position: no ev
 
 A full run cannot tell a deal archived (without includeArchived) from one deleted: one that
 vanished is ``removed``, unless a row of the run lists it in ``merged_from`` (``merged``).
+
+A run that follows no served run (a scan id's first) adds every row: those events are written by
+the database itself (``ChangeRepository.record_rows``), a batch of keys a statement.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from hubspot_deals.engine.context import ScanContext, Stop
 from hubspot_deals.store.changes import (
     ADDED,
     ARCHIVED,
+    LAST_KEY,
     MERGED,
     REMOVED,
     UPDATED,
@@ -40,6 +44,9 @@ from hubspot_deals.store.models import DatabaseNow
 
 #: Rows of each run compared per transaction.
 BATCH = 500
+#: Rows recorded per transaction when no run was served before: the database writes them (each
+#: an added event) without reading them here, so a transaction can take more.
+ADDED_BATCH = 5_000
 #: Where the walk stands in the run's checkpoint (the full run's partitions ignore other keys).
 POSITION = "feed_after"
 
@@ -88,11 +95,55 @@ async def record_full_run(
             raise Stop
         served = await jobs.serving(job.scan_id, job.organization_id)
         previous = served.id if served is not None and served.is_current else None
-        absorbed = await ChangeRepository(session).absorbed(job_id)
+        absorbed = await ChangeRepository(session).absorbed(job_id) if previous else set()
         after = int((job.checkpoint or {}).get(POSITION, -1))
     done = False
     while not done:
-        after, done = await _compare_batch(ctx, job_id, lease, previous, absorbed, after, batch)
+        if previous is None:
+            after, done = await _add_batch(ctx, job_id, lease, after, ADDED_BATCH)
+        else:
+            after, done = await _compare_batch(ctx, job_id, lease, previous, absorbed, after, batch)
+
+
+async def _add_batch(
+    ctx: ScanContext, job_id: str, lease: Lease, after: int, size: int
+) -> tuple[int, bool]:
+    """The next ``size`` rows past ``after`` recorded as added; (where the walk is, done)."""
+    async with ctx.sessions() as session:
+        jobs = JobRepository(session)
+        job = await jobs.get(job_id)
+        if job is None or not lease.holds(job):
+            raise Stop
+        bound = await DealRepository(session).key_after(job_id, after, rows=size)
+        reached = bound if bound is not None else LAST_KEY
+        await ChangeRepository(session).record_rows(
+            scan_key(job), job_id, after=after, until=reached
+        )
+        await _save_position(ctx, jobs, job_id, lease, job.checkpoint, reached)
+        await session.commit()
+    return reached, bound is None
+
+
+async def _save_position(
+    ctx: ScanContext,
+    jobs: JobRepository,
+    job_id: str,
+    lease: Lease,
+    checkpoint: dict[str, Any] | None,
+    reached: int,
+) -> None:
+    """The walk's position in the checkpoint, in the batch's transaction (rolled back and
+    stopped when the run is no longer ours)."""
+    saved = await jobs.update_if_running(
+        job_id,
+        lease,
+        checkpoint=(checkpoint or {}) | {POSITION: reached},
+        heartbeat_at=DatabaseNow(),
+        updated_at=ctx.clock(),
+    )
+    if not saved:
+        await jobs.session.rollback()
+        raise Stop
 
 
 async def _compare_batch(
@@ -126,15 +177,6 @@ async def _compare_batch(
         changes = row_changes({r.deal_key: r for r in old}, {r.deal_key: r for r in new}, absorbed)
         await ChangeRepository(session).record(scan_key(job), job_id, changes)
         reached = bound if bound is not None else max([after, *(r.deal_key for r in [*new, *old])])
-        saved = await jobs.update_if_running(
-            job_id,
-            lease,
-            checkpoint=(job.checkpoint or {}) | {POSITION: reached},
-            heartbeat_at=DatabaseNow(),
-            updated_at=ctx.clock(),
-        )
-        if not saved:
-            await session.rollback()
-            raise Stop
+        await _save_position(ctx, jobs, job_id, lease, job.checkpoint, reached)
         await session.commit()
     return reached, bound is None

@@ -11,6 +11,7 @@ import orjson
 from sqlalchemy import Text, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hubspot_deals.store.deals import JSON_COLUMNS, ROW_FIELDS
 from hubspot_deals.store.jobs import OrgScope, scoped
 from hubspot_deals.store.models import DealRow, JobStatus, ScanJob, run_slot
 from hubspot_deals.store.sync_tables import DealChange
@@ -25,6 +26,46 @@ _INSERT = {
     f'(scan_key, job_id, kind, deal_id, "row") VALUES ({marks})'
     for dialect, marks in (("sqlite", "?, ?, ?, ?, ?"), ("postgresql", "$1, $2, $3, $4, $5"))
 }
+
+
+#: A deal key past every deal's: "up to the end".
+LAST_KEY = 2**63 - 1
+
+
+def _row_json(dialect: str) -> str:
+    """SQL for a stored deal row as ``row_values``' dict in JSON, built by the database. A value
+    reads back as the row's own (SQLite's json() would round an amount to 15 digits: 17 here)."""
+    if dialect == "postgresql":
+        return "json_build_object(" + ", ".join(f"'{n}', {n}" for n in ROW_FIELDS) + ")"
+
+    def value(name: str) -> str:
+        if name in JSON_COLUMNS:
+            return f"json({name})"
+        if name == "is_archived":
+            return "json(CASE WHEN is_archived THEN 'true' ELSE 'false' END)"
+        if name == "amount":
+            return "CASE WHEN amount IS NULL THEN NULL ELSE json(printf('%!.17g', amount)) END"
+        return name
+
+    return "json_object(" + ", ".join(f"'{n}', {value(n)}" for n in ROW_FIELDS) + ")"
+
+
+def _rows_as_events(dialect: str) -> str:
+    """Every row of a run in a deal key range as its added (or archived) event, in deal id order."""
+    marks = ["?"] * 5 if dialect == "sqlite" else ["$1", "$2", "$2", "$3", "$4"]
+    key, job, same_job, after, until = marks
+    return (
+        f"INSERT INTO {DealChange.__tablename__} "  # noqa: S608 - our own names
+        '(scan_key, job_id, kind, deal_id, "row") '
+        f"SELECT CAST({key} AS TEXT), CAST({job} AS TEXT), "
+        f"CASE WHEN is_archived THEN '{ARCHIVED}' ELSE '{ADDED}' END, deal_id, "
+        f"{_row_json(dialect)} FROM {DealRow.__tablename__} "
+        f"WHERE job_id = {same_job} AND deal_key > {after} AND deal_key <= {until} "
+        "ORDER BY deal_key"
+    )
+
+
+_ROWS_AS_EVENTS = {dialect: _rows_as_events(dialect) for dialect in ("sqlite", "postgresql")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +98,19 @@ class ChangeRepository:
             _INSERT[connection.dialect.name],
             [(key, job_id, c.kind, c.deal_id, orjson.dumps(c.row).decode()) for c in changes],
         )
+
+    async def record_rows(self, key: str, job_id: str, *, after: int, until: int) -> None:
+        """Each of the run's rows with a deal key in (after, until] as an added (or archived)
+        event, in the caller's transaction: what a run that follows no served run records,
+        written by the database without the rows' round trip through Python."""
+        connection = await self.session.connection()
+        dialect = connection.dialect.name
+        values = (
+            (key, job_id, job_id, after, until)
+            if dialect == "sqlite"
+            else (key, job_id, after, until)
+        )
+        await connection.exec_driver_sql(_ROWS_AS_EVENTS[dialect], values)
 
     async def absorbed(self, job_id: str, batch: int = 5_000) -> set[str]:
         """The ids a run's rows list in ``merged_from`` (deals merged into them), read a batch

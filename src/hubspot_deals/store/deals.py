@@ -24,7 +24,9 @@ _TABLE: Table = DealRow.__table__  # type: ignore[assignment]  # a declarative m
 _UPDATABLE = [
     c.name for c in DealRow.__table__.columns if c.name not in ("row_id", "job_id", "deal_key")
 ]
-_JSON_NAMES = frozenset(c.name for c in _TABLE.columns if isinstance(c.type, JSON))
+JSON_COLUMNS = frozenset(c.name for c in _TABLE.columns if isinstance(c.type, JSON))
+#: the fields of ``row_values``' dict, in its order
+ROW_FIELDS = ["deal_key", *_UPDATABLE]
 #: the columns an upsert writes, in its statement's order
 _WRITTEN = ["job_id", "deal_key", *_UPDATABLE]
 
@@ -84,7 +86,7 @@ _STORED_COLUMNS = [
     cast(_TABLE.c[name], Text) if isinstance(_TABLE.c[name].type, JSON) else _TABLE.c[name]
     for name in StoredDeal._fields
 ]
-_JSON_AT = [at for at, name in enumerate(StoredDeal._fields) if name in _JSON_NAMES]
+_JSON_AT = [at for at, name in enumerate(StoredDeal._fields) if name in JSON_COLUMNS]
 
 
 def stored_deals(rows: Sequence[Row[Any]], *, decoded: bool = True) -> list[StoredDeal]:
@@ -107,7 +109,7 @@ def spliced_values(row: Row[Any]) -> dict[str, Any]:
     """A row read with ``_STORED_COLUMNS`` as ``row_values``' dict, its JSON not decoded: each
     JSON column an ``orjson.Fragment`` of the stored text, which orjson writes out as it is."""
     values: dict[str, Any] = dict(zip(StoredDeal._fields[1:], row[1:], strict=True))  # no row_id
-    for name in _JSON_NAMES:
+    for name in JSON_COLUMNS:
         text = values[name]
         values[name] = None if text is None or text == "null" else orjson.Fragment(text)
     return values
@@ -162,7 +164,7 @@ class DealRepository:
             whole = dict(row)
             for name in _UPDATABLE:
                 value = row[name]
-                if name in _JSON_NAMES:
+                if name in JSON_COLUMNS:
                     text = orjson.dumps(value)
                     whole[name] = orjson.Fragment(text)
                     value = text.decode()
@@ -177,6 +179,18 @@ class DealRepository:
             select(func.count()).select_from(DealRow).where(DealRow.job_id == job_id)
         )
         return int(await self.session.scalar(query) or 0)
+
+    async def key_after(self, job_id: str, after: int, *, rows: int) -> int | None:
+        """The deal key ``rows`` rows past ``after`` in deal id order; None when fewer follow."""
+        query = (
+            select(DealRow.deal_key)
+            .where(DealRow.job_id == job_id, DealRow.deal_key > after)
+            .order_by(DealRow.deal_key)
+            .offset(rows - 1)
+            .limit(1)
+        )
+        key: int | None = await self.session.scalar(query)
+        return key
 
     async def raw_page(
         self,
