@@ -9,6 +9,10 @@ decoded by msgspec straight from the reply's bytes into frozen structs: half the
 models for a deal page, a fifth of orjson plus a dataclass per association
 (``docs/hubspot-client.md``). The metadata read once a scan (account, properties, pipelines)
 stays pydantic.
+
+The structs are ``gc=False``: built from JSON, they hold strings, numbers and other such structs,
+so they can be in no reference cycle, and the garbage collector need not walk them. A scan
+allocates enough to trigger a collection every few pages, and each walks every young object.
 """
 
 from __future__ import annotations
@@ -40,25 +44,25 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
 
-class NextPage(Struct, frozen=True):
+class NextPage(Struct, frozen=True, gc=False):
     after: str
 
 
-class Paging(Struct, frozen=True):
+class Paging(Struct, frozen=True, gc=False):
     next: NextPage | None = None
 
 
-class AssociatedId(Struct, frozen=True):
+class AssociatedId(Struct, frozen=True, gc=False):
     id: str
     type: str
 
 
-class InlineAssociations(Struct, frozen=True):
+class InlineAssociations(Struct, frozen=True, gc=False):
     results: list[AssociatedId]
     paging: Paging | None = None
 
 
-class HistoryEntry(Struct, frozen=True):
+class HistoryEntry(Struct, frozen=True, gc=False):
     """One value a property held, from ``propertiesWithHistory``."""
 
     timestamp: str
@@ -67,7 +71,7 @@ class HistoryEntry(Struct, frozen=True):
     source_id: str | None = field(name="sourceId", default=None)
 
 
-class Deal(Struct, frozen=True):
+class Deal(Struct, frozen=True, gc=False):
     id: str
     properties: dict[str, str | None]
     created_at: str = field(name="createdAt")
@@ -98,7 +102,7 @@ class Deal(Struct, frozen=True):
         return block is None or block.paging is None or block.paging.next is None
 
 
-class DealPage(Struct, frozen=True):
+class DealPage(Struct, frozen=True, gc=False):
     results: list[Deal]
     paging: Paging | None = None
 
@@ -107,11 +111,11 @@ class DealPage(Struct, frozen=True):
         return self.paging.next.after if self.paging and self.paging.next else None
 
 
-class SearchPage(DealPage, frozen=True):
+class SearchPage(DealPage, frozen=True, gc=False):
     total: int = 0
 
 
-class BatchError(Struct, frozen=True):
+class BatchError(Struct, frozen=True, gc=False):
     status: str | None = None
     category: str | None = None
     sub_category: Any = field(name="subCategory", default=None)
@@ -119,18 +123,18 @@ class BatchError(Struct, frozen=True):
     context: dict[str, list[str]] = field(default_factory=dict)
 
 
-class BatchDeals(Struct, frozen=True):
+class BatchDeals(Struct, frozen=True, gc=False):
     status: str
     results: list[Deal]
     errors: list[BatchError] = field(default_factory=list)
 
 
-class AssociationType(Struct, frozen=True):
+class AssociationType(Struct, frozen=True, gc=False):
     type_id: int = field(name="typeId")
     label: str | None = None
 
 
-class AssociatedObject(Struct, frozen=True):
+class AssociatedObject(Struct, frozen=True, gc=False):
     """One v4 association: the associated object's id and its association types.
 
     v4 batch replies hold tens of thousands of these: they are decoded as they come, and the id is
@@ -145,19 +149,19 @@ class AssociatedObject(Struct, frozen=True):
         return str(self.raw_id)
 
 
-class _From(Struct, frozen=True):
+class _From(Struct, frozen=True, gc=False):
     id: int | str
 
 
-class _AssociationNext(Struct, frozen=True):
+class _AssociationNext(Struct, frozen=True, gc=False):
     after: int | str | None = None
 
 
-class _AssociationPaging(Struct, frozen=True):
+class _AssociationPaging(Struct, frozen=True, gc=False):
     next: _AssociationNext | None = None
 
 
-class AssociationResult(Struct, frozen=True):
+class AssociationResult(Struct, frozen=True, gc=False):
     source: _From = field(name="from")
     to: list[AssociatedObject]
     paging: _AssociationPaging | None = None
@@ -172,7 +176,7 @@ class AssociationResult(Struct, frozen=True):
         return str(after) if after else None
 
 
-class AssociationReply(Struct, frozen=True):
+class AssociationReply(Struct, frozen=True, gc=False):
     results: list[AssociationResult]
 
 
@@ -211,7 +215,7 @@ class Pipeline(_Model):
     archived: bool = False
 
 
-class Owner(Struct, frozen=True):
+class Owner(Struct, frozen=True, gc=False):
     id: str
     email: str | None = None
     first_name: str | None = field(name="firstName", default=None)
@@ -220,7 +224,7 @@ class Owner(Struct, frozen=True):
     archived: bool = False
 
 
-class OwnerPage(Struct, frozen=True):
+class OwnerPage(Struct, frozen=True, gc=False):
     results: list[Owner]
     paging: Paging | None = None
 
