@@ -9,12 +9,26 @@ those columns as their stored text, which a response embeds without decoding it
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import JSON, Row, Select, Table, Text, cast, delete, func, insert, literal, select
+from sqlalchemy import (
+    JSON,
+    Row,
+    Select,
+    Table,
+    Text,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.store.database import equals
@@ -115,11 +129,35 @@ def spliced_values(row: Row[Any]) -> dict[str, Any]:
     return values
 
 
+#: The columns a ``DealFilter`` narrows, in its fields' order.
+_FILTERED = ("pipeline_id", "deal_stage", "owner_id")
+
+
+@functools.cache
+def _page_query(filtered: tuple[str, ...], keyset: bool, offset: bool) -> Select[Any]:
+    """``raw_page``'s query, built once per shape with its values bound at execution (a results
+    page spent more on building and keying a new statement than on SQLite's work)."""
+    query = select(*_STORED_COLUMNS).where(_TABLE.c.job_id == bindparam("job_id"))
+    for name in filtered:
+        query = query.where(_TABLE.c[name] == bindparam(name))
+    if keyset:
+        query = query.where(_TABLE.c.deal_key > bindparam("after_key"))
+    query = query.order_by(_TABLE.c.deal_key).limit(bindparam("limit"))
+    return query.offset(bindparam("offset")) if offset else query
+
+
 @dataclass(frozen=True)
 class DealFilter:
     pipeline: str | None = None
     dealstage: str | None = None
     owner_id: str | None = None
+
+    def values(self) -> dict[str, str]:
+        """The filters set, by their ``_FILTERED`` column's name."""
+        given = (self.pipeline, self.dealstage, self.owner_id)
+        return {
+            name: value for name, value in zip(_FILTERED, given, strict=True) if value is not None
+        }
 
     def apply(self, query: Select[Any]) -> Select[Any]:
         if self.pipeline is not None:
@@ -203,13 +241,14 @@ class DealRepository:
     ) -> Sequence[Row[Any]]:
         """One page of rows (by offset, or keyset past ``after_key``: as fast at any depth) with
         their JSON as the stored text, for ``stored_deals``."""
-        query = where.apply(select(*_STORED_COLUMNS).where(_TABLE.c.job_id == job_id))
-        if after_key is not None:
-            query = query.where(_TABLE.c.deal_key > after_key)
-        query = query.order_by(_TABLE.c.deal_key).limit(limit)
-        if after_key is None and offset:
-            query = query.offset(offset)
-        rows: Sequence[Row[Any]] = (await self.session.execute(query)).all()
+        filters = where.values()
+        if any("\x00" in value for value in filters.values()):
+            return []  # text with a NUL matches nothing (``equals``)
+        keyset = after_key is not None
+        query = _page_query(tuple(filters), keyset, bool(offset) and not keyset)
+        values: dict[str, Any] = {"job_id": job_id, "limit": limit, "offset": offset}
+        values |= filters | ({"after_key": after_key} if keyset else {})
+        rows: Sequence[Row[Any]] = (await self.session.execute(query, values)).all()
         return rows
 
     async def raw_batches(

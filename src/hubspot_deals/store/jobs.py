@@ -1,17 +1,16 @@
-"""SQL for scan jobs. Callers own the transaction: nothing here commits.
-
-``org`` arguments scope a query to one organization; ``ANY_ORG`` leaves it unscoped (the service runs open,
-so a scan id is unique across the service).
-"""
+"""SQL for scan jobs. Callers own the transaction: nothing here commits. ``org`` arguments scope a
+query to one organization; ``ANY_ORG`` leaves it unscoped (the service runs open: a scan id is then
+unique across the service)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import Select, and_, func, or_, select, text, tuple_, update
+from sqlalchemy import Select, and_, bindparam, false, func, or_, select, text, tuple_, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
@@ -38,6 +37,26 @@ OrgScope = str | None | _AnyOrg
 
 #: any SELECT, whatever its columns
 AnySelect = TypeVar("AnySelect", bound=Select[*tuple[Any, ...]])
+
+
+def _scope_shape(org: OrgScope) -> tuple[str, dict[str, Any]]:
+    """How ``org`` narrows a query, and what it binds: a prebuilt query is keyed by the shape."""
+    if org is None or isinstance(org, _AnyOrg):
+        return ("none" if org is None else "any"), {}
+    return ("nothing", {}) if "\x00" in org else ("org", {"org": org})  # as ``equals`` reads it
+
+
+@functools.cache
+def _serving_query(shape: str, checkpoint: bool) -> Select[ScanJob]:
+    """``serving``'s query, built once per shape, its values bound at execution: a new statement
+    a request cost more to build and key than SQLite took to run it."""
+    query = select(ScanJob).where(ScanJob.scan_id == bindparam("scan_id"), ScanJob.is_current)
+    org = ScanJob.organization_id
+    narrowed = {"none": org.is_(None), "nothing": false(), "org": org == bindparam("org")}
+    query = query.where(narrowed[shape]) if shape in narrowed else query
+    if not checkpoint:
+        query = query.options(_WITHOUT_CHECKPOINT)
+    return query.limit(1)
 
 
 def scoped(query: AnySelect, org: OrgScope, column: Any = ScanJob.organization_id) -> AnySelect:
@@ -123,10 +142,9 @@ class JobRepository:
         """The job whose deals the results endpoint serves: the current completed run, else the
         newest. ``checkpoint=False`` leaves out the checkpoint (tens of kilobytes of JSON for a
         large scan, which a results page does not need; reading it would raise)."""
-        query = scoped(select(ScanJob).where(ScanJob.scan_id == scan_id, ScanJob.is_current), org)
-        if not checkpoint:
-            query = query.options(_WITHOUT_CHECKPOINT)
-        current = (await self.session.scalars(query.limit(1))).first()
+        shape, values = _scope_shape(org)
+        query = _serving_query(shape, checkpoint)
+        current = (await self.session.scalars(query, {"scan_id": scan_id} | values)).first()
         return current or await self.newest(scan_id, org)
 
     async def unfinished(self) -> Sequence[str]:

@@ -93,12 +93,26 @@ class OneHopConnection(aiosqlite.Connection):
     def cursor(self) -> OneHopCursor:  # type: ignore[override]
         return OneHopCursor(self)
 
+    async def commit(self) -> None:
+        """No hop when there is nothing to commit: a read opens no transaction (sqlite3 begins
+        one before a write only), and every session ends with a commit or a rollback."""
+        if self._conn.in_transaction:
+            await super().commit()
+
+    async def rollback(self) -> None:
+        if self._conn.in_transaction:
+            await super().rollback()
+
 
 def one_hop_creator(path: str, timeout: float) -> Any:
     """``create_async_engine``'s ``async_creator`` for a SQLite file."""
 
     async def create() -> OneHopConnection:
-        connection = OneHopConnection(lambda: sqlite3.connect(path, timeout=timeout), 64)
+        connection = OneHopConnection(
+            # read from the event loop too (``in_transaction``), between two calls of its thread
+            lambda: sqlite3.connect(path, timeout=timeout, check_same_thread=False),
+            64,
+        )
         connection._thread.daemon = True  # as SQLAlchemy sets aiosqlite's own
         await connection
         return connection
