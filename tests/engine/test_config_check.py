@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from hubspot_deals.engine.config_check import config_warnings
-from hubspot_deals.engine.plan import ScanFilters
+from hubspot_deals.engine.filters import ScanFilters
 from hubspot_deals.engine.spec import ScanSpec
 from hubspot_deals.hubspot import Pipeline, PropertyDefinition
 

@@ -33,12 +33,12 @@ import structlog
 
 from hubspot_deals.engine.change_set import Changes, apply_changes
 from hubspot_deals.engine.context import ScanContext, Stop
+from hubspot_deals.engine.filters import ScanFilters
 from hubspot_deals.engine.pipeline import Flow, grouped, in_order
 from hubspot_deals.engine.plan import (
     SEARCH_PAGE,
     Page,
     PartitionedPlan,
-    ScanFilters,
     checkpoint_of,
     id_ordered_search,
 )
@@ -144,7 +144,7 @@ class IncrementalRun:
             return pages, await self._observe([d for page in pages for d in page.deals])
 
         positions = {p.id: p for p in partitions}
-        async for pages, changes in in_order(grouped(plan.pages(partitions), flow), prepare, flow):
+        async for pages, changes in in_order(grouped(plan.pages(positions), flow), prepare, flow):
             for page in pages:
                 position = positions[page.partition]
                 position.next, position.done = page.next, page.done

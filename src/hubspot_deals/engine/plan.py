@@ -13,10 +13,16 @@ queue and walk them:
 - one archived worker walks the archived list chain when ``includeArchived`` is set (search never
   returns archived deals), filtering here when the scan is filtered.
 
+A search worker that finds no partition left takes part of a list walk's range (``_steal``): the
+list endpoint's budget is spent in a burst at the start of each 10-second window, so the scan's last
+list pages would otherwise wait most of a window for the next one while search's budget goes unused
+(measured at 100,000 deals, 250 ms and 150 per 10 s: 55 s, 49.6 s with it).
+
 The last partition is open-ended, so deals created while the scan runs (which get higher ids) are
 read too. A page carries its partition's new position; the engine stores positions with the pages
 (in order per partition), so a resumed scan restarts each partition where its last stored page
-ended. Partition bounds are fixed in the first checkpoint and reused on resume.
+ended. Partition bounds are kept in every checkpoint (a split's two halves from the first batch
+stored after it) and reused on resume.
 """
 
 from __future__ import annotations
@@ -27,10 +33,10 @@ import math
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hubspot_deals.hubspot import Deal, HubSpotClient
+from hubspot_deals.engine.filters import ScanFilters
+from hubspot_deals.hubspot import Deal, DealPage, HubSpotClient
 
 SEARCH_PAGE = 200
 #: Partitions hold this many deals at least and at most; in between, enough partitions to spend a
@@ -41,97 +47,6 @@ SEARCH_WORKERS = 4
 #: fetchers busy when association reads or writes lag for a moment.
 PAGES_AHEAD = 64
 ARCHIVED = -1  # the partition id of the archived chain
-
-
-@dataclass(frozen=True)
-class ScanFilters:
-    include_archived: bool = False
-    pipeline_id: str | None = None
-    dealstage: str | None = None
-    date_property: str | None = None
-    start_ms: int | None = None
-    end_ms: int | None = None  # inclusive
-    #: an incremental run's lower bound on hs_lastmodifieddate (search only, never the bin)
-    modified_since_ms: int | None = None
-
-    @property
-    def narrowing(self) -> bool:
-        return any(
-            v is not None
-            for v in (
-                self.pipeline_id,
-                self.dealstage,
-                self.start_ms,
-                self.end_ms,
-                self.modified_since_ms,
-            )
-        )
-
-    def search_filters(self) -> list[dict[str, str]]:
-        filters = []
-        if self.pipeline_id is not None:
-            filters.append(
-                {"propertyName": "pipeline", "operator": "EQ", "value": self.pipeline_id}
-            )
-        if self.dealstage is not None:
-            filters.append({"propertyName": "dealstage", "operator": "EQ", "value": self.dealstage})
-        if self.date_property and self.start_ms is not None:
-            filters.append(
-                {"propertyName": self.date_property, "operator": "GTE", "value": str(self.start_ms)}
-            )
-        if self.date_property and self.end_ms is not None:
-            filters.append(
-                {"propertyName": self.date_property, "operator": "LTE", "value": str(self.end_ms)}
-            )
-        if self.modified_since_ms is not None:
-            filters.append(
-                {
-                    "propertyName": "hs_lastmodifieddate",
-                    "operator": "GTE",
-                    "value": str(self.modified_since_ms),
-                }
-            )
-        return filters
-
-    def matches(self, deal: Deal) -> bool:
-        """The same filters, applied here to deals search cannot return (archived ones)."""
-        props = deal.properties
-        if self.pipeline_id is not None and props.get("pipeline") != self.pipeline_id:
-            return False
-        if self.dealstage is not None and props.get("dealstage") != self.dealstage:
-            return False
-        if self.date_property and (self.start_ms is not None or self.end_ms is not None):
-            moment = parse_ms(props.get(self.date_property))
-            if moment is None:
-                return False
-            if self.start_ms is not None and moment < self.start_ms:
-                return False
-            if self.end_ms is not None and moment > self.end_ms:
-                return False
-        return True
-
-
-def parse_ms(value: str | None) -> int | None:
-    if not value:
-        return None
-    if value.isdigit():
-        return int(value)
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000)
-
-
-def day_bounds_ms(start: str | None, end: str | None) -> tuple[int | None, int | None]:
-    """A date filter's bounds in epoch ms; a bare end date includes its whole day."""
-    low = parse_ms(start) if start else None
-    high = None
-    if end:
-        high = parse_ms(end)
-        if high is not None and len(end) == 10:  # YYYY-MM-DD
-            high += int(timedelta(days=1).total_seconds() * 1000) - 1
-    return low, high
 
 
 @dataclass
@@ -221,6 +136,12 @@ class PartitionedPlan:
         self.history = list(history)
         self.smallest_partition = smallest_partition
         self.pages_ahead = pages_ahead
+        #: ids a list page spans, about: steals take two pages' worth at least. Known from the
+        #: portal's density when the plan is made, not when it resumes (no steals then).
+        self.list_page_ids: int | None = None
+        #: per list walk under way, the id its next request starts at, and that request
+        self._reading: dict[int, int] = {}
+        self._requests: dict[int, asyncio.Future[DealPage]] = {}
 
     def _search_body(
         self, filters: list[dict[str, str]], limit: int, descending: bool = False
@@ -242,6 +163,8 @@ class PartitionedPlan:
         )
         partitions = []
         if first.results:
+            spread = int(last.results[0].id) - int(first.results[0].id) + 1
+            self.list_page_ids = max(1, spread * self.batch_size // max(first.total, 1))
             partitions = split(
                 int(first.results[0].id),
                 int(last.results[0].id),
@@ -253,20 +176,28 @@ class PartitionedPlan:
             partitions.append(Partition(ARCHIVED, 0, None, None))
         return first.total, partitions
 
-    async def pages(self, partitions: Sequence[Partition]) -> AsyncIterator[Page]:
-        """Pages from every unfinished partition, as fast as the workers get them."""
-        queue = deque(p for p in partitions if not p.done and p.id != ARCHIVED)
-        archived = [p for p in partitions if not p.done and p.id == ARCHIVED]
+    async def pages(self, positions: dict[int, Partition]) -> AsyncIterator[Page]:
+        """Pages from every unfinished partition, as fast as the workers get them. A search
+        worker left without a partition takes half of what a list walk has still to read
+        (``_steal``), adding the new partition to ``positions``."""
+        queue = deque(p for p in positions.values() if not p.done and p.id != ARCHIVED)
+        archived = [p for p in positions.values() if not p.done and p.id == ARCHIVED]
         out: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(maxsize=self.pages_ahead)
+        self._reading.clear()
 
-        async def worker(walk: Any) -> None:
-            while queue:
-                async for page in walk(queue.popleft()):
+        def next_partition(steals: bool) -> Partition | None:
+            if queue:
+                return queue.popleft()
+            return self._steal(positions) if steals else None
+
+        async def worker(walk: Any, steals: bool) -> None:
+            while part := next_partition(steals):
+                async for page in walk(part):
                     await out.put(page)
 
-        jobs = [worker(self._search) for _ in range(SEARCH_WORKERS)]
+        jobs = [worker(self._search, True) for _ in range(SEARCH_WORKERS)]
         if not self.filters.narrowing:
-            jobs += [worker(self._list) for _ in range(min(self.list_workers, len(queue)))]
+            jobs += [worker(self._list, False) for _ in range(min(self.list_workers, len(queue)))]
         jobs += [self._drain(self._archived(p), out) for p in archived]
 
         async def run_all() -> None:
@@ -287,6 +218,36 @@ class PartitionedPlan:
             with contextlib.suppress(asyncio.CancelledError):
                 await runner
 
+    def _steal(self, positions: dict[int, Partition]) -> Partition | None:
+        """Part of the largest id range a list walk has still to read, as a partition of its own
+        for search to walk: its upper half, or all of it when that is under two pages. The list
+        endpoint's budget comes in bursts: without this, a scan's last list pages wait up to a
+        window for the next burst while search's budget goes unspent. The walk stops at the new
+        bound (its pages are cut there as they come), which is above where its next request
+        starts: no deal is read twice, and none is missed."""
+        if self.list_page_ids is None:
+            return None
+        walks = [(positions[part_id], reading) for part_id, reading in self._reading.items()]
+        walks = [(part, reading) for part, reading in walks if part.hi is None or part.hi > reading]
+        if not walks:
+            return None
+
+        def left(walk: tuple[Partition, int]) -> int:
+            """Ids left to read; the open-ended last partition (where deals created meanwhile
+            land) comes last, and is taken whole."""
+            part, reading = walk
+            return -1 if part.hi is None else part.hi - reading
+
+        part, reading = max(walks, key=left)
+        span = None if part.hi is None else part.hi - reading
+        middle = reading + span // 2 if span and span >= 2 * self.list_page_ids else reading
+        taken = Partition(max(positions) + 1, middle, part.hi, None)
+        part.hi = middle
+        positions[taken.id] = taken
+        if middle == reading and (request := self._requests.get(part.id)) is not None:
+            request.cancel()  # nothing left for it: not worth a wait for the next burst
+        return taken
+
     @staticmethod
     async def _drain(
         pages: AsyncIterator[Page], out: asyncio.Queue[Page | BaseException | None]
@@ -297,14 +258,15 @@ class PartitionedPlan:
     async def _list(self, part: Partition) -> AsyncIterator[Page]:
         after: str | None = str(part.start())
         while after is not None:
-            page = await anext(
-                self.client.iter_deal_pages(
-                    properties=self.properties,
-                    properties_with_history=self.history,
-                    limit=self.batch_size,
-                    after=after,
-                )
-            )
+            if part.hi is not None and int(after) >= part.hi:  # stolen whole meanwhile
+                self._reading.pop(part.id, None)
+                yield Page([], part.id, int(after), True)
+                return
+            self._reading[part.id] = int(after)  # where a steal may split this walk: above it
+            page = await self._next_list_page(part.id, after)
+            if page is None:  # stolen whole while the request waited: nothing left to read
+                continue
+            # the bound as it is now: a steal may have lowered it while the page was on its way
             deals = [d for d in page.results if part.hi is None or int(d.id) < part.hi]
             following = page.next_after
             done = (
@@ -313,7 +275,35 @@ class PartitionedPlan:
                 or len(deals) < len(page.results)
             )
             after = None if done else following
+            if after is None:
+                self._reading.pop(part.id, None)
+            else:  # before the page is handed on: a steal meanwhile splits above its deals
+                self._reading[part.id] = int(after)
             yield Page(deals, part.id, int(following) if following else None, done)
+
+    async def _next_list_page(self, part_id: int, after: str) -> DealPage | None:
+        """The list page from ``after``, as a task a whole steal cancels (its request may wait
+        most of a burst window for a slot); None when it was."""
+        request = asyncio.ensure_future(
+            anext(
+                self.client.iter_deal_pages(
+                    properties=self.properties,
+                    properties_with_history=self.history,
+                    limit=self.batch_size,
+                    after=after,
+                )
+            )
+        )
+        self._requests[part_id] = request
+        try:
+            return await request
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if request.cancelled() and task is not None and not task.cancelling():
+                return None  # ours was cancelled, not the walk: by ``_steal``
+            raise
+        finally:
+            self._requests.pop(part_id, None)
 
     async def _search(self, part: Partition) -> AsyncIterator[Page]:
         start = part.start()

@@ -275,7 +275,7 @@ async def _run_full(ctx: ScanContext, job: ScanJob, lease: Lease, builder: RowBu
         return Batch(pages, built.rows, built.failed, batch_size, built.untyped)
 
     positions = {p.id: p for p in partitions}
-    async for batch in in_order(grouped(plan.pages(partitions), flow), prepare, flow):
+    async for batch in in_order(grouped(plan.pages(positions), flow), prepare, flow):
         for page in batch.pages:  # pages of one partition arrive, and are stored, in order
             position = positions[page.partition]
             position.next, position.done = page.next, page.done

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from hubspot_deals.engine.plan import ScanFilters
+from hubspot_deals.engine.filters import ScanFilters
 from hubspot_deals.engine.rows import DEFAULT_PROPERTIES, ROW_PROPERTIES
 from hubspot_deals.store.models import ScanJob
 
