@@ -6,18 +6,30 @@ round trip between the event loop and that thread (a queue, a wake-up, the GIL h
 forth), some 70-100 µs of CPU: for a results page or a status request, more than SQLite's own work.
 Here the cursor does all four in one call in that thread (rows are fetched at once, as the adapter
 does anyway for every statement but a server-side cursor's, which this service never asks for).
-The rest is aiosqlite's: the thread, the queue, commit, rollback and close.
+
+The calls of every connection of an engine run on a few threads shared between them
+(``SHARED_THREADS``), not one thread a connection: SQLite's own work runs without the GIL, but a
+thread per connection meant, under 16 concurrent results requests, 16 threads handing the GIL
+around, and a page cost 6.8 ms of CPU instead of 4 (docs/benchmarks.md). A connection's calls still
+run one at a time, in order: SQLAlchemy awaits each before the next. The rest is aiosqlite's:
+commit, rollback and close.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Generator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
 
 import aiosqlite
 
 _Result = tuple[Any, list[Any], int, int | None]
+#: Threads an engine's SQLite connections share: two lets a read run beside a write.
+SHARED_THREADS = 2
+#: Waits between two tries of a statement that met another connection's write lock.
+BUSY_FIRST_PAUSE_S, BUSY_LAST_PAUSE_S = 0.001, 0.05
 
 
 class OneHopCursor:
@@ -52,7 +64,7 @@ class OneHopCursor:
             cursor.close()
 
     async def _call(self, sql: str, parameters: Any, many: bool) -> Self:
-        result = await self._connection.in_thread(self._run, sql, parameters, many)
+        result = await self._connection.patiently(self._run, sql, parameters, many)
         self.description, self._rows, self.rowcount, self.lastrowid = result
         return self
 
@@ -78,16 +90,77 @@ class OneHopCursor:
         self._rows = []
 
 
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if not future.done():  # its caller may have been cancelled meanwhile
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
+
+def _run(future: asyncio.Future[Any] | None, function: Callable[[], Any]) -> None:
+    """One queued call, on a shared thread; its result handed back to the event loop."""
+    try:
+        result, error = function(), None
+    except BaseException as exc:  # handed back to the caller, as aiosqlite does
+        result, error = None, exc
+    if future is not None:
+        future.get_loop().call_soon_threadsafe(_settle, future, result, error)
+
+
+class _SharedThreads:
+    """What aiosqlite's connection (and SQLAlchemy's adapter, which reaches for it) puts its calls
+    on: ``put_nowait((future, function))``, served by the engine's shared threads."""
+
+    def __init__(self, threads: ThreadPoolExecutor) -> None:
+        self._threads = threads
+
+    def put_nowait(self, item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
+        self._threads.submit(_run, *item)
+
+
 class OneHopConnection(aiosqlite.Connection):
-    """aiosqlite's connection with ``OneHopCursor``s."""
+    """aiosqlite's connection with ``OneHopCursor``s, its calls on the engine's shared threads."""
+
+    def __init__(
+        self,
+        connector: Callable[[], sqlite3.Connection],
+        threads: ThreadPoolExecutor,
+        busy_seconds: float,
+    ) -> None:
+        super().__init__(connector, 64)
+        self._tx = _SharedThreads(threads)  # type: ignore[assignment]  # in place of its queue
+        #: how long a statement waits for another connection's write lock
+        self.busy_seconds = busy_seconds
+
+    def __await__(self) -> Generator[Any, None, Self]:
+        return self._connect().__await__()  # type: ignore[return-value]  # no thread of its own
 
     @property
     def raw(self) -> sqlite3.Connection:
-        """The sqlite3 connection; only for use in the connection's own thread."""
+        """The sqlite3 connection; only for use in the connection's calls (``in_thread``)."""
         return self._conn
 
+    async def patiently(self, function: Any, *args: Any) -> Any:
+        """``function(*args)`` (a statement, a commit) on a shared thread, tried again while
+        another connection holds the write lock: the wait is in the event loop, not in SQLite's
+        busy handler, which would hold a shared thread (and, both held so, the lock holders' own
+        next statements) for as long as it waits."""
+        loop = asyncio.get_running_loop()
+        deadline, pause = loop.time() + self.busy_seconds, BUSY_FIRST_PAUSE_S
+        while True:
+            try:
+                return await self.in_thread(function, *args)
+            except sqlite3.OperationalError as exc:
+                # plain SQLITE_BUSY only: nothing was written, the call can run again (a stale
+                # snapshot's SQLITE_BUSY_SNAPSHOT ends its transaction, as it always did)
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or loop.time() > deadline:
+                    raise
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, BUSY_LAST_PAUSE_S)
+
     async def in_thread(self, function: Any, *args: Any) -> Any:
-        """``function(*args)`` in the connection's thread: one hop."""
+        """``function(*args)`` on a shared thread, after the connection's earlier calls: one hop."""
         return await self._execute(function, *args)  # type: ignore[no-untyped-call]
 
     def cursor(self) -> OneHopCursor:  # type: ignore[override]
@@ -97,7 +170,7 @@ class OneHopConnection(aiosqlite.Connection):
         """No hop when there is nothing to commit: a read opens no transaction (sqlite3 begins
         one before a write only), and every session ends with a commit or a rollback."""
         if self._conn.in_transaction:
-            await super().commit()
+            await self.patiently(self._conn.commit)
 
     async def rollback(self) -> None:
         if self._conn.in_transaction:
@@ -105,15 +178,19 @@ class OneHopConnection(aiosqlite.Connection):
 
 
 def one_hop_creator(path: str, timeout: float) -> Any:
-    """``create_async_engine``'s ``async_creator`` for a SQLite file."""
+    """``create_async_engine``'s ``async_creator`` for a SQLite file: its connections share
+    ``SHARED_THREADS`` threads, which live as long as the engine does; a statement waits up to
+    ``timeout`` seconds for another connection's write lock."""
+    threads = ThreadPoolExecutor(SHARED_THREADS, thread_name_prefix="sqlite")
 
     async def create() -> OneHopConnection:
         connection = OneHopConnection(
-            # read from the event loop too (``in_transaction``), between two calls of its thread
-            lambda: sqlite3.connect(path, timeout=timeout, check_same_thread=False),
-            64,
+            # used from whichever shared thread runs a call, and from the event loop
+            # (``in_transaction``) between two calls; SQLite itself never waits for a lock
+            lambda: sqlite3.connect(path, timeout=0, check_same_thread=False),
+            threads,
+            timeout,
         )
-        connection._thread.daemon = True  # as SQLAlchemy sets aiosqlite's own
         await connection
         return connection
 

@@ -1,0 +1,40 @@
+"""SQLite connections on threads shared between them: writers that meet another connection's
+write lock wait in the event loop, so they never hold the threads the lock's holder needs to
+finish (more waiting writers than shared threads, and every write still lands)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from sqlalchemy import text
+
+from hubspot_deals.store.database import create_engine
+from hubspot_deals.store.sqlite_connection import SHARED_THREADS
+
+
+async def test_writers_waiting_for_the_lock_do_not_hold_the_threads(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'locks.db'}")
+    try:
+        async with engine.begin() as setup:
+            await setup.execute(text("CREATE TABLE t (n INTEGER)"))
+        holder = await engine.connect()
+        await holder.execute(text("INSERT INTO t VALUES (0)"))  # holds the write lock, open
+
+        async def write(n: int) -> None:
+            async with engine.begin() as connection:
+                await connection.execute(text("INSERT INTO t VALUES (:n)"), {"n": n})
+
+        waiting = [asyncio.create_task(write(n)) for n in range(1, 2 * SHARED_THREADS + 2)]
+        await asyncio.sleep(0.2)  # every writer has met the lock by now
+        assert not any(task.done() for task in waiting)
+        # the holder's own statements still find a thread at once: it writes again, lets go
+        await asyncio.wait_for(holder.execute(text("INSERT INTO t VALUES (100)")), timeout=2)
+        await asyncio.wait_for(holder.commit(), timeout=2)
+        await holder.close()
+        await asyncio.wait_for(asyncio.gather(*waiting), timeout=10)
+        async with engine.connect() as reader:
+            count = (await reader.execute(text("SELECT count(*) FROM t"))).scalar()
+        assert count == len(waiting) + 2
+    finally:
+        await engine.dispose()
