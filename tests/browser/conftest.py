@@ -66,10 +66,14 @@ def service_env(portal: SandboxProcess) -> dict[str, str]:
     } | QUIET_LOOPS
 
 
+#: What a stalled call waits before its answer, while a test turns the stall fault on.
+STALL_S = 1.5
+
+
 @pytest.fixture(scope="session")
 def slow_portal() -> Iterator[SandboxProcess]:
-    """1,000 deals answered in 250 ms a call: a scan of 5-deal batches runs for several seconds,
-    long enough to watch its progress bar move."""
+    """1,000 deals answered in 250 ms a call; with its stall fault on (``STALL_S`` more a call),
+    a scan runs for several seconds, long enough to watch its progress bar move."""
     running = SandboxProcess.start(
         "--deals",
         "1000",
@@ -79,6 +83,8 @@ def slow_portal() -> Iterator[SandboxProcess]:
         "1000",
         "--latency-ms",
         "250",
+        "--stall-seconds",
+        str(STALL_S),
         *LATEST_ONLY,
     )
     yield running

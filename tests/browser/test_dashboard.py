@@ -149,23 +149,29 @@ class TestScanPage:
         page.fill("[name='config.scanId']", SCAN)
         page.fill(f"[name='{TOKEN_FIELD}']", slow_portal.token)
         page.fill("[name='config.batchSize']", "5")
-        page.get_by_role("button", name="Start scan").click()
-        page.wait_for_url(f"**/scans/{SCAN}?notice=started")
-        expect(page.locator("[role=status]")).to_have_text("Scan started.")
-        mark_window(page)
+        # every call stalls: the scan takes seconds however its reads are spread over list and
+        # search (idle search workers take over list walks, which alone took seconds)
+        slow_portal.set_faults(1.0, ["stall"])
+        try:
+            page.get_by_role("button", name="Start scan").click()
+            page.wait_for_url(f"**/scans/{SCAN}?notice=started")
+            expect(page.locator("[role=status]")).to_have_text("Scan started.")
+            mark_window(page)
 
-        seen: list[float] = []
-        shot = False
-        deadline = time.monotonic() + 60
-        while page.locator("#scan-live").get_attribute("data-live") == "yes":
-            assert time.monotonic() < deadline, "the scan did not finish"
-            value = progress_value(page)
-            if value is not None and (not seen or seen[-1] != value):
-                seen.append(value)
-            if not shot and value is not None and 15 < value < 80:
-                shoot(page, "scan-running")
-                shot = True
-            page.wait_for_timeout(150)
+            seen: list[float] = []
+            shot = False
+            deadline = time.monotonic() + 60
+            while page.locator("#scan-live").get_attribute("data-live") == "yes":
+                assert time.monotonic() < deadline, "the scan did not finish"
+                value = progress_value(page)
+                if value is not None and (not seen or seen[-1] != value):
+                    seen.append(value)
+                if not shot and value is not None and 15 < value < 80:
+                    shoot(page, "scan-running")
+                    shot = True
+                page.wait_for_timeout(150)
+        finally:
+            slow_portal.set_faults(0.0)
         assert not_reloaded(page)
         assert len([v for v in seen if 0 < v < 100]) >= 2, seen  # moved while running
         assert seen == sorted(seen)

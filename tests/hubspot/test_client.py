@@ -423,6 +423,7 @@ class TestSecrets:
                     await client.get_account_details()
         finally:
             server.shutdown()
+            server.server_close()
         assert self.SECRET not in str(caught.value) and "[redacted]" in str(caught.value)
 
     def test_token_validation_does_not_echo(self) -> None:

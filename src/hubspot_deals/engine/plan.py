@@ -244,7 +244,8 @@ class PartitionedPlan:
         taken = Partition(max(positions) + 1, middle, part.hi, None)
         part.hi = middle
         positions[taken.id] = taken
-        if middle == reading and (request := self._requests.get(part.id)) is not None:
+        request = self._requests.get(part.id)
+        if middle == reading and request is not None and self.client.waiting_for_slot(request):
             request.cancel()  # nothing left for it: not worth a wait for the next burst
         return taken
 
@@ -282,8 +283,9 @@ class PartitionedPlan:
             yield Page(deals, part.id, int(following) if following else None, done)
 
     async def _next_list_page(self, part_id: int, after: str) -> DealPage | None:
-        """The list page from ``after``, as a task a whole steal cancels (its request may wait
-        most of a burst window for a slot); None when it was."""
+        """The list page from ``after``, as a task a whole steal cancels while its request waits
+        for a slot (up to most of a burst window; a request sent runs to its answer, whose deals
+        are then cut); None when it was."""
         request = asyncio.ensure_future(
             anext(
                 self.client.iter_deal_pages(

@@ -3,6 +3,7 @@ and the record of every attempt. The endpoints are ``HubSpotClient``'s (``_clien
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -27,7 +28,7 @@ from hubspot_deals.hubspot._errors import (
     error_from_response,
 )
 from hubspot_deals.hubspot._oauth import StaticToken, TokenSource
-from hubspot_deals.hubspot._pacing import BURST, SEARCH, LocalRateLimiter, RateLimiter
+from hubspot_deals.hubspot._pacing import BURST, SEARCH, LocalRateLimiter, Permit, RateLimiter
 
 T = TypeVar("T")
 
@@ -138,6 +139,8 @@ class Transport:
         self.on_call = on_call
         self._config = config
         self._http: aiohttp.ClientSession | None = None  # made in the loop that first calls
+        #: the tasks whose call waits for a rate-limit slot
+        self._queued: set[asyncio.Future[Any] | None] = set()
 
     def _session(self) -> aiohttp.ClientSession:
         """aiohttp rather than httpx here: its C parser and pool cost a fourth of httpx's CPU a
@@ -152,6 +155,9 @@ class Transport:
                 headers={"Accept": "application/json", "User-Agent": "hubspot-deals"},
                 proxy=_proxy_for(self.base_url),
             )
+            # aiohttp sends a GET again, unasked, when a kept-alive connection turns out closed:
+            # a request past the pacing (HubSpot may count both) and past the call's records
+            self._http._retry_connection = False
         return self._http
 
     def url(self, path: str, params: dict[str, Any] | None = None) -> str:
@@ -234,7 +240,30 @@ class Transport:
                 endpoint=endpoint,
             )
         content = orjson.dumps(body) if body is not None else None
-        permit = await self.limiter.acquire(bucket) if bucket else None
+        task = asyncio.current_task()
+        self._queued.add(task)
+        try:
+            permit = await self.limiter.acquire(bucket) if bucket else None
+        finally:
+            self._queued.discard(task)
+        return await self._attempt(method, url, endpoint, parse, bucket, content, attempt, permit)
+
+    def waiting_for_slot(self, task: asyncio.Future[Any]) -> bool:
+        """Whether ``task`` is waiting for a rate-limit slot: nothing of its call has been sent,
+        so cancelling it costs HubSpot nothing and leaves no answer unread."""
+        return task in self._queued
+
+    async def _attempt(
+        self,
+        method: str,
+        url: str,
+        endpoint: str,
+        parse: Callable[[bytes], T],
+        bucket: str | None,
+        content: bytes | None,
+        attempt: int,
+        permit: Permit | None,
+    ) -> T:
         started = time.monotonic()
         self.stats[endpoint] += 1
         try:
