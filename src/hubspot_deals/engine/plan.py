@@ -136,8 +136,9 @@ class PartitionedPlan:
         self.history = list(history)
         self.smallest_partition = smallest_partition
         self.pages_ahead = pages_ahead
-        #: ids a list page spans, about: steals take two pages' worth at least. Known from the
-        #: portal's density when the plan is made, not when it resumes (no steals then).
+        #: ids a list page spans, about: a walk with two pages or more left gives up half of it,
+        #: a shorter one all. Known from the portal's density when the plan is made, not when it
+        #: resumes (no steals then).
         self.list_page_ids: int | None = None
         #: per list walk under way, the id its next request starts at, and that request
         self._reading: dict[int, int] = {}
