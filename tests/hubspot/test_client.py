@@ -29,6 +29,7 @@ from hubspot_deals.hubspot import (
     HubSpotSearchCapError,
     HubSpotServerError,
     LocalRateLimiter,
+    Permit,
     RateLimiter,
     RetryPolicy,
 )
@@ -312,6 +313,32 @@ class TestPacing:
         stats = portal.stats()
         assert stats["rate_limited_total"] == 0, stats["rate_limited"]
         assert client.stats["retries"] == 0
+
+    async def test_waiters_cancelled_as_their_slot_frees_leave_the_windows_exact(self) -> None:
+        """Requests waiting for a slot are cancelled (a steal, a scan cancelled) at moments around
+        the slot's expiry, when their own timers fire together: each ends cancelled or with its
+        permit, nothing else, and the window counts exactly the permits still out."""
+        limiter = LocalRateLimiter(burst_limit=1, search_rate=1, burst_window_s=0.004)
+
+        async def outcome(waiter: asyncio.Task[Permit]) -> bool:
+            try:
+                permit = await waiter
+            except asyncio.CancelledError:
+                return False
+            await limiter.release(permit)
+            return True
+
+        for attempt in range(40):
+            await limiter.release(await limiter.acquire(BURST))  # the slot frees in 4 ms
+            waiters = [asyncio.create_task(limiter.acquire(BURST)) for _ in range(8)]
+            await asyncio.sleep(0.0035 + attempt * 0.0001)  # from before the timers to after
+            for waiter in waiters[::2]:
+                waiter.cancel()
+
+            served = await asyncio.wait_for(asyncio.gather(*map(outcome, waiters)), 2)
+            assert all(served[1::2])  # not one kept waiting: the cancelled gave their turns up
+            permit = await asyncio.wait_for(limiter.acquire(BURST), 1)  # no slot was lost
+            await limiter.release(permit)
 
     async def test_limit_is_learned_from_headers(self, make_sandbox: SandboxFactory) -> None:
         """A Professional portal's 190 per 10 s replaces the conservative starting limit."""

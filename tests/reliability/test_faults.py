@@ -50,7 +50,9 @@ def test_every_deal_once_under_faults(
     )
     status = svc.wait("faults", timeout=300)
     took = time.monotonic() - started
-    assert status["status"] == "completed", status
+    if status["status"] != "completed":  # why, with what the service logged about it
+        errors = [line for line in svc.logs().splitlines() if "error" in line.lower()]
+        raise AssertionError((status["error_code"], status["error_message"], errors[-20:]))
     rows = svc.all_deals("faults")
     assert_rows_match(rows, expect, set(expect.truth), DEFAULT_PROPERTIES, KINDS)
     assert status["results"]["deals_extracted"] == len(rows)

@@ -17,7 +17,6 @@ borrowed slots for a window. Search replies carry no headers, so search keeps it
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import time
 from dataclasses import dataclass, field
@@ -66,14 +65,18 @@ class _Window:
 
 
 class LocalRateLimiter:
-    """Windows kept in this process, shared by every task that uses the same client."""
+    """Windows kept in this process, shared by every task that uses the same client. Every change
+    is made without an await between its check and its write (one event loop), so no lock: a
+    waiter is a bare future, woken by a change or by its own timer. (An ``asyncio.Condition``
+    waited on with a timeout loses its lock when a cancellation meets the timeout, CPython 3.11.)
+    """
 
     def __init__(self, *, burst_limit: int, search_rate: int, burst_window_s: float = 10.0) -> None:
         self._windows = {
             BURST: _Window(burst_limit, burst_window_s),
             SEARCH: _Window(search_rate, 1.0),
         }
-        self._changed = asyncio.Condition()
+        self._waiters: set[asyncio.Future[None]] = set()
 
     def limit(self, bucket: str) -> tuple[int, float]:
         window = self._windows[bucket]
@@ -81,39 +84,56 @@ class LocalRateLimiter:
 
     async def acquire(self, bucket: str) -> Permit:
         window = self._windows[bucket]
-        async with self._changed:
-            while True:
-                now = time.monotonic()
-                if now >= window.paused_until and window.in_use(now) < window.limit:
-                    window.active += 1
-                    return Permit(bucket, now)
-                wake = [window.paused_until] if now < window.paused_until else []
-                if window.expiries:
-                    wake.append(window.expiries[0])
-                timeout = max(min(wake) - now, 0.001) if wake else None
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), timeout)
+        while True:
+            now = time.monotonic()
+            if now >= window.paused_until and window.in_use(now) < window.limit:
+                window.active += 1
+                return Permit(bucket, now)
+            wake = [window.paused_until] if now < window.paused_until else []
+            if window.expiries:
+                wake.append(window.expiries[0])
+            await self._next_change(max(min(wake) - now, 0.001) if wake else None)
+
+    async def _next_change(self, seconds: float | None) -> None:
+        """Until a window changes, or ``seconds`` have passed (a slot's expiry, a pause's end)."""
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        timer = loop.call_later(seconds, _wake, waiter) if seconds is not None else None
+        self._waiters.add(waiter)
+        try:
+            await waiter
+        finally:
+            self._waiters.discard(waiter)
+            if timer is not None:
+                timer.cancel()
+
+    def _changed(self) -> None:
+        for waiter in self._waiters:
+            _wake(waiter)
+        self._waiters.clear()
 
     async def release(self, permit: Permit) -> None:
         window = self._windows[permit.bucket]
-        async with self._changed:
-            window.active -= 1
-            heapq.heappush(window.expiries, time.monotonic() + window.seconds)
-            self._changed.notify_all()
+        window.active -= 1
+        heapq.heappush(window.expiries, time.monotonic() + window.seconds)
+        self._changed()
 
     async def learn(self, bucket: str, limit: int, window_s: float, remaining: int | None) -> None:
         window = self._windows[bucket]
-        async with self._changed:
-            window.limit, window.seconds = max(limit, 1), max(window_s, 0.001)
-            if remaining is not None:
-                now = time.monotonic()
-                foreign = (limit - remaining) - window.in_use(now)
-                for _ in range(max(foreign, 0)):
-                    heapq.heappush(window.expiries, now + window.seconds)
-            self._changed.notify_all()
+        window.limit, window.seconds = max(limit, 1), max(window_s, 0.001)
+        if remaining is not None:
+            now = time.monotonic()
+            foreign = (limit - remaining) - window.in_use(now)
+            for _ in range(max(foreign, 0)):
+                heapq.heappush(window.expiries, now + window.seconds)
+        self._changed()
 
     async def pause(self, bucket: str, seconds: float) -> None:
         window = self._windows[bucket]
-        async with self._changed:
-            window.paused_until = max(window.paused_until, time.monotonic() + seconds)
-            self._changed.notify_all()
+        window.paused_until = max(window.paused_until, time.monotonic() + seconds)
+        self._changed()
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
