@@ -279,7 +279,13 @@ class ServiceProcess:
         finished = until or (lambda s: s["status"] in ("completed", "failed", "cancelled"))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            status = self.status(scan_id)
+            try:
+                status = self.status(scan_id)
+            except httpx.TransportError as exc:  # say why: the service's state and last words
+                exited = None if self.process is None else self.process.poll()
+                raise AssertionError(
+                    f"service unreachable ({exc!r}; exit code {exited}): {self.logs()[-3000:]}"
+                ) from exc
             if finished(status):
                 return status
             time.sleep(0.1)

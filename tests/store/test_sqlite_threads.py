@@ -5,6 +5,7 @@ finish (more waiting writers than shared threads, and every write still lands)."
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from sqlalchemy import text
@@ -36,5 +37,29 @@ async def test_writers_waiting_for_the_lock_do_not_hold_the_threads(tmp_path: Pa
         async with engine.connect() as reader:
             count = (await reader.execute(text("SELECT count(*) FROM t"))).scalar()
         assert count == len(waiting) + 2
+    finally:
+        await engine.dispose()
+
+
+async def test_a_cancelled_call_still_ends_before_the_next_one_starts(tmp_path: Path) -> None:
+    """The caller of a long statement is cancelled (a scan cancelled mid-write): the statement runs
+    on, and the connection's next call (SQLAlchemy's rollback or close) waits for its end rather
+    than run beside it on the other shared thread."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'order.db'}")
+    try:
+        async with engine.connect() as connection:
+            raw = (await connection.get_raw_connection()).driver_connection
+            calls: list[str] = []
+
+            def long_call() -> None:
+                calls.append("long starts")
+                time.sleep(0.1)  # a long executemany, as far as the connection can tell
+                calls.append("long ends")
+
+            caller = asyncio.create_task(raw.in_thread(long_call))
+            await asyncio.sleep(0.02)
+            caller.cancel()
+            await raw.in_thread(lambda: calls.append("next"))
+            assert calls == ["long starts", "long ends", "next"]
     finally:
         await engine.dispose()

@@ -85,9 +85,10 @@ def row_changes(
 
 
 async def record_full_run(
-    ctx: ScanContext, job_id: str, lease: Lease, *, batch: int = BATCH
+    ctx: ScanContext, job_id: str, lease: Lease, *, batch: int | None = None
 ) -> None:
-    """Write the events of a full run whose rows are all stored (or resume writing them)."""
+    """Write the events of a full run whose rows are all stored (or resume writing them),
+    ``batch`` rows a transaction (by default ``ADDED_BATCH`` on a first run, ``BATCH`` else)."""
     async with ctx.sessions() as session:
         jobs = JobRepository(session)
         job = await jobs.get(job_id)
@@ -100,9 +101,10 @@ async def record_full_run(
     done = False
     while not done:
         if previous is None:
-            after, done = await _add_batch(ctx, job_id, lease, after, ADDED_BATCH)
+            after, done = await _add_batch(ctx, job_id, lease, after, batch or ADDED_BATCH)
         else:
-            after, done = await _compare_batch(ctx, job_id, lease, previous, absorbed, after, batch)
+            size = batch or BATCH
+            after, done = await _compare_batch(ctx, job_id, lease, previous, absorbed, after, size)
 
 
 async def _add_batch(
@@ -150,7 +152,7 @@ async def _compare_batch(
     ctx: ScanContext,
     job_id: str,
     lease: Lease,
-    previous: str | None,
+    previous: str,
     absorbed: set[str],
     after: int,
     size: int,
@@ -162,9 +164,7 @@ async def _compare_batch(
         if job is None or not lease.holds(job):
             raise Stop
 
-        async def batch(run: str | None) -> Sequence[Row[Any]]:
-            if run is None:
-                return []
+        async def batch(run: str) -> Sequence[Row[Any]]:
             return await deals.raw_page(run, DealFilter(), after_key=after, limit=size)
 
         new, old = await batch(job_id), await batch(previous)

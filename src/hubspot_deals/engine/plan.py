@@ -179,7 +179,7 @@ class PartitionedPlan:
 
     async def pages(self, positions: dict[int, Partition]) -> AsyncIterator[Page]:
         """Pages from every unfinished partition, as fast as the workers get them. A search
-        worker left without a partition takes half of what a list walk has still to read
+        worker left without a partition takes part or all of what a list walk has still to read
         (``_steal``), adding the new partition to ``positions``."""
         queue = deque(p for p in positions.values() if not p.done and p.id != ARCHIVED)
         archived = [p for p in positions.values() if not p.done and p.id == ARCHIVED]
@@ -203,10 +203,12 @@ class PartitionedPlan:
 
         async def run_all() -> None:
             try:
-                await asyncio.gather(*jobs)
+                async with asyncio.TaskGroup() as workers:  # one fails: the others stop
+                    for job in jobs:
+                        workers.create_task(job)
                 await out.put(None)
-            except Exception as exc:
-                await out.put(exc)
+            except* Exception as failed:
+                await out.put(failed.exceptions[0])
 
         runner = asyncio.create_task(run_all())
         try:
@@ -288,13 +290,11 @@ class PartitionedPlan:
         for a slot (up to most of a burst window; a request sent runs to its answer, whose deals
         are then cut); None when it was."""
         request = asyncio.ensure_future(
-            anext(
-                self.client.iter_deal_pages(
-                    properties=self.properties,
-                    properties_with_history=self.history,
-                    limit=self.batch_size,
-                    after=after,
-                )
+            self.client.deal_page(
+                properties=self.properties,
+                properties_with_history=self.history,
+                limit=self.batch_size,
+                after=after,
             )
         )
         self._requests[part_id] = request

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,9 +75,10 @@ def _amount(raw: str | None) -> float | None:
     if raw is None or not raw.strip():
         return None
     try:
-        return float(raw)
+        amount = float(raw)
     except ValueError:
         return None
+    return amount if math.isfinite(amount) else None  # "Infinity", "1e999": no amount JSON can hold
 
 
 @dataclass(frozen=True)

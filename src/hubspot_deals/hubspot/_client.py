@@ -72,10 +72,35 @@ class HubSpotClient(Transport):
         limit: int = LIST_PAGE_MAX,
         after: str | None = None,
     ) -> AsyncIterator[DealPage]:
-        """The list endpoint's cursor chain, page by page, from ``after`` (the next record's id).
+        """The list endpoint's cursor chain, page by page (``deal_page``), from ``after``."""
+        while True:
+            page = await self.deal_page(
+                properties=properties,
+                properties_with_history=properties_with_history,
+                associations=associations,
+                archived=archived,
+                limit=limit,
+                after=after,
+            )
+            yield page
+            after = page.next_after
+            if after is None:
+                return
+
+    async def deal_page(
+        self,
+        *,
+        properties: Sequence[str] = (),
+        properties_with_history: Sequence[str] = (),
+        associations: Sequence[str] = (),
+        archived: bool = False,
+        limit: int = LIST_PAGE_MAX,
+        after: str | None = None,
+    ) -> DealPage:
+        """One page of the list endpoint, from ``after`` (the next record's id).
 
         HubSpot serves at most 50 deals a page with property history. A property list too long
-        for a URI (HubSpot answers 414) is moved to request bodies: each page is listed by id and
+        for a URI (HubSpot answers 414) is moved to request bodies: the page is listed by id and
         its deals are read with ``batch/read``, which takes the properties in its body.
         """
         top = HISTORY_PAGE_MAX if properties_with_history else LIST_PAGE_MAX
@@ -91,21 +116,15 @@ class HubSpotClient(Transport):
                     "inline associations cannot be combined with a property list this long"
                 )
             named = params | {"properties": "hs_object_id"}
-        while True:
-            page = await self._call(
-                "GET",
-                self.paths.deals,
-                _deal_page,
-                params=named | ({"after": after} if after else {}),
-            )
-            if in_body:
-                page = await self._with_properties(
-                    page, properties, properties_with_history, archived
-                )
-            yield page
-            after = page.next_after
-            if after is None:
-                return
+        page = await self._call(
+            "GET",
+            self.paths.deals,
+            _deal_page,
+            params=named | ({"after": after} if after else {}),
+        )
+        if in_body:
+            page = await self._with_properties(page, properties, properties_with_history, archived)
+        return page
 
     async def first_deal_page(self) -> DealPage:
         """One deal, no properties: the cheapest call that needs the deals scope (a token check)."""

@@ -76,7 +76,8 @@ class LocalRateLimiter:
             BURST: _Window(burst_limit, burst_window_s),
             SEARCH: _Window(search_rate, 1.0),
         }
-        self._waiters: set[asyncio.Future[None]] = set()
+        #: in the order they came: woken in it, the longest waiting takes a freed slot first
+        self._waiters: dict[asyncio.Future[None], None] = {}
 
     def limit(self, bucket: str) -> tuple[int, float]:
         window = self._windows[bucket]
@@ -99,11 +100,11 @@ class LocalRateLimiter:
         loop = asyncio.get_running_loop()
         waiter = loop.create_future()
         timer = loop.call_later(seconds, _wake, waiter) if seconds is not None else None
-        self._waiters.add(waiter)
+        self._waiters[waiter] = None
         try:
             await waiter
         finally:
-            self._waiters.discard(waiter)
+            self._waiters.pop(waiter, None)
             if timer is not None:
                 timer.cancel()
 

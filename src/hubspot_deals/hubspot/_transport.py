@@ -125,8 +125,6 @@ class Transport:
         #: names the credential for pacing and logs (never a secret)
         self.credential_key = token.key
         self._source = token
-        #: the token last sent: redacted from anything HubSpot echoes back
-        self._sent_token = ""
         self.base_url = config.base_url.rstrip("/")
         self.paths = paths_for(config.api_version)
         self.limiter: RateLimiter = limiter or LocalRateLimiter(
@@ -249,8 +247,10 @@ class Transport:
         return await self._attempt(method, url, endpoint, parse, bucket, content, attempt, permit)
 
     def waiting_for_slot(self, task: asyncio.Future[Any]) -> bool:
-        """Whether ``task`` is waiting for a rate-limit slot: nothing of its call has been sent,
-        so cancelling it costs HubSpot nothing and leaves no answer unread."""
+        """Whether ``task`` is waiting for a rate-limit slot: nothing of its current call has been
+        sent, so cancelling it sends HubSpot nothing more and leaves no answer unread. (With the
+        Redis limiter, a cancel that meets the slot being taken leaves it counted until its hold
+        ends: a slot lost for a window, never a request over the limit.)"""
         return task in self._queued
 
     async def _attempt(
@@ -267,12 +267,12 @@ class Transport:
         started = time.monotonic()
         self.stats[endpoint] += 1
         try:
-            self._sent_token = await self._source.token()
-            reply = await self._send(method, url, content, self._sent_token)
+            token = await self._source.token()  # this call's own: others run meanwhile
+            reply = await self._send(method, url, content, token)
             if reply.status == 401:  # once more with the token the source gives for a stale one
-                fresh = await self._source.token(stale=self._sent_token)
-                if fresh != self._sent_token:
-                    self._sent_token = fresh
+                fresh = await self._source.token(stale=token)
+                if fresh != token:
+                    token = fresh
                     reply = await self._send(method, url, content, fresh)
         except (aiohttp.ClientError, TimeoutError) as exc:
             self._observe(
@@ -288,7 +288,7 @@ class Transport:
         finally:
             if permit is not None:
                 await self.limiter.release(permit)
-        return await self._read(reply, endpoint, parse, bucket, started, attempt)
+        return await self._read(reply, endpoint, parse, bucket, started, attempt, token)
 
     async def _send(self, method: str, url: str, content: bytes | None, token: str) -> Reply:
         headers = {"Authorization": f"Bearer {token}"}
@@ -311,7 +311,9 @@ class Transport:
         bucket: str | None,
         started: float,
         attempt: int,
+        token: str,
     ) -> T:
+        """``token``: the one the call sent, redacted from anything HubSpot echoes back."""
         headers = response.headers
         limit = _int_header(headers, "x-hubspot-ratelimit-max")
         interval = _int_header(headers, "x-hubspot-ratelimit-interval-milliseconds")
@@ -321,7 +323,7 @@ class Transport:
         elapsed_ms = _ms_since(started)
         status = response.status
         if status >= 400 or status < 200:
-            error = error_from_response(response, endpoint, self._sent_token)
+            error = error_from_response(response, endpoint, token)
             self.stats[f"http_{status}"] += 1
             policy = error.policy if isinstance(error, HubSpotRateLimitError) else None
             self._observe(

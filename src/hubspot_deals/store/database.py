@@ -31,10 +31,15 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def equals(column: QueryableAttribute[Any], value: str) -> ColumnElement[bool]:
-    """``column = value`` for text a caller sent (a filter). Text with a NUL matches nothing, in
-    either mode: PostgreSQL's text cannot hold one, and it refuses one as a parameter (a 500)."""
-    return false() if "\x00" in value else column == value
+def matchable(value: str) -> bool:
+    """Whether text a caller sent (a filter) can match anything. Text with a NUL matches nothing,
+    in either mode: PostgreSQL's text cannot hold one, and it refuses one as a parameter (a 500)."""
+    return "\x00" not in value
+
+
+def equals(column: QueryableAttribute[Any] | ColumnElement[Any], value: str) -> ColumnElement[bool]:
+    """``column = value`` for text a caller sent, false where it cannot match (``matchable``)."""
+    return column == value if matchable(value) else false()
 
 
 def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:

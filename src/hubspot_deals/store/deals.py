@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hubspot_deals.store.database import equals
+from hubspot_deals.store.database import equals, matchable
 from hubspot_deals.store.models import DealRow
 
 _TABLE: Table = DealRow.__table__  # type: ignore[assignment]  # a declarative model's Table
@@ -160,12 +160,8 @@ class DealFilter:
         }
 
     def apply(self, query: Select[Any]) -> Select[Any]:
-        if self.pipeline is not None:
-            query = query.where(equals(DealRow.pipeline_id, self.pipeline))
-        if self.dealstage is not None:
-            query = query.where(equals(DealRow.deal_stage, self.dealstage))
-        if self.owner_id is not None:
-            query = query.where(equals(DealRow.owner_id, self.owner_id))
+        for name, value in self.values().items():
+            query = query.where(equals(_TABLE.c[name], value))
         return query
 
 
@@ -242,8 +238,8 @@ class DealRepository:
         """One page of rows (by offset, or keyset past ``after_key``: as fast at any depth) with
         their JSON as the stored text, for ``stored_deals``."""
         filters = where.values()
-        if any("\x00" in value for value in filters.values()):
-            return []  # text with a NUL matches nothing (``equals``)
+        if not all(map(matchable, filters.values())):
+            return []
         keyset = after_key is not None
         query = _page_query(tuple(filters), keyset, bool(offset) and not keyset)
         values: dict[str, Any] = {"job_id": job_id, "limit": limit, "offset": offset}

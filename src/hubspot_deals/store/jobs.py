@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from hubspot_deals.store.database import equals
+from hubspot_deals.store.database import equals, matchable
 from hubspot_deals.store.models import DatabaseNow, DealRow, JobStatus, ScanJob
 
 #: Loads a job without its checkpoint (tens of kilobytes of JSON for a large scan); reading it
@@ -43,7 +43,7 @@ def _scope_shape(org: OrgScope) -> tuple[str, dict[str, Any]]:
     """How ``org`` narrows a query, and what it binds: a prebuilt query is keyed by the shape."""
     if org is None or isinstance(org, _AnyOrg):
         return ("none" if org is None else "any"), {}
-    return ("nothing", {}) if "\x00" in org else ("org", {"org": org})  # as ``equals`` reads it
+    return ("org", {"org": org}) if matchable(org) else ("nothing", {})
 
 
 @functools.cache

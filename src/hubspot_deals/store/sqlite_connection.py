@@ -4,21 +4,23 @@ aiosqlite runs each call in the connection's own thread, and SQLAlchemy's adapte
 calls a statement: create a cursor, execute, fetch the rows, close the cursor. Each hop is a
 round trip between the event loop and that thread (a queue, a wake-up, the GIL handed back and
 forth), some 70-100 µs of CPU: for a results page or a status request, more than SQLite's own work.
-Here the cursor does all four in one call in that thread (rows are fetched at once, as the adapter
+Here the cursor does all four in one call (rows are fetched at once, as the adapter
 does anyway for every statement but a server-side cursor's, which this service never asks for).
 
 The calls of every connection of an engine run on a few threads shared between them
 (``SHARED_THREADS``), not one thread a connection: SQLite's own work runs without the GIL, but a
 thread per connection meant, under 16 concurrent results requests, 16 threads handing the GIL
 around, and a page cost 6.8 ms of CPU instead of 4 (docs/benchmarks.md). A connection's calls still
-run one at a time, in order: SQLAlchemy awaits each before the next. The rest is aiosqlite's:
-commit, rollback and close.
+run one at a time, in order, as on a thread of its own (``_SharedThreads``). The rest is
+aiosqlite's: commit, rollback and close.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
+from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
@@ -110,13 +112,35 @@ def _run(future: asyncio.Future[Any] | None, function: Callable[[], Any]) -> Non
 
 class _SharedThreads:
     """What aiosqlite's connection (and SQLAlchemy's adapter, which reaches for it) puts its calls
-    on: ``put_nowait((future, function))``, served by the engine's shared threads."""
+    on: ``put_nowait((future, function))``. One connection's calls run in order, one at a time, on
+    the engine's shared threads, even those whose caller stopped waiting: a cancelled statement
+    still runs to its end before the rollback or close queued after it."""
 
     def __init__(self, threads: ThreadPoolExecutor) -> None:
         self._threads = threads
+        self._calls: deque[tuple[asyncio.Future[Any] | None, Callable[[], Any]]] = deque()
+        self._lock = threading.Lock()  # the event loop queues, a shared thread takes
+        self._draining = False
 
     def put_nowait(self, item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
-        self._threads.submit(_run, *item)
+        with self._lock:
+            self._calls.append(item)
+            if self._draining:
+                return
+            self._draining = True
+        try:
+            self._threads.submit(self._drain)
+        except RuntimeError:  # the engine is disposed: only a late close comes now, run it here
+            self._drain()
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._calls:
+                    self._draining = False
+                    return
+                future, function = self._calls.popleft()
+            _run(future, function)
 
 
 class OneHopConnection(aiosqlite.Connection):
@@ -138,7 +162,8 @@ class OneHopConnection(aiosqlite.Connection):
 
     @property
     def raw(self) -> sqlite3.Connection:
-        """The sqlite3 connection; only for use in the connection's calls (``in_thread``)."""
+        """The sqlite3 connection: used in the connection's calls (``in_thread``); the event loop
+        reads only ``in_transaction``, between two calls."""
         return self._conn
 
     async def patiently(self, function: Any, *args: Any) -> Any:
