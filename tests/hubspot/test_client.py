@@ -279,6 +279,16 @@ class TestCallRecords:
             ("GET /crm/objects/2026-09/deals/{deal_id}", 200, 1)
         ]
 
+    async def test_a_closed_client_sends_nothing_more(self, sandbox: SandboxProcess) -> None:
+        """A call still running when its scan ended (and closed the client) is not sent again on
+        a new connection: the call records stay exact (metrics count every attempt)."""
+        records: list[CallRecord] = []
+        async with client_for(sandbox, on_call=records.append) as client:
+            await client.get_pipelines()
+        with pytest.raises(RuntimeError, match="closed"):
+            await client.get_pipelines()
+        assert len(records) == 1
+
 
 class TestPacing:
     async def test_no_429_of_its_own_making(self, make_sandbox: SandboxFactory) -> None:

@@ -137,12 +137,17 @@ class Transport:
         self.on_call = on_call
         self._config = config
         self._http: aiohttp.ClientSession | None = None  # made in the loop that first calls
+        self._closed = False
         #: the tasks whose call waits for a rate-limit slot
         self._queued: set[asyncio.Future[Any] | None] = set()
 
     def _session(self) -> aiohttp.ClientSession:
         """aiohttp rather than httpx here: its C parser and pool cost a fourth of httpx's CPU a
-        call (docs/hubspot-client.md), and a scan makes a thousand calls per 100,000 deals."""
+        call (docs/hubspot-client.md), and a scan makes a thousand calls per 100,000 deals. A
+        closed client stays closed, as httpx's does: a call still running when its scan ended
+        (a sibling of the call that failed it) is not sent again on a new session."""
+        if self._closed:
+            raise RuntimeError("the HubSpot client is closed")
         if self._http is None:
             seconds = self._config.timeout_seconds
             self._http = aiohttp.ClientSession(
@@ -173,6 +178,7 @@ class Transport:
         await self.aclose()
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._http is not None:
             await self._http.close()
             self._http = None
