@@ -36,12 +36,16 @@ async def _start_together(svc: ServiceProcess, scan_id: str, token: str) -> list
 
 
 def test_concurrent_starts_of_one_scan_id_run_once(
-    service: ServiceProcess, portal: SandboxProcess
+    make_sandbox: Callable[..., SandboxProcess],
+    make_service: Callable[..., ServiceProcess],
 ) -> None:
     """Sixteen starts at once: one 202 and fifteen 409s, round after round (the database's
-    unique active slot decides, not a read before the write)."""
+    unique active slot decides, not a read before the write). HubSpot answers slowly here, so
+    the run that won cannot finish (and free its slot) before the last start is answered."""
+    slow = make_sandbox("--deals", "300", "--rate-limit", "100000", "--latency-ms", "200")
+    service = make_service(slow)
     for round_ in range(ROUNDS):
-        replies = asyncio.run(_start_together(service, "racing-starts", portal.token))
+        replies = asyncio.run(_start_together(service, "racing-starts", slow.token))
         codes = Counter(reply.status_code for reply in replies)
         assert codes == {202: 1, 409: STARTERS - 1}, (round_, [r.text for r in replies])
         assert all(
