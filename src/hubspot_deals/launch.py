@@ -58,6 +58,7 @@ def serve(
     import uvicorn
 
     from hubspot_deals.api.app import create_app
+    from hubspot_deals.api.coalescing import CoalescingHttpTools
     from hubspot_deals.interpreter import tune_for_service
     from hubspot_deals.sandbox.process import SandboxProcess
 
@@ -90,7 +91,12 @@ def serve(
         started = start_workers(workers, {"HUBSPOT_BASE_URL": settings.hubspot_base_url})
         tune_for_service(serves_requests=True)
         config = uvicorn.Config(
-            service, host=host, port=port, log_level="warning", access_log=False
+            service,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            http=CoalescingHttpTools,  # a response in one write (api/coalescing.py)
         )
 
         def ready() -> None:

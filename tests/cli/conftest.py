@@ -123,12 +123,13 @@ def fast_portal() -> Iterator[SandboxProcess]:
 
 @pytest.fixture(scope="session")
 def slow_portal() -> Iterator[SandboxProcess]:
-    """Slow enough that a scan of it runs for a minute: the tests stop theirs well before."""
+    """Slow enough that a scan of it runs for a minute: the tests stop theirs well before.
+    (20,000 deals at 10 list pages per 10 s and a search a second: 300 deals a second at most.)"""
     running = SandboxProcess.start(
         "--deals",
-        "3000",
+        "20000",
         "--rate-limit",
-        "30",
+        "10",
         "--search-rate",
         "1",
         "--latency-ms",

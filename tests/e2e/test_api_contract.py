@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
+import socket
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -459,6 +462,28 @@ class TestResults:
             f"/api/v1/scan/results/{finished}?page={last_page + 5}&page_size=100"
         ).json()
         assert beyond["deals"] == [] and beyond["pagination"]["has_next"] is False
+
+    def test_pipelined_pages_on_a_closing_connection(
+        self, service: ServiceProcess, finished: str
+    ) -> None:
+        """Two requests sent at once, the second asking to close: two whole answers, in order,
+        then the end of the connection (each answer's head and body go out in one write)."""
+        path = f"/api/v1/scan/results/{finished}?page_size=500&page="
+        host, port = urlsplit(service.url).hostname, urlsplit(service.url).port
+        with socket.create_connection((host, port), timeout=30) as raw:
+            raw.sendall(
+                f"GET {path}1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                f"GET {path}2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+            )
+            received = b"".join(iter(lambda: raw.recv(1 << 16), b""))
+        pages = []
+        while received:
+            head, _, rest = received.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200 "), head
+            length = int(re.search(rb"(?i)content-length: (\d+)", head)[1])  # type: ignore[index]
+            pages.append(json.loads(rest[:length])["pagination"]["current_page"])
+            received = rest[length:]
+        assert pages == [1, 2]
 
     def test_cursor_walk_equals_page_walk(self, service: ServiceProcess, finished: str) -> None:
         """next_cursor pages through the same rows as page numbers, and reports the page it is on."""

@@ -5,13 +5,14 @@ finish (more waiting writers than shared threads, and every write still lands)."
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 
 from sqlalchemy import text
 
 from hubspot_deals.store.database import create_engine
-from hubspot_deals.store.sqlite_connection import SHARED_THREADS
+from hubspot_deals.store.sqlite_connection import SHARED_THREADS, quick_reads
 
 
 async def test_writers_waiting_for_the_lock_do_not_hold_the_threads(tmp_path: Path) -> None:
@@ -61,5 +62,35 @@ async def test_a_cancelled_call_still_ends_before_the_next_one_starts(tmp_path: 
             caller.cancel()
             await raw.in_thread(lambda: calls.append("next"))
             assert calls == ["long starts", "long ends", "next"]
+    finally:
+        await engine.dispose()
+
+
+async def test_quick_reads_run_on_the_event_loop_while_the_connection_is_idle(
+    tmp_path: Path,
+) -> None:
+    """A read marked quick skips the thread hop when nothing else of its connection is queued or
+    running; unmarked reads, and quick ones queued behind a running call, keep their hop (and
+    their order)."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'quick.db'}")
+    try:
+        async with engine.connect() as connection:
+            raw = (await connection.get_raw_connection()).driver_connection
+            raw.raw.create_function("thread_id", 0, threading.get_ident)
+            here = threading.get_ident()
+
+            async def ran_on() -> int:
+                return int((await connection.execute(text("SELECT thread_id()"))).scalar_one())
+
+            assert await ran_on() != here
+            with quick_reads():
+                assert await ran_on() == here
+                calls: list[str] = []
+                busy = asyncio.create_task(
+                    raw.in_thread(lambda: (time.sleep(0.05), calls.append("busy")))
+                )
+                await asyncio.sleep(0)  # queued: the connection is no longer idle
+                assert await ran_on() != here and calls == ["busy"]
+                await busy
     finally:
         await engine.dispose()

@@ -9,6 +9,7 @@ those columns as their stored text, which a response embeds without decoding it
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.store.database import equals, matchable
 from hubspot_deals.store.models import DealRow
+from hubspot_deals.store.sqlite_connection import quick_reads
 
 _TABLE: Table = DealRow.__table__  # type: ignore[assignment]  # a declarative model's Table
 _UPDATABLE = [
@@ -244,7 +246,11 @@ class DealRepository:
         query = _page_query(tuple(filters), keyset, bool(offset) and not keyset)
         values: dict[str, Any] = {"job_id": job_id, "limit": limit, "offset": offset}
         values |= filters | ({"after_key": after_key} if keyset else {})
-        rows: Sequence[Row[Any]] = (await self.session.execute(query, values)).all()
+        # unfiltered, by key or from the top: an index walk of ``limit`` rows (a deep offset, or
+        # a filter few rows match, may walk many more)
+        quick = (keyset or not offset) and not filters
+        with quick_reads() if quick else contextlib.nullcontext():
+            rows: Sequence[Row[Any]] = (await self.session.execute(query, values)).all()
         return rows
 
     async def raw_batches(

@@ -17,6 +17,7 @@ from sqlalchemy.orm import defer
 
 from hubspot_deals.store.database import equals, matchable
 from hubspot_deals.store.models import DatabaseNow, DealRow, JobStatus, ScanJob
+from hubspot_deals.store.sqlite_connection import quick_reads
 
 #: Loads a job without its checkpoint (tens of kilobytes of JSON for a large scan); reading it
 #: raises instead of loading it behind the caller's back.
@@ -54,9 +55,7 @@ def _serving_query(shape: str, checkpoint: bool) -> Select[ScanJob]:
     org = ScanJob.organization_id
     narrowed = {"none": org.is_(None), "nothing": false(), "org": org == bindparam("org")}
     query = query.where(narrowed[shape]) if shape in narrowed else query
-    if not checkpoint:
-        query = query.options(_WITHOUT_CHECKPOINT)
-    return query.limit(1)
+    return (query if checkpoint else query.options(_WITHOUT_CHECKPOINT)).limit(1)
 
 
 def scoped(query: AnySelect, org: OrgScope, column: Any = ScanJob.organization_id) -> AnySelect:
@@ -116,9 +115,9 @@ class JobRepository:
     async def runs(self, scan_id: str, org: OrgScope, limit: int) -> Sequence[ScanJob]:
         """The scan id's runs, newest first."""
         query = scoped(select(ScanJob).where(ScanJob.scan_id == scan_id), org)
-        return (
-            await self.session.scalars(query.order_by(ScanJob.created_at.desc()).limit(limit))
-        ).all()
+        newest_first = query.order_by(ScanJob.created_at.desc()).limit(limit)
+        with quick_reads():
+            return (await self.session.scalars(newest_first)).all()
 
     async def run(self, scan_id: str, job_id: str, org: OrgScope) -> ScanJob | None:
         """One run of the scan id (none of another scan id, or of another organization)."""
@@ -144,7 +143,8 @@ class JobRepository:
         large scan, which a results page does not need; reading it would raise)."""
         shape, values = _scope_shape(org)
         query = _serving_query(shape, checkpoint)
-        current = (await self.session.scalars(query, {"scan_id": scan_id} | values)).first()
+        with quick_reads():
+            current = (await self.session.scalars(query, {"scan_id": scan_id} | values)).first()
         return current or await self.newest(scan_id, org)
 
     async def unfinished(self) -> Sequence[str]:

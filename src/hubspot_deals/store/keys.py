@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.store.models import ApiKey
+from hubspot_deals.store.sqlite_connection import quick_reads
 
 KEY_PREFIX = "hsd_"
 
@@ -46,12 +47,14 @@ class KeyRepository:
 
     async def active_count(self) -> int:
         """Asked by every request of an open service: one statement, built once."""
-        return int(await self.session.scalar(_ACTIVE_COUNT) or 0)
+        with quick_reads():
+            return int(await self.session.scalar(_ACTIVE_COUNT) or 0)
 
     async def find(self, key: str) -> ApiKey | None:
         """The active key with this value, if any."""
         query = select(ApiKey).where(ApiKey.key_hash == key_hash(key), ApiKey.revoked_at.is_(None))
-        return (await self.session.scalars(query)).first()
+        with quick_reads():
+            return (await self.session.scalars(query)).first()
 
     async def revoke(self, key_id: str) -> bool:
         record = await self.session.get(ApiKey, key_id)

@@ -21,8 +21,10 @@ import asyncio
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Self
 
 import aiosqlite
@@ -32,6 +34,22 @@ _Result = tuple[Any, list[Any], int, int | None]
 SHARED_THREADS = 2
 #: Waits between two tries of a statement that met another connection's write lock.
 BUSY_FIRST_PAUSE_S, BUSY_LAST_PAUSE_S = 0.001, 0.05
+#: Set while a caller runs reads it knows to be short (``quick_reads``).
+_QUICK: ContextVar[bool] = ContextVar("sqlite_quick_reads", default=False)
+
+
+@contextmanager
+def quick_reads() -> Iterator[None]:
+    """The reads run in this block are short (an index lookup, a page by key): on an idle
+    connection they run on the event loop itself, not on a shared thread. The hop costs more than
+    such a read (waking a thread, the GIL handed over and back: a results page's three hops were a
+    fifth of its CPU); a read that may take long (a count, an export's batch) keeps its hop, so it
+    never holds up the event loop."""
+    token = _QUICK.set(True)
+    try:
+        yield
+    finally:
+        _QUICK.reset(token)
 
 
 class OneHopCursor:
@@ -66,7 +84,15 @@ class OneHopCursor:
             cursor.close()
 
     async def _call(self, sql: str, parameters: Any, many: bool) -> Self:
-        result = await self._connection.patiently(self._run, sql, parameters, many)
+        result = None
+        if _QUICK.get() and not many and self._connection.idle and sql.startswith("SELECT"):
+            try:
+                result = self._run(sql, parameters, many)
+            except sqlite3.OperationalError as exc:  # busy: waited for as any statement is
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                    raise
+        if result is None:
+            result = await self._connection.patiently(self._run, sql, parameters, many)
         self.description, self._rows, self.rowcount, self.lastrowid = result
         return self
 
@@ -133,6 +159,11 @@ class _SharedThreads:
         except RuntimeError:  # the engine is disposed: only a late close comes now, run it here
             self._drain()
 
+    @property
+    def idle(self) -> bool:
+        """No call queued or running: only the event loop queues, so it stays so until it does."""
+        return not self._draining
+
     def _drain(self) -> None:
         while True:
             with self._lock:
@@ -153,12 +184,17 @@ class OneHopConnection(aiosqlite.Connection):
         busy_seconds: float,
     ) -> None:
         super().__init__(connector, 64)
-        self._tx = _SharedThreads(threads)  # type: ignore[assignment]  # in place of its queue
+        self._shared = _SharedThreads(threads)
+        self._tx = self._shared  # type: ignore[assignment]  # in place of its queue
         #: how long a statement waits for another connection's write lock
         self.busy_seconds = busy_seconds
 
     def __await__(self) -> Generator[Any, None, Self]:
         return self._connect().__await__()  # type: ignore[return-value]  # no thread of its own
+
+    @property
+    def idle(self) -> bool:
+        return self._shared.idle
 
     @property
     def raw(self) -> sqlite3.Connection:
