@@ -94,3 +94,20 @@ async def test_quick_reads_run_on_the_event_loop_while_the_connection_is_idle(
                 await busy
     finally:
         await engine.dispose()
+
+
+async def test_connections_opened_for_concurrent_requests_stay_open(tmp_path: Path) -> None:
+    """Sixteen requests at once open sixteen connections, which the pool keeps for the next
+    sixteen (SQLAlchemy's default kept five and opened the rest again every time)."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'pool.db'}")
+    try:
+
+        async def request() -> None:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+                await asyncio.sleep(0.01)  # all sixteen hold theirs at once
+
+        await asyncio.gather(*(request() for _ in range(16)))
+        assert engine.pool.checkedin() == 16  # type: ignore[attr-defined]
+    finally:
+        await engine.dispose()
