@@ -9,7 +9,6 @@ those columns as their stored text, which a response embeds without decoding it
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -248,8 +247,7 @@ class DealRepository:
         values |= filters | ({"after_key": after_key} if keyset else {})
         # unfiltered, by key or from the top: an index walk of ``limit`` rows (a deep offset, or
         # a filter few rows match, may walk many more)
-        quick = (keyset or not offset) and not filters
-        with quick_reads() if quick else contextlib.nullcontext():
+        with quick_reads((keyset or not offset) and not filters):
             rows: Sequence[Row[Any]] = (await self.session.execute(query, values)).all()
         return rows
 
