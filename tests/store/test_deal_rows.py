@@ -10,10 +10,11 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import null, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hubspot_deals.api.presenters import DEAL_ENTRY, deal_body
 from hubspot_deals.store.changes import ADDED, ARCHIVED, LAST_KEY, ChangeRepository
 from hubspot_deals.store.database import session_factory
 from hubspot_deals.store.deals import (
@@ -55,8 +56,13 @@ def row(key: int, **changed: Any) -> dict[str, Any]:
 
 
 #: amounts that 15 significant digits would not give back, and none
-AMOUNTS = {7: 0.1 + 0.2, 8: 123456789.12345679, 9: None, 10: 1e20, 11: 100.0}
-ROWS = [row(k, amount=AMOUNTS.get(k, k + 0.5)) for k in range(1, 301)]
+AMOUNTS = {7: 0.1 + 0.2, 8: 123456789.12345679, 9: None, 10: 1e20, 11: 100.0, 12: 5e-7}
+#: what a row's JSON may hold besides: text to escape, no associations, a property's history
+ODD = {
+    13: {"deal_name": 'Quote " back \\ slash\nline \x01 tab\t', "associations": None},
+    14: {"property_history": {"amount": [{"value": "1", "timestamp": "t"}]}, "owner_id": None},
+}
+ROWS = [row(k, amount=AMOUNTS.get(k, k + 0.5), **ODD.get(k, {})) for k in range(1, 301)]
 
 
 @pytest.fixture
@@ -102,6 +108,31 @@ async def test_a_page_as_stored_text_embeds_as_its_values(
         r["properties"] for r in ROWS[120:170]
     ]
     assert all(d.stage_history is None for d in embedded if d.deal_key % 3)
+
+
+async def test_entries_the_database_writes_are_the_deal_bodies(
+    stored: tuple[AsyncEngine, int],
+) -> None:
+    engine, _ = stored
+    async with session_factory(engine)() as db:
+        # JSON columns may hold SQL NULL too (not only the text null that None is written as)
+        await db.execute(
+            update(DealRow)
+            .where(DealRow.deal_key == 15)
+            .values(associations=null(), merged_from=null(), stage_history=null())
+        )
+        deals = DealRepository(db)
+        entries = await deals.entry_page("j", DealFilter(), DEAL_ENTRY, limit=40, after_key=0)
+        rows = await deals.raw_page("j", DealFilter(), limit=40, after_key=0)
+        later = await deals.entry_page("j", DealFilter(), DEAL_ENTRY, limit=5, offset=290)
+    bodies = [deal_body(d) for d in stored_deals(rows)]
+    written = [orjson.loads(entry) for _, entry in entries]
+    assert [key for key, _ in entries] == [r.deal_key for r in rows] == list(range(1, 41))
+    assert written == bodies  # floats to the last digit: 0.1 + 0.2 is not 0.3
+    assert [list(w) for w in written] == [list(b) for b in bodies]  # the keys in their order
+    assert written[14]["associations"] == {} and written[14]["merged_from"] == []
+    assert "stage_history" not in written[14] and "property_history" in written[13]
+    assert [key for key, _ in later] == list(range(291, 296))
 
 
 async def test_events_built_by_the_database_hold_the_rows_values(

@@ -21,6 +21,7 @@ from hubspot_deals.engine import ScanSpec
 from hubspot_deals.jobs.caches import ResultCaches
 from hubspot_deals.store.credentials import CredentialRepository
 from hubspot_deals.store.crypto import TokenCipher
+from hubspot_deals.store.deal_entries import EntryField
 from hubspot_deals.store.deals import DealFilter, DealRepository, Facets, StoredDeal, stored_deals
 from hubspot_deals.store.jobs import ACTIVE, ANY_ORG, FINISHED, JobPage, JobRepository, OrgScope
 from hubspot_deals.store.models import JobStatus, ScanJob, run_slot
@@ -268,6 +269,25 @@ async def result_rows(
         job.id, where, limit=limit, offset=offset, after_key=after_key
     )
     return total, stored_deals(rows, decoded=decoded)
+
+
+async def result_entries(
+    session: AsyncSession,
+    caches: ResultCaches,
+    job: ScanJob,
+    where: DealFilter,
+    entry: tuple[EntryField, ...],
+    *,
+    limit: int,
+    offset: int = 0,
+    after_key: int | None = None,
+) -> tuple[int, Sequence[Row[int, bytes]]]:
+    """``result_rows`` with each row as (deal key, ``entry`` as JSON the database wrote)."""
+    total = await count_results(session, caches, job, where)
+    rows = await DealRepository(session).entry_page(
+        job.id, where, entry, limit=limit, offset=offset, after_key=after_key
+    )
+    return total, rows
 
 
 async def results_job(

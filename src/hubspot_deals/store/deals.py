@@ -27,11 +27,13 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.store.database import equals, matchable
+from hubspot_deals.store.deal_entries import EntryField, entry_sql
 from hubspot_deals.store.models import DealRow
 from hubspot_deals.store.sqlite_connection import quick_reads
 
@@ -135,10 +137,20 @@ _FILTERED = ("pipeline_id", "deal_stage", "owner_id")
 
 
 @functools.cache
-def _page_query(filtered: tuple[str, ...], keyset: bool, offset: bool) -> Select[Any]:
-    """``raw_page``'s query, built once per shape with its values bound at execution (a results
-    page spent more on building and keying a new statement than on SQLite's work)."""
-    query = select(*_STORED_COLUMNS).where(_TABLE.c.job_id == bindparam("job_id"))
+def _page_query(
+    filtered: tuple[str, ...],
+    keyset: bool,
+    offset: bool,
+    entry: tuple[EntryField, ...] = (),
+    dialect: str = "",
+) -> Select[Any]:
+    """A page's query, built once per shape with its values bound at execution (a results page
+    spent more on building and keying a new statement than on SQLite's work): the stored
+    columns, or with ``entry`` the deal key and the entry the database writes (``dialect``'s)."""
+    columns = (
+        [_TABLE.c.deal_key, literal_column(entry_sql(entry, dialect))] if entry else _STORED_COLUMNS
+    )
+    query = select(*columns).where(_TABLE.c.job_id == bindparam("job_id"))
     for name in filtered:
         query = query.where(_TABLE.c[name] == bindparam(name))
     if keyset:
@@ -238,17 +250,42 @@ class DealRepository:
     ) -> Sequence[Row[Any]]:
         """One page of rows (by offset, or keyset past ``after_key``: as fast at any depth) with
         their JSON as the stored text, for ``stored_deals``."""
+        return await self._page(job_id, where, (), limit, offset, after_key)
+
+    async def entry_page(
+        self,
+        job_id: str,
+        where: DealFilter,
+        entry: tuple[EntryField, ...],
+        *,
+        limit: int,
+        offset: int = 0,
+        after_key: int | None = None,
+    ) -> Sequence[Row[int, bytes]]:
+        """``raw_page``'s rows as (deal key, ``entry`` as JSON the database wrote)."""
+        return await self._page(job_id, where, entry, limit, offset, after_key)
+
+    async def _page(
+        self,
+        job_id: str,
+        where: DealFilter,
+        entry: tuple[EntryField, ...],
+        limit: int,
+        offset: int,
+        after_key: int | None,
+    ) -> Sequence[Any]:
         filters = where.values()
         if not all(map(matchable, filters.values())):
             return []
         keyset = after_key is not None
-        query = _page_query(tuple(filters), keyset, bool(offset) and not keyset)
+        dialect = self.session.get_bind().dialect.name if entry else ""
+        query = _page_query(tuple(filters), keyset, bool(offset) and not keyset, entry, dialect)
         values: dict[str, Any] = {"job_id": job_id, "limit": limit, "offset": offset}
         values |= filters | ({"after_key": after_key} if keyset else {})
         # unfiltered, by key or from the top: an index walk of ``limit`` rows (a deep offset, or
         # a filter few rows match, may walk many more)
         with quick_reads((keyset or not offset) and not filters):
-            rows: Sequence[Row[Any]] = (await self.session.execute(query, values)).all()
+            rows: Sequence[Any] = (await self.session.execute(query, values)).all()
         return rows
 
     async def raw_batches(

@@ -20,6 +20,7 @@ from hubspot_deals.api.deps import (
 from hubspot_deals.api.errors import ValidationFailed
 from hubspot_deals.api.exports import MEDIA_TYPES, ExportFormat, ExportTable, export_response
 from hubspot_deals.api.json_body import json_body
+from hubspot_deals.api.presenters import DEAL_ENTRY
 from hubspot_deals.api.quotas import charge_download
 from hubspot_deals.api.requests import SCAN_ID_PATTERN, SCAN_ID_RE, StartScanRequest
 from hubspot_deals.api.schemas import (
@@ -211,32 +212,31 @@ async def results(
     if cursor is not None:
         position = _position(cursor, "page" in request.query_params, job.id, query)
         offset = position.offset
-        total, rows = await service.result_rows(
-            db, rt.results, job, where, limit=page_size, after_key=position.deal_key, decoded=False
+        total, rows = await service.result_entries(
+            db, rt.results, job, where, DEAL_ENTRY, limit=page_size, after_key=position.deal_key
         )
         page = offset // page_size + 1
     else:
         offset = (page - 1) * page_size
-        total, rows = await service.result_rows(
-            db, rt.results, job, where, limit=page_size, offset=offset, decoded=False
+        total, rows = await service.result_entries(
+            db, rt.results, job, where, DEAL_ENTRY, limit=page_size, offset=offset
         )
     more = bool(rows) and offset + len(rows) < total
     next_cursor = (
-        presenters.encode_cursor(
-            presenters.Cursor(job.id, query, rows[-1].deal_key, offset + len(rows))
-        )
+        presenters.encode_cursor(presenters.Cursor(job.id, query, rows[-1][0], offset + len(rows)))
         if more
         else None
     )
-    # built to the ResultsResponse shape (tests hold it) and encoded by orjson as is, the JSON
-    # columns embedded as stored: validating or decoding up to 500 deals again would cost more
-    # than reading them
+    # built to the ResultsResponse shape (tests hold it) and encoded by orjson as is, the deals
+    # as the database wrote them (store/deal_entries.py): validating, decoding and encoding up
+    # to 500 deals again would cost more than reading them
+    deals = b"[" + b",".join(entry for _, entry in rows) + b"]"
     body = {
         "scanId": job.scan_id,
         "status": job.status,
         "partial": job.status != JobStatus.COMPLETED,
         "pagination": presenters.pagination(page, page_size, total, next_cursor),
-        "deals": [presenters.deal_body(r) for r in rows],
+        "deals": orjson.Fragment(deals),
     }
     response = Response(orjson.dumps(body), media_type="application/json")
     await charge_download(request, job.organization_id, len(response.body))
