@@ -1,6 +1,6 @@
 """The deal rows' fast paths on both databases: the driver-level upsert writes what the ORM reads
 back, its byte count is the rows' JSON, a page read as stored text embeds as the values would,
-the events the database builds from rows hold the rows' values, and SQLite's one-hop cursor
+the entries the database writes for a results page are the presenter's deal bodies, the events the database builds from rows hold the rows' values, and SQLite's one-hop cursor
 behaves as a DBAPI cursor (row counts, errors, every row fetched)."""
 
 from __future__ import annotations
@@ -103,11 +103,9 @@ async def test_a_page_as_stored_text_embeds_as_its_values(
     assert [r.deal_key for r in raw] == list(range(121, 171))
     as_text = [orjson.loads(orjson.dumps(spliced_values(r))) for r in raw]
     assert as_text == ROWS[120:170]
-    embedded = stored_deals(raw, decoded=False)
-    assert [orjson.loads(orjson.dumps(d.properties)) for d in embedded] == [
-        r["properties"] for r in ROWS[120:170]
-    ]
-    assert all(d.stage_history is None for d in embedded if d.deal_key % 3)
+    decoded = stored_deals(raw)
+    assert [d.properties for d in decoded] == [r["properties"] for r in ROWS[120:170]]
+    assert all(d.stage_history is None for d in decoded if d.deal_key % 3)
 
 
 async def test_entries_the_database_writes_are_the_deal_bodies(

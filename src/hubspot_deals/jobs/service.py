@@ -260,15 +260,14 @@ async def result_rows(
     limit: int,
     offset: int = 0,
     after_key: int | None = None,
-    decoded: bool = True,
 ) -> tuple[int, list[StoredDeal]]:
-    """How many of a run's rows ``where`` admits, and one page of them: by ``offset``, or past
-    ``after_key`` (keyset) when given; their JSON decoded, or as text to embed in a response."""
+    """How many of a run's rows ``where`` admits, and one page of them (their JSON decoded): by
+    ``offset``, or past ``after_key`` (keyset) when given."""
     total = await count_results(session, caches, job, where)
     rows = await DealRepository(session).raw_page(
         job.id, where, limit=limit, offset=offset, after_key=after_key
     )
-    return total, stored_deals(rows, decoded=decoded)
+    return total, stored_deals(rows)
 
 
 async def result_entries(

@@ -89,8 +89,7 @@ class StoredDeal(NamedTuple):
     deal_type: str | None
     is_archived: bool
     deal_url: str | None
-    #: the JSON columns: decoded, or (``stored_deals(..., decoded=False)``) the stored text as an
-    #: ``orjson.Fragment`` for a response to embed, None where the column holds null
+    #: the JSON columns, decoded; None where the column holds null
     properties: Any
     associations: Any
     stage_history: Any
@@ -106,18 +105,15 @@ _STORED_COLUMNS = [
 _JSON_AT = [at for at, name in enumerate(StoredDeal._fields) if name in JSON_COLUMNS]
 
 
-def stored_deals(rows: Sequence[Row[Any]], *, decoded: bool = True) -> list[StoredDeal]:
+def stored_deals(rows: Sequence[Row[Any]]) -> list[StoredDeal]:
     """Rows read with ``_STORED_COLUMNS`` (``raw_batches``, ``raw_page``) as records, their JSON
-    decoded (CPU work for a thread), or kept as text for a response to embed."""
+    decoded (CPU work for a thread when there are many)."""
     records = []
     for row in rows:
         values = list(row)
         for at in _JSON_AT:
             text = values[at]
-            if text is None or text == "null":
-                values[at] = None
-            else:
-                values[at] = orjson.loads(text) if decoded else orjson.Fragment(text)
+            values[at] = None if text is None or text == "null" else orjson.loads(text)
         records.append(StoredDeal._make(values))
     return records
 
