@@ -1,7 +1,8 @@
 """The deal rows' fast paths on both databases: the driver-level upsert writes what the ORM reads
 back, its byte count is the rows' JSON, a page read as stored text embeds as the values would,
-the entries the database writes for a results page are the presenter's deal bodies, the events the database builds from rows hold the rows' values, and SQLite's one-hop cursor
-behaves as a DBAPI cursor (row counts, errors, every row fetched)."""
+the entries the database writes for a results page are the presenter's deal bodies, the events
+the database builds from rows hold the rows' values, and SQLite's one-hop cursor behaves as a
+DBAPI cursor (row counts, errors, every row fetched)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from hubspot_deals.jobs.status_body import (
     time_remaining,
 )
 from hubspot_deals.jobs.status_body import status_body as status_body
-from hubspot_deals.store.deal_entries import EntryField, Kind
+from hubspot_deals.store.deal_entries import Entry, EntryField, Kind
 from hubspot_deals.store.deals import DealFilter, StoredDeal
 from hubspot_deals.store.models import Credential, JobStatus, ScanJob
 
@@ -57,29 +57,31 @@ def list_item(job: ScanJob) -> dict[str, Any]:
 
 #: ``deal_body`` as the database writes it (store/deal_entries.py), for results pages: the same
 #: keys in the same order (a test holds the two to the same JSON).
-DEAL_ENTRY = (
-    EntryField("id", "row_id", Kind.RESULT_ID),
-    EntryField("deal_id", "deal_id", Kind.TEXT),
-    EntryField("deal_name", "deal_name", Kind.TEXT),
-    EntryField("amount", "amount", Kind.NUMBER),
-    EntryField("currency", "currency", Kind.TEXT),
-    EntryField("deal_stage", "deal_stage", Kind.TEXT),
-    EntryField("deal_stage_label", "deal_stage_label", Kind.TEXT),
-    EntryField("pipeline_id", "pipeline_id", Kind.TEXT),
-    EntryField("pipeline_label", "pipeline_label", Kind.TEXT),
-    EntryField("close_date", "close_date", Kind.TEXT),
-    EntryField("deal_created_at", "deal_created_at", Kind.TEXT),
-    EntryField("deal_updated_at", "deal_updated_at", Kind.TEXT),
-    EntryField("owner_id", "owner_id", Kind.TEXT),
-    EntryField("owner_email", "owner_email", Kind.TEXT),
-    EntryField("deal_type", "deal_type", Kind.TEXT),
-    EntryField("is_archived", "is_archived", Kind.BOOLEAN),
-    EntryField("deal_url", "deal_url", Kind.TEXT),
-    EntryField("properties", "properties", Kind.JSON),
-    EntryField("associations", "associations", Kind.JSON_OR_OBJECT),
-    EntryField("stage_history", "stage_history", Kind.JSON_IF_SET),
-    EntryField("merged_from", "merged_from", Kind.JSON_OR_LIST),
-    EntryField("property_history", "property_history", Kind.JSON_IF_SET),
+DEAL_ENTRY = Entry(
+    (
+        EntryField("id", "row_id", Kind.RESULT_ID),
+        EntryField("deal_id", "deal_id", Kind.TEXT),
+        EntryField("deal_name", "deal_name", Kind.TEXT),
+        EntryField("amount", "amount", Kind.NUMBER),
+        EntryField("currency", "currency", Kind.TEXT),
+        EntryField("deal_stage", "deal_stage", Kind.TEXT),
+        EntryField("deal_stage_label", "deal_stage_label", Kind.TEXT),
+        EntryField("pipeline_id", "pipeline_id", Kind.TEXT),
+        EntryField("pipeline_label", "pipeline_label", Kind.TEXT),
+        EntryField("close_date", "close_date", Kind.TEXT),
+        EntryField("deal_created_at", "deal_created_at", Kind.TEXT),
+        EntryField("deal_updated_at", "deal_updated_at", Kind.TEXT),
+        EntryField("owner_id", "owner_id", Kind.TEXT),
+        EntryField("owner_email", "owner_email", Kind.TEXT),
+        EntryField("deal_type", "deal_type", Kind.TEXT),
+        EntryField("is_archived", "is_archived", Kind.BOOLEAN),
+        EntryField("deal_url", "deal_url", Kind.TEXT),
+        EntryField("properties", "properties", Kind.JSON),
+        EntryField("associations", "associations", Kind.JSON_OR_OBJECT),
+        EntryField("stage_history", "stage_history", Kind.JSON_IF_SET),
+        EntryField("merged_from", "merged_from", Kind.JSON_OR_LIST),
+        EntryField("property_history", "property_history", Kind.JSON_IF_SET),
+    )
 )
 
 

@@ -21,7 +21,7 @@ from hubspot_deals.engine import ScanSpec
 from hubspot_deals.jobs.caches import ResultCaches
 from hubspot_deals.store.credentials import CredentialRepository
 from hubspot_deals.store.crypto import TokenCipher
-from hubspot_deals.store.deal_entries import EntryField
+from hubspot_deals.store.deal_entries import Entry
 from hubspot_deals.store.deals import DealFilter, DealRepository, Facets, StoredDeal, stored_deals
 from hubspot_deals.store.jobs import ACTIVE, ANY_ORG, FINISHED, JobPage, JobRepository, OrgScope
 from hubspot_deals.store.models import JobStatus, ScanJob, run_slot
@@ -275,7 +275,7 @@ async def result_entries(
     caches: ResultCaches,
     job: ScanJob,
     where: DealFilter,
-    entry: tuple[EntryField, ...],
+    entry: Entry,
     *,
     limit: int,
     offset: int = 0,

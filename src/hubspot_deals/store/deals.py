@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.store.database import equals, matchable
-from hubspot_deals.store.deal_entries import EntryField, entry_sql
+from hubspot_deals.store.deal_entries import Entry, entry_sql
 from hubspot_deals.store.models import DealRow
 from hubspot_deals.store.sqlite_connection import quick_reads
 
@@ -137,7 +137,7 @@ def _page_query(
     filtered: tuple[str, ...],
     keyset: bool,
     offset: bool,
-    entry: tuple[EntryField, ...] = (),
+    entry: Entry | None = None,
     dialect: str = "",
 ) -> Select[Any]:
     """A page's query, built once per shape with its values bound at execution (a results page
@@ -246,13 +246,13 @@ class DealRepository:
     ) -> Sequence[Row[Any]]:
         """One page of rows (by offset, or keyset past ``after_key``: as fast at any depth) with
         their JSON as the stored text, for ``stored_deals``."""
-        return await self._page(job_id, where, (), limit, offset, after_key)
+        return await self._page(job_id, where, None, limit, offset, after_key)
 
     async def entry_page(
         self,
         job_id: str,
         where: DealFilter,
-        entry: tuple[EntryField, ...],
+        entry: Entry,
         *,
         limit: int,
         offset: int = 0,
@@ -265,7 +265,7 @@ class DealRepository:
         self,
         job_id: str,
         where: DealFilter,
-        entry: tuple[EntryField, ...],
+        entry: Entry | None,
         limit: int,
         offset: int,
         after_key: int | None,

@@ -41,10 +41,10 @@ _QUICK: ContextVar[bool] = ContextVar("sqlite_quick_reads", default=False)
 @contextmanager
 def quick_reads(quick: bool = True) -> Iterator[None]:
     """The reads run in this block are short (an index lookup, a page by key), unless ``quick``
-    is false: on an idle connection they run on the event loop itself, not on a shared thread. The hop costs more than
-    such a read (waking a thread, the GIL handed over and back: a results page's three hops were a
-    fifth of its CPU); a read that may take long (a count, an export's batch) keeps its hop, so it
-    never holds up the event loop."""
+    is false: on an idle connection they run on the event loop itself, not on a shared thread.
+    The hop costs more than such a read (waking a thread, the GIL handed over and back: a results
+    page's three hops were a fifth of its CPU); a read that may take long (a count, an export's
+    batch) keeps its hop, so it never holds up the event loop."""
     token = _QUICK.set(quick)
     try:
         yield
