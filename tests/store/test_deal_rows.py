@@ -62,6 +62,8 @@ AMOUNTS = {7: 0.1 + 0.2, 8: 123456789.12345679, 9: None, 10: 1e20, 11: 100.0, 12
 ODD = {
     13: {"deal_name": 'Quote " back \\ slash\nline \x01 tab\t', "associations": None},
     14: {"property_history": {"amount": [{"value": "1", "timestamp": "t"}]}, "owner_id": None},
+    # text ending a run of text fields (which SQLite writes as one object, its braces cut off)
+    16: {"deal_name": "braces {}}", "deal_type": "}", "deal_url": "{"},
 }
 ROWS = [row(k, amount=AMOUNTS.get(k, k + 0.5), **ODD.get(k, {})) for k in range(1, 301)]
 
