@@ -67,7 +67,9 @@ def _value(field: EntryField, dialect: str) -> str:
     column, kind = field.column, field.kind
     sqlite = dialect == "sqlite"
     if kind is Kind.RESULT_ID:  # (SQLite's is written by the entry's own printf)
-        digits = f"CASE WHEN {column} < 100 THEN lpad({column}::text, 3, '0') ELSE {column}::text END"
+        digits = (
+            f"CASE WHEN {column} < 100 THEN lpad({column}::text, 3, '0') ELSE {column}::text END"
+        )
         return f"""'"result_' || {digits} || '"'"""
     if kind is Kind.TEXT:
         return f"json_quote({column})" if sqlite else f"COALESCE(to_json({column})::text, 'null')"
