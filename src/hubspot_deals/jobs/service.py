@@ -341,8 +341,9 @@ async def queue_of(session: AsyncSession, job: ScanJob, limit: int) -> Queue | N
 
 
 async def newest_run(session: AsyncSession, scan_id: str, scope: OrgScope) -> ScanJob | None:
-    """The scan id's newest run, whatever its status (what status pages show)."""
-    return await JobRepository(session).newest(scan_id, scope)
+    """The scan id's newest run, whatever its status (what status pages show), without its
+    checkpoint: a large scan's is some 75 KB of JSON, which every status poll decoded."""
+    return await JobRepository(session).newest(scan_id, scope, checkpoint=False)
 
 
 async def run_of(session: AsyncSession, scan_id: str, job_id: str, scope: OrgScope) -> ScanJob:
@@ -356,7 +357,7 @@ async def run_of(session: AsyncSession, scan_id: str, job_id: str, scope: OrgSco
 async def run_history(
     session: AsyncSession, scan_id: str, scope: OrgScope, limit: int
 ) -> Sequence[ScanJob]:
-    return await JobRepository(session).runs(scan_id, scope, limit)
+    return await JobRepository(session).runs(scan_id, scope, limit, checkpoint=False)
 
 
 async def list_runs(

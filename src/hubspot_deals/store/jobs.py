@@ -10,7 +10,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import Select, and_, bindparam, false, func, or_, select, text, tuple_, update
+from sqlalchemy import (
+    ColumnExpressionArgument,
+    Select,
+    and_,
+    bindparam,
+    false,
+    func,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
@@ -47,15 +59,30 @@ def _scope_shape(org: OrgScope) -> tuple[str, dict[str, Any]]:
     return ("org", {"org": org}) if matchable(org) else ("nothing", {})
 
 
-@functools.cache
-def _serving_query(shape: str, checkpoint: bool) -> Select[ScanJob]:
-    """``serving``'s query, built once per shape, its values bound at execution: a new statement
-    a request cost more to build and key than SQLite took to run it."""
-    query = select(ScanJob).where(ScanJob.scan_id == bindparam("scan_id"), ScanJob.is_current)
+def _prebuilt(
+    shape: str, checkpoint: bool, *where: ColumnExpressionArgument[bool]
+) -> Select[ScanJob]:
+    """Jobs ``where`` holds within the org scope ``shape``, its values bound at execution: a
+    query built once per shape, where a new statement a request cost more to build and key than
+    SQLite took to run it."""
     org = ScanJob.organization_id
     narrowed = {"none": org.is_(None), "nothing": false(), "org": org == bindparam("org")}
-    query = query.where(narrowed[shape]) if shape in narrowed else query
-    return (query if checkpoint else query.options(_WITHOUT_CHECKPOINT)).limit(1)
+    query = select(ScanJob).where(*where, *([narrowed[shape]] if shape in narrowed else []))
+    return query if checkpoint else query.options(_WITHOUT_CHECKPOINT)
+
+
+@functools.cache
+def _serving_query(shape: str, checkpoint: bool) -> Select[ScanJob]:
+    """``serving``'s query."""
+    scan = ScanJob.scan_id == bindparam("scan_id")
+    return _prebuilt(shape, checkpoint, scan, ScanJob.is_current).limit(1)
+
+
+@functools.cache
+def _runs_query(shape: str, checkpoint: bool) -> Select[ScanJob]:
+    """``runs``' query, newest first."""
+    runs = _prebuilt(shape, checkpoint, ScanJob.scan_id == bindparam("scan_id"))
+    return runs.order_by(ScanJob.created_at.desc()).limit(bindparam("limit"))
 
 
 def scoped(query: AnySelect, org: OrgScope, column: Any = ScanJob.organization_id) -> AnySelect:
@@ -108,16 +135,20 @@ class JobRepository:
             return await self.session.get(ScanJob, job_id)
         return await self.session.get(ScanJob, job_id, options=[_WITHOUT_CHECKPOINT])
 
-    async def newest(self, scan_id: str, org: OrgScope = ANY_ORG) -> ScanJob | None:
-        runs = await self.runs(scan_id, org, limit=1)
+    async def newest(
+        self, scan_id: str, org: OrgScope = ANY_ORG, *, checkpoint: bool = True
+    ) -> ScanJob | None:
+        runs = await self.runs(scan_id, org, limit=1, checkpoint=checkpoint)
         return runs[0] if runs else None
 
-    async def runs(self, scan_id: str, org: OrgScope, limit: int) -> Sequence[ScanJob]:
-        """The scan id's runs, newest first."""
-        query = scoped(select(ScanJob).where(ScanJob.scan_id == scan_id), org)
-        newest_first = query.order_by(ScanJob.created_at.desc()).limit(limit)
+    async def runs(
+        self, scan_id: str, org: OrgScope, limit: int, *, checkpoint: bool = True
+    ) -> Sequence[ScanJob]:
+        """The scan id's runs, newest first; ``checkpoint=False`` as ``get``'s."""
+        shape, values = _scope_shape(org)
+        values |= {"scan_id": scan_id, "limit": limit}
         with quick_reads():
-            return (await self.session.scalars(newest_first)).all()
+            return (await self.session.scalars(_runs_query(shape, checkpoint), values)).all()
 
     async def run(self, scan_id: str, job_id: str, org: OrgScope) -> ScanJob | None:
         """One run of the scan id (none of another scan id, or of another organization)."""
@@ -145,7 +176,7 @@ class JobRepository:
         query = _serving_query(shape, checkpoint)
         with quick_reads():
             current = (await self.session.scalars(query, {"scan_id": scan_id} | values)).first()
-        return current or await self.newest(scan_id, org)
+        return current or await self.newest(scan_id, org, checkpoint=checkpoint)
 
     async def unfinished(self) -> Sequence[str]:
         """Jobs a stopped process left pending or running, oldest first."""
