@@ -295,12 +295,12 @@ async def results_job(
     scope: OrgScope = ANY_ORG,
     *,
     partial: bool = False,
-    checkpoint: bool = True,
+    brief: bool = False,
 ) -> ScanJob:
     """The job whose rows are served: the current completed run, else the newest run, whose rows
     are served only when the caller asks for ``partial`` ones (the spec's 404 otherwise).
-    ``checkpoint=False``: without its checkpoint (``JobRepository.serving``)."""
-    job = await JobRepository(session).serving(scan_id, scope, checkpoint=checkpoint)
+    ``brief``: only what a results page reads of it (``JobRepository.serving``)."""
+    job = await JobRepository(session).serving(scan_id, scope, brief=brief)
     if job is None:
         raise ScanNotFound("Scan not found", scanId=scan_id)
     if job.status == JobStatus.COMPLETED or partial:

@@ -205,7 +205,7 @@ async def results(
 ) -> Response:
     """Extracted deals by page number, or by ``cursor`` (keyset: as fast on page 20,000 as on 1)."""
     job = await service.results_job(
-        db, checked_scan_id(scan_id), scope, partial=partial, checkpoint=False
+        db, checked_scan_id(scan_id), scope, partial=partial, brief=True
     )
     where = DealFilter(pipeline, dealstage, owner_id)
     query = presenters.query_fingerprint(where)
