@@ -66,7 +66,8 @@ def _value(field: EntryField, dialect: str) -> str:
     """The SQL of a field's JSON value, as text."""
     column, kind = field.column, field.kind
     sqlite = dialect == "sqlite"
-    if kind is Kind.RESULT_ID:  # (SQLite's is written by the entry's own printf)
+    if kind is Kind.RESULT_ID:
+        assert not sqlite, "SQLite's is the entry template's own %03d (_sqlite_entry)"
         digits = (
             f"CASE WHEN {column} < 100 THEN lpad({column}::text, 3, '0') ELSE {column}::text END"
         )

@@ -4,48 +4,19 @@ unique across the service)."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import (
-    ColumnExpressionArgument,
-    Select,
-    and_,
-    bindparam,
-    false,
-    func,
-    or_,
-    select,
-    text,
-    tuple_,
-    update,
-)
+from sqlalchemy import Select, and_, func, or_, select, text, tuple_, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer, load_only
-from sqlalchemy.sql.base import ExecutableOption
 
 from hubspot_deals.store.database import equals, matchable
+from hubspot_deals.store.job_reads import WITHOUT_CHECKPOINT, runs_query, serving_query
 from hubspot_deals.store.models import DatabaseNow, DealRow, JobStatus, ScanJob
 from hubspot_deals.store.sqlite_connection import quick_reads
-
-#: Loads a job without its checkpoint (tens of kilobytes of JSON for a large scan); reading it
-#: raises instead of loading it behind the caller's back.
-_WITHOUT_CHECKPOINT = defer(ScanJob.checkpoint, raiseload=True)
-#: Loads only what a results page reads of its job (which run, whose, how far): the other
-#: columns, JSON among them, cost a results request a quarter of its job read; they raise so.
-_BRIEF = load_only(
-    ScanJob.id,
-    ScanJob.scan_id,
-    ScanJob.organization_id,
-    ScanJob.status,
-    ScanJob.processed_items,
-    ScanJob.total_items,
-    raiseload=True,
-)
 
 ACTIVE: Final = (JobStatus.PENDING, JobStatus.RUNNING)
 FINISHED: Final = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
@@ -69,33 +40,6 @@ def _scope_shape(org: OrgScope) -> tuple[str, dict[str, Any]]:
     if org is None or isinstance(org, _AnyOrg):
         return ("none" if org is None else "any"), {}
     return ("org", {"org": org}) if matchable(org) else ("nothing", {})
-
-
-def _prebuilt(
-    shape: str, load: ExecutableOption | None, *where: ColumnExpressionArgument[bool]
-) -> Select[ScanJob]:
-    """Jobs ``where`` holds within the org scope ``shape``, its values bound at execution: a
-    query built once per shape, where a new statement a request cost more to build and key than
-    SQLite took to run it."""
-    org = ScanJob.organization_id
-    narrowed = {"none": org.is_(None), "nothing": false(), "org": org == bindparam("org")}
-    query = select(ScanJob).where(*where, *([narrowed[shape]] if shape in narrowed else []))
-    return query if load is None else query.options(load)
-
-
-@functools.cache
-def _serving_query(shape: str, brief: bool) -> Select[ScanJob]:
-    """``serving``'s query."""
-    scan = ScanJob.scan_id == bindparam("scan_id")
-    return _prebuilt(shape, _BRIEF if brief else None, scan, ScanJob.is_current).limit(1)
-
-
-@functools.cache
-def _runs_query(shape: str, checkpoint: bool) -> Select[ScanJob]:
-    """``runs``' query, newest first."""
-    load = None if checkpoint else _WITHOUT_CHECKPOINT
-    runs = _prebuilt(shape, load, ScanJob.scan_id == bindparam("scan_id"))
-    return runs.order_by(ScanJob.created_at.desc()).limit(bindparam("limit"))
 
 
 def scoped(query: AnySelect, org: OrgScope, column: Any = ScanJob.organization_id) -> AnySelect:
@@ -146,7 +90,7 @@ class JobRepository:
         scan) for whoever only writes a new one: reading it would raise."""
         if checkpoint:
             return await self.session.get(ScanJob, job_id)
-        return await self.session.get(ScanJob, job_id, options=[_WITHOUT_CHECKPOINT])
+        return await self.session.get(ScanJob, job_id, options=[WITHOUT_CHECKPOINT])
 
     async def newest(
         self, scan_id: str, org: OrgScope = ANY_ORG, *, checkpoint: bool = True
@@ -161,7 +105,7 @@ class JobRepository:
         shape, values = _scope_shape(org)
         values |= {"scan_id": scan_id, "limit": limit}
         with quick_reads():
-            return (await self.session.scalars(_runs_query(shape, checkpoint), values)).all()
+            return (await self.session.scalars(runs_query(shape, checkpoint), values)).all()
 
     async def run(self, scan_id: str, job_id: str, org: OrgScope) -> ScanJob | None:
         """One run of the scan id (none of another scan id, or of another organization)."""
@@ -183,13 +127,13 @@ class JobRepository:
         self, scan_id: str, org: OrgScope = ANY_ORG, *, brief: bool = False
     ) -> ScanJob | None:
         """The job whose deals the results endpoint serves: the current completed run, else the
-        newest. ``brief``: only the columns a results page reads (``_BRIEF``; the newest run
-        without its checkpoint)."""
+        newest; without its checkpoint, and with ``brief`` only the columns a results page reads
+        (``_BRIEF``; the newest run, a rarer case, whole but for its checkpoint)."""
         shape, values = _scope_shape(org)
-        query = _serving_query(shape, brief)
+        query = serving_query(shape, brief)
         with quick_reads():
             current = (await self.session.scalars(query, {"scan_id": scan_id} | values)).first()
-        return current or await self.newest(scan_id, org, checkpoint=not brief)
+        return current or await self.newest(scan_id, org, checkpoint=False)
 
     async def unfinished(self) -> Sequence[str]:
         """Jobs a stopped process left pending or running, oldest first."""
