@@ -145,9 +145,11 @@ class TestStoredFigures:
         assert statuses["401"] >= 1
         limited = by_label(hubspot, "hubspot_deals_hubspot_rate_limited_total", "policy")
         assert limited == {"TEN_SECONDLY_ROLLING": statuses["429"]}
-        # the good scans completed, so each of their faulted attempts was tried again
+        # the good scans completed, so each of their faulted attempts was tried again, but for a
+        # list page's retry still waiting for a slot when a search worker took over its range: the
+        # plan cancels it (engine/plan.py, _steal), which one CI run in many saw once
         retries = total(hubspot, "hubspot_deals_hubspot_retries_total")
-        assert retries == statuses["429"] + statuses["503"] + dropped
+        assert 0 <= statuses["429"] + statuses["503"] + dropped - retries <= 2
 
         per_endpoint = by_label(hubspot, "hubspot_deals_hubspot_requests_total", "endpoint")
         assert "GET /account-info/2026-09/details" in per_endpoint
