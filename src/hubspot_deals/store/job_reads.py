@@ -1,16 +1,21 @@
 """Reads of jobs built once: a statement built and keyed by SQLAlchemy anew for each request cost
-more than SQLite took to run it, so these are built once per organization scope (``shape``, from
-``store.jobs``) and what they load of a job, their values bound at execution."""
+more than SQLite took to run it, so these are built once per organization scope's shape
+(``scope_shape``) and what they load of a job, their values bound at execution."""
 
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnExpressionArgument, Select, bindparam, false, select
 from sqlalchemy.orm import defer, load_only
 from sqlalchemy.sql.base import ExecutableOption
 
+from hubspot_deals.store.database import matchable
 from hubspot_deals.store.models import ScanJob
+
+if TYPE_CHECKING:
+    from hubspot_deals.store.jobs import OrgScope
 
 #: Loads a job without its checkpoint (tens of kilobytes of JSON for a large scan); reading it
 #: raises instead of loading it behind the caller's back.
@@ -26,6 +31,15 @@ BRIEF = load_only(
     ScanJob.total_items,
     raiseload=True,
 )
+
+
+def scope_shape(org: OrgScope) -> tuple[str, dict[str, Any]]:
+    """How ``org`` narrows a prebuilt query (``_prebuilt``), and what it binds."""
+    if org is None:
+        return "none", {}
+    if not isinstance(org, str):  # ANY_ORG
+        return "any", {}
+    return ("org", {"org": org}) if matchable(org) else ("nothing", {})
 
 
 def _prebuilt(

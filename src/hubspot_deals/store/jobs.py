@@ -13,8 +13,13 @@ from sqlalchemy import Select, and_, func, or_, select, text, tuple_, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hubspot_deals.store.database import equals, matchable
-from hubspot_deals.store.job_reads import WITHOUT_CHECKPOINT, runs_query, serving_query
+from hubspot_deals.store.database import equals
+from hubspot_deals.store.job_reads import (
+    WITHOUT_CHECKPOINT,
+    runs_query,
+    scope_shape,
+    serving_query,
+)
 from hubspot_deals.store.models import DatabaseNow, DealRow, JobStatus, ScanJob
 from hubspot_deals.store.sqlite_connection import quick_reads
 
@@ -33,13 +38,6 @@ OrgScope = str | None | _AnyOrg
 
 #: any SELECT, whatever its columns
 AnySelect = TypeVar("AnySelect", bound=Select[*tuple[Any, ...]])
-
-
-def _scope_shape(org: OrgScope) -> tuple[str, dict[str, Any]]:
-    """How ``org`` narrows a query, and what it binds: a prebuilt query is keyed by the shape."""
-    if org is None or isinstance(org, _AnyOrg):
-        return ("none" if org is None else "any"), {}
-    return ("org", {"org": org}) if matchable(org) else ("nothing", {})
 
 
 def scoped(query: AnySelect, org: OrgScope, column: Any = ScanJob.organization_id) -> AnySelect:
@@ -102,7 +100,7 @@ class JobRepository:
         self, scan_id: str, org: OrgScope, limit: int, *, checkpoint: bool = True
     ) -> Sequence[ScanJob]:
         """The scan id's runs, newest first; ``checkpoint=False`` as ``get``'s."""
-        shape, values = _scope_shape(org)
+        shape, values = scope_shape(org)
         values |= {"scan_id": scan_id, "limit": limit}
         with quick_reads():
             return (await self.session.scalars(runs_query(shape, checkpoint), values)).all()
@@ -128,8 +126,8 @@ class JobRepository:
     ) -> ScanJob | None:
         """The job whose deals the results endpoint serves: the current completed run, else the
         newest; without its checkpoint, and with ``brief`` only the columns a results page reads
-        (``_BRIEF``; the newest run, a rarer case, whole but for its checkpoint)."""
-        shape, values = _scope_shape(org)
+        (``job_reads.BRIEF``; the newest run, a rarer case, whole but for its checkpoint)."""
+        shape, values = scope_shape(org)
         query = serving_query(shape, brief)
         with quick_reads():
             current = (await self.session.scalars(query, {"scan_id": scan_id} | values)).first()
