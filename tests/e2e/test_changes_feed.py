@@ -1,7 +1,8 @@
 """The changes feed end to end, in both modes: a consumer that applies ``GET /scan/changes`` after
 every run holds exactly the results of the latest completed run, field by field, through full and
 incremental runs over a churning portal (creates, updates, archives, deletes, merges), a full
-re-run, a run still going, a cancelled run and a failed one (whose events never show)."""
+re-run, a run still going, a cancelled run and a failed one (whose events never show); and one
+that reads the whole feed at the end holds them too."""
 
 from __future__ import annotations
 
@@ -195,6 +196,12 @@ def test_applying_the_feed_rebuilds_the_results(churning: Portal) -> None:
     assert counts(events)["added"] > 8  # both churns the unfinished runs saw, seen again
     assert not set(unfinished) & live.runs
     live.holds_the_results()
+
+    # read from the first event long after the first runs were superseded: the same results
+    for scan_id in CONFIGS:
+        replay = Consumer(churning.service, scan_id)
+        replay.catch_up()
+        replay.holds_the_results()
 
     # a cursor is this scan id's: another's, or a made-up one, is refused
     for cursor in (consumers["feed-archived"].cursor, "bm90LWEtY3Vyc29y", "%%%"):

@@ -20,7 +20,7 @@ from hubspot_deals.hubspot import ClientConfig, HubSpotClient, StaticToken
 from hubspot_deals.store.changes import MERGED, REMOVED, Change, ChangeRepository
 from hubspot_deals.store.crypto import TokenCipher
 from hubspot_deals.store.database import session_factory
-from hubspot_deals.store.deals import DealRepository
+from hubspot_deals.store.deals import DealRepository, row_values
 from hubspot_deals.store.jobs import ANY_ORG, Lease
 from hubspot_deals.store.models import ScanJob, run_slot
 from hubspot_deals.store.sync_tables import DealChange
@@ -129,7 +129,7 @@ async def runs(engine: AsyncEngine) -> ScanContext:
 async def events(ctx: ScanContext) -> list[tuple[str, str, dict[str, Any] | None]]:
     async with ctx.sessions() as db:
         found = await ChangeRepository(db).served(run_slot(SCAN, None), ANY_ORG, after=0, limit=99)
-    return [(c.kind, c.deal_id, c.row) for c in found]
+    return [(c.kind, c.deal_id, row_values(c.deal) if c.deal else None) for c in found]
 
 
 async def complete(ctx: ScanContext, job_id: str, status: str = "completed") -> None:

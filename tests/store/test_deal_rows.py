@@ -1,7 +1,7 @@
 """The deal rows' fast paths on both databases: the driver-level upsert writes what the ORM reads
 back, its byte count is the rows' JSON, a page read as stored text embeds as the values would,
 the entries the database writes for a results page are the presenter's deal bodies, the events
-the database builds from rows hold the rows' values, and SQLite's one-hop cursor behaves as a
+the database builds from rows serve the rows' values, and SQLite's one-hop cursor behaves as a
 DBAPI cursor (row counts, errors, every row fetched)."""
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hubspot_deals.api.presenters import DEAL_ENTRY, deal_body
-from hubspot_deals.store.changes import ADDED, ARCHIVED, LAST_KEY, ChangeRepository
+from hubspot_deals.store.changes import (
+    ADDED,
+    ARCHIVED,
+    LAST_KEY,
+    REMOVED,
+    UPDATED,
+    Change,
+    ChangeRepository,
+)
 from hubspot_deals.store.database import session_factory
 from hubspot_deals.store.deals import (
     DealFilter,
@@ -25,6 +33,7 @@ from hubspot_deals.store.deals import (
     spliced_values,
     stored_deals,
 )
+from hubspot_deals.store.jobs import ANY_ORG
 from hubspot_deals.store.models import DealRow, ScanJob
 from hubspot_deals.store.sync_tables import DealChange
 
@@ -136,7 +145,7 @@ async def test_entries_the_database_writes_are_the_deal_bodies(
     assert [key for key, _ in later] == list(range(291, 296))
 
 
-async def test_events_built_by_the_database_hold_the_rows_values(
+async def test_events_built_by_the_database_serve_the_rows_values(
     stored: tuple[AsyncEngine, int],
 ) -> None:
     engine, _ = stored
@@ -146,11 +155,22 @@ async def test_events_built_by_the_database_hold_the_rows_values(
         assert bound == 120 and await deals.key_after("j", 120, rows=181) is None
         await changes.record_rows("s", "j", after=0, until=bound)
         await changes.record_rows("s", "j", after=bound, until=LAST_KEY)
+        # an event that holds its row (a later run's) and one without, served alike
+        await changes.record("s", "j", [Change(UPDATED, "7", ROWS[6]), Change(REMOVED, "8", None)])
+        await db.execute(update(ScanJob).where(ScanJob.id == "j").values(status="completed"))
         await db.commit()
-        events = (await db.scalars(select(DealChange).order_by(DealChange.seq))).all()
-    assert [e.deal_id for e in events] == [r["deal_id"] for r in ROWS]  # deal id order
-    assert [e.kind for e in events] == [ARCHIVED if r["is_archived"] else ADDED for r in ROWS]
-    assert [e.row for e in events] == ROWS
+        held = (await db.scalars(select(DealChange).order_by(DealChange.seq))).all()
+        served = await changes.served("s", ANY_ORG, after=0, limit=1_000)
+        # the run's rows are what its first events read: gone, they are an error, not null deals
+        await deals.delete_job("j")
+        with pytest.raises(LookupError):
+            await changes.served("s", ANY_ORG, after=0, limit=1)
+    assert [e.row for e in held[:300]] == [None] * 300 and all(e.row_in_run for e in held[:300])
+    assert [e.deal_id for e in served] == [r["deal_id"] for r in ROWS] + ["7", "8"]
+    kinds = [ARCHIVED if r["is_archived"] else ADDED for r in ROWS]
+    assert [e.kind for e in served] == [*kinds, UPDATED, REMOVED]
+    assert [row_values(e.deal) for e in served if e.deal] == [*ROWS, ROWS[6]]
+    assert served[-1].deal is None and [e.job_id for e in served] == ["j"] * 302
 
 
 async def test_the_cursor_counts_raises_and_fetches_everything(

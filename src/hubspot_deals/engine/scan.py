@@ -348,9 +348,9 @@ async def _complete(ctx: ScanContext, job_id: str, lease: Lease) -> None:
         if not completed:
             await session.rollback()
             raise Stop
-        superseded = await jobs.make_current(job)
+        unread = await jobs.make_current(job)
         await session.commit()
-        for old in superseded:  # the previous run's rows are no longer served
+        for old in unread:  # the previous run's rows are no longer served
             await DealRepository(session).delete_job(old)
             await session.commit()
     log.info("scan.completed")

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hubspot_deals.jobs.service import ScanNotFound
-from hubspot_deals.store.changes import ChangeRepository
+from hubspot_deals.store.changes import ChangeRepository, FeedEvent
 from hubspot_deals.store.jobs import JobRepository, OrgScope
 from hubspot_deals.store.models import ScanJob, run_slot
-from hubspot_deals.store.sync_tables import DealChange
 
 
 @dataclass(frozen=True)
@@ -25,7 +24,7 @@ class ChangesPage:
     """Events past a position, and whether more follow at once (``has_more``)."""
 
     job: ScanJob  # the scan id's newest run: whose organization the page is charged to
-    changes: Sequence[DealChange]
+    changes: Sequence[FeedEvent]
     has_more: bool
 
 

@@ -98,15 +98,15 @@ class StoredDeal(NamedTuple):
 
 
 #: What ``raw_batches`` selects, in ``StoredDeal``'s order; JSON columns as their text.
-_STORED_COLUMNS = [
+STORED_COLUMNS = [
     cast(_TABLE.c[name], Text) if isinstance(_TABLE.c[name].type, JSON) else _TABLE.c[name]
     for name in StoredDeal._fields
 ]
 _JSON_AT = [at for at, name in enumerate(StoredDeal._fields) if name in JSON_COLUMNS]
 
 
-def stored_deals(rows: Sequence[Row[Any]]) -> list[StoredDeal]:
-    """Rows read with ``_STORED_COLUMNS`` (``raw_batches``, ``raw_page``) as records, their JSON
+def stored_deals(rows: Sequence[Sequence[Any]]) -> list[StoredDeal]:
+    """Rows read with ``STORED_COLUMNS`` (``raw_batches``, ``raw_page``) as records, their JSON
     decoded (CPU work for a thread when there are many)."""
     records = []
     for row in rows:
@@ -119,7 +119,7 @@ def stored_deals(rows: Sequence[Row[Any]]) -> list[StoredDeal]:
 
 
 def spliced_values(row: Row[Any]) -> dict[str, Any]:
-    """A row read with ``_STORED_COLUMNS`` as ``row_values``' dict, its JSON not decoded: each
+    """A row read with ``STORED_COLUMNS`` as ``row_values``' dict, its JSON not decoded: each
     JSON column an ``orjson.Fragment`` of the stored text, which orjson writes out as it is."""
     values: dict[str, Any] = dict(zip(StoredDeal._fields[1:], row[1:], strict=True))  # no row_id
     for name in JSON_COLUMNS:
@@ -144,7 +144,7 @@ def _page_query(
     spent more on building and keying a new statement than on SQLite's work): the stored
     columns, or with ``entry`` the deal key and the entry the database writes (``dialect``'s)."""
     columns = (
-        [_TABLE.c.deal_key, literal_column(entry_sql(entry, dialect))] if entry else _STORED_COLUMNS
+        [_TABLE.c.deal_key, literal_column(entry_sql(entry, dialect))] if entry else STORED_COLUMNS
     )
     query = select(*columns).where(_TABLE.c.job_id == bindparam("job_id"))
     for name in filtered:
@@ -289,7 +289,7 @@ class DealRepository:
     ) -> AsyncIterator[Sequence[Row[Any]]]:
         """Every row in deal id order, ``size`` at a time (keyset: an export's flat memory), as
         undecoded rows for ``stored_deals``."""
-        query = where.apply(select(*_STORED_COLUMNS).where(_TABLE.c.job_id == job_id))
+        query = where.apply(select(*STORED_COLUMNS).where(_TABLE.c.job_id == job_id))
         query = query.order_by(_TABLE.c.deal_key).limit(size)
         after_key = -1
         while rows := (

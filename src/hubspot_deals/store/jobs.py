@@ -369,17 +369,20 @@ class JobRepository:
             return await end()
 
     async def make_current(self, job: ScanJob) -> list[str]:
-        """Mark ``job`` the served run of its scan id; returns the runs it supersedes."""
+        """Mark ``job`` the served run of its scan id; returns the runs it supersedes whose rows
+        nothing reads any more (a first run's stay: its changes feed events read them)."""
         query = scoped(
-            select(ScanJob.id).where(
+            select(ScanJob.id, ScanJob.feed_reads_rows).where(
                 ScanJob.scan_id == job.scan_id, ScanJob.id != job.id, ScanJob.is_current
             ),
             job.organization_id,
         )
-        superseded = list((await self.session.scalars(query)).all())
+        superseded = (await self.session.execute(query)).all()
         if superseded:
             await self.session.execute(
-                update(ScanJob).where(ScanJob.id.in_(superseded)).values(is_current=False)
+                update(ScanJob)
+                .where(ScanJob.id.in_([run for run, _ in superseded]))
+                .values(is_current=False)
             )
         job.is_current = True
-        return superseded
+        return [run for run, kept_for_feed in superseded if not kept_for_feed]

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -151,6 +152,9 @@ class ScanJob(Base):
     warnings: Mapped[list[str] | None] = mapped_column(JSON)
     #: The stored credential the run uses (an OAuth grant), instead of ``token_encrypted``.
     credential_id: Mapped[str | None] = mapped_column(String(40))
+    #: A first run's rows are its changes feed's record of them (``DealChange.row_in_run``):
+    #: they stay when a later run supersedes it.
+    feed_reads_rows: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
         Index("ix_scan_jobs_scan", "organization_id", "scan_id", "created_at"),

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -131,7 +132,9 @@ class DealChange(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("scan_jobs.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))  # added, updated, archived, removed, merged
     deal_id: Mapped[str] = mapped_column(String(32))
-    #: the row after the change (the results entry's fields); None when the deal left
+    #: the row after the change (the results entry's fields); None when the deal left, or when
+    #: ``row_in_run``: the row is the run's own (its deal key's), kept with the run for the feed
     row: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    row_in_run: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (Index("ix_deal_changes_feed", "scan_key", "seq"),)

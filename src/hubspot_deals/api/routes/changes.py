@@ -20,8 +20,7 @@ from hubspot_deals.api.quotas import charge_download
 from hubspot_deals.api.routes.scans import NOT_FOUND, ScanId, Scope, Session, checked_scan_id
 from hubspot_deals.api.schemas import DealResult
 from hubspot_deals.jobs.changes import changes_after, feed_key
-from hubspot_deals.store.deals import StoredDeal
-from hubspot_deals.store.sync_tables import DealChange
+from hubspot_deals.store.changes import FeedEvent
 
 router = APIRouter(prefix="/scan", tags=["scans"])
 ChangeKind = Literal["added", "updated", "archived", "removed", "merged"]
@@ -88,19 +87,16 @@ def decode_cursor(text: str, key: str) -> int:
     return seq
 
 
-def change_body(change: DealChange) -> dict[str, Any]:
+def change_body(event: FeedEvent) -> dict[str, Any]:
     deal = None
-    if change.row is not None:
-        # the stored row is the engine's (store.deals.row_values' shape): the results entry's
-        # fields come from the one presenter of rows
-        fields: dict[str, Any] = {name: change.row.get(name) for name in StoredDeal._fields}
-        deal = presenters.deal_body(StoredDeal(**fields | {"row_id": 0}))
+    if event.deal is not None:  # a results entry without its id (which differs run to run)
+        deal = presenters.deal_body(event.deal)
         del deal["id"]
     return {
-        "seq": change.seq,
-        "runId": change.job_id,
-        "kind": change.kind,
-        "deal_id": change.deal_id,
+        "seq": event.seq,
+        "runId": event.job_id,
+        "kind": event.kind,
+        "deal_id": event.deal_id,
         "deal": deal,
     }
 
