@@ -35,7 +35,8 @@ LAST_KEY = 2**63 - 1
 def _rows_as_events(dialect: str) -> str:
     """Every row of a run in a deal key range as its added (or archived) event, in deal id order,
     each reading its row from the run (``row_in_run``) rather than holding a copy: a first run's
-    events were a second copy of all its rows, which cost the scan more than a tenth of its CPU."""
+    events were a second copy of all its rows, as large as they and built by the scan (its CPU
+    and disk: docs/benchmarks.md)."""
     marks = ["?"] * 5 if dialect == "sqlite" else ["$1", "$2", "$2", "$3", "$4"]
     key, job, same_job, after, until = marks
     return (
