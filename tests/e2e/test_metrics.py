@@ -135,13 +135,15 @@ class TestStoredFigures:
         for codes in seen["requests"].values():
             answered.update(codes)
         dropped = seen["faults"].get("drop", 0)  # the sandbox logs these under 200
-        assert statuses.total() == seen["total"]
+        # The rejected token's five lookups run at once; the first 401 ends the scan and closes
+        # its client, so a sibling's 401 may never be read, or the sibling never sent (still
+        # connecting): the client counts either as "error", and the sandbox never saw the second.
+        unsent = statuses.total() - seen["total"]
+        assert 0 <= unsent <= 4
         assert statuses["429"] == answered["429"] > 0
         assert statuses["503"] == answered["503"] > 0
         assert statuses["error"] >= dropped > 0
-        # The rejected token's lookups run at once; the first 401 ends the scan and closes its
-        # client, so a sibling's 401 may never be read: the client counts that one as "error".
-        assert statuses["error"] + statuses["401"] == dropped + answered["401"]
+        assert statuses["error"] + statuses["401"] == dropped + answered["401"] + unsent
         assert statuses["401"] >= 1
         limited = by_label(hubspot, "hubspot_deals_hubspot_rate_limited_total", "policy")
         assert limited == {"TEN_SECONDLY_ROLLING": statuses["429"]}
