@@ -34,6 +34,10 @@ _Result = tuple[Any, list[Any], int, int | None]
 SHARED_THREADS = 2
 #: Waits between two tries of a statement that met another connection's write lock.
 BUSY_FIRST_PAUSE_S, BUSY_LAST_PAUSE_S = 0.001, 0.05
+#: SQLITE_BUSY and the variants a new connection may meet (another connection rebuilding the WAL
+#: index, a lock's timeout): nothing was written, the call can run again. Not a stale snapshot's
+#: SQLITE_BUSY_SNAPSHOT, which ends its transaction.
+_BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_BUSY_RECOVERY, sqlite3.SQLITE_BUSY_TIMEOUT})
 #: Set while a caller runs reads it knows to be short (``quick_reads``).
 _QUICK: ContextVar[bool] = ContextVar("sqlite_quick_reads", default=False)
 
@@ -89,7 +93,7 @@ class OneHopCursor:
             try:
                 result = self._run(sql, parameters, many)
             except sqlite3.OperationalError as exc:  # busy: waited for as any statement is
-                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                if exc.sqlite_errorcode not in _BUSY:
                     raise
         if result is None:
             result = await self._connection.patiently(self._run, sql, parameters, many)
@@ -213,9 +217,7 @@ class OneHopConnection(aiosqlite.Connection):
             try:
                 return await self.in_thread(function, *args)
             except sqlite3.OperationalError as exc:
-                # plain SQLITE_BUSY only: nothing was written, the call can run again (a stale
-                # snapshot's SQLITE_BUSY_SNAPSHOT ends its transaction, as it always did)
-                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or loop.time() > deadline:
+                if exc.sqlite_errorcode not in _BUSY or loop.time() > deadline:
                     raise
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, BUSY_LAST_PAUSE_S)
