@@ -42,8 +42,6 @@ _UPDATABLE = [
     c.name for c in DealRow.__table__.columns if c.name not in ("row_id", "job_id", "deal_key")
 ]
 JSON_COLUMNS = frozenset(c.name for c in _TABLE.columns if isinstance(c.type, JSON))
-#: the fields of ``row_values``' dict, in its order
-ROW_FIELDS = ["deal_key", *_UPDATABLE]
 #: the columns an upsert writes, in its statement's order
 _WRITTEN = ["job_id", "deal_key", *_UPDATABLE]
 
